@@ -1,0 +1,287 @@
+"""The vqcore contract, run over every quantizer, and the properties of VQ."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+import vqcore
+from vqcore import (
+    OPQ,
+    AdditiveQuantizer,
+    DataError,
+    KMeansVQ,
+    ProductQuantizer,
+    ResidualQuantizer,
+    VQLensError,
+    beam_search_encode,
+    from_spec,
+)
+from vqcore.kmeans import kmeans
+
+FACTORIES = {
+    "VQ": lambda K=16, rs=0: KMeansVQ(codebook_size=K, random_state=rs),
+    "PQ": lambda K=16, rs=0: ProductQuantizer(n_codebooks=4, codebook_size=K, random_state=rs),
+    "OPQ": lambda K=16, rs=0: OPQ(n_codebooks=4, codebook_size=K, n_iter_opq=5, random_state=rs),
+    "RQ": lambda K=16, rs=0: ResidualQuantizer(n_codebooks=3, codebook_size=K, random_state=rs),
+    "RQbeam": lambda K=16, rs=0: ResidualQuantizer(n_codebooks=3, codebook_size=K, beam_size=4, random_state=rs),
+    "AQ": lambda K=16, rs=0: AdditiveQuantizer(n_codebooks=3, codebook_size=K, n_iter_aq=3, random_state=rs),
+}
+
+
+@pytest.fixture(scope="module")
+def X():
+    rng = np.random.default_rng(42)
+    # correlated data with structure, so that quantization is non-trivial
+    A = rng.normal(size=(8, 8))
+    return (rng.normal(size=(600, 8)) @ A).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_contract(name, X):
+    q = FACTORIES[name]()
+    assert q.fit(X) is q
+    codes = q.encode(X)
+    M = q.n_codebooks
+    assert codes.shape == (X.shape[0], M)
+    assert codes.dtype == np.uint8
+    assert codes.max() < q.codebook_size
+    X_hat = q.decode(codes)
+    assert X_hat.shape == X.shape and X_hat.dtype == np.float32
+    # quantizing must beat the trivial reconstruction by the mean
+    mse = ((X - X_hat) ** 2).sum(1).mean()
+    total = ((X - X.mean(0)) ** 2).sum(1).mean()
+    assert mse < 0.5 * total
+    # stage errors: the last additive stage / the sum of PQ subspaces is the mse
+    errs = q.stage_errors(X, codes)
+    assert errs.shape == (M,)
+    expected = errs[-1] if q.additive else errs.sum()
+    assert expected == pytest.approx(mse, rel=1e-4)
+    # spec round-trips through from_spec
+    q2 = from_spec(q.spec())
+    assert type(q2) is type(q) and q2.n_codebooks == M and q2.codebook_size == q.codebook_size
+    assert isinstance(q.faiss_string(), str)
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_deterministic_under_random_state(name, X):
+    a = FACTORIES[name](rs=3).fit(X)
+    b = FACTORIES[name](rs=3).fit(X)
+    np.testing.assert_array_equal(a.codebooks_, b.codebooks_)
+    np.testing.assert_array_equal(a.encode(X), b.encode(X))
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_clone_and_not_fitted(name, X):
+    q = FACTORIES[name]()
+    c = clone(q)
+    assert c.get_params() == q.get_params()
+    with pytest.raises(NotFittedError):
+        q.encode(X)
+    with pytest.raises(NotFittedError):
+        q.decode(np.zeros((2, q.n_codebooks), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_wrong_dimension_and_bad_codes(name, X):
+    q = FACTORIES[name]().fit(X)
+    with pytest.raises(DataError, match="n_features=5"):
+        q.encode(X[:, :5])
+    bad = np.full((2, q.n_codebooks), q.codebook_size)
+    with pytest.raises(DataError, match=f"found {q.codebook_size}"):
+        q.decode(bad)
+    with pytest.raises(DataError, match="shape"):
+        q.decode(np.zeros((2, q.n_codebooks + 1), dtype=int))
+    with pytest.raises(DataError, match="found -1"):
+        q.decode(-np.ones((2, q.n_codebooks), dtype=int))
+
+
+def test_float64_and_float32_input_agree(X):
+    a = ResidualQuantizer(n_codebooks=2, codebook_size=8, random_state=0).fit(X)
+    b = ResidualQuantizer(n_codebooks=2, codebook_size=8, random_state=0).fit(X.astype(np.float64))
+    np.testing.assert_array_equal(a.codebooks_, b.codebooks_)
+
+
+def test_large_codebook_uses_uint16():
+    X = np.random.default_rng(0).normal(size=(700, 4)).astype(np.float32)
+    q = KMeansVQ(codebook_size=300, n_iter=3, random_state=0).fit(X)
+    codes = q.encode(X)
+    assert codes.dtype == np.uint16
+    assert q.spec() == "VQ1xK300" and q.faiss_string() is None
+    assert from_spec("VQ1xK300").codebook_size == 300
+
+
+# ------------------------------------------------------------------ properties
+
+
+def _codeword_data(q, rng, n=200):
+    codes = np.stack([rng.integers(q.codebook_size, size=n) for _ in range(q.n_codebooks)], 1)
+    return codes, q.decode(codes)
+
+
+@pytest.mark.parametrize("name", ["VQ", "PQ", "OPQ"])
+def test_codeword_data_round_trips_exactly(name, X):
+    """A vector that is a codeword (tuple) encodes to that tuple and decodes to itself."""
+    q = FACTORIES[name]().fit(X)
+    codes, Y = _codeword_data(q, np.random.default_rng(1))
+    np.testing.assert_array_equal(q.encode(Y), codes)
+    np.testing.assert_allclose(q.decode(q.encode(Y)), Y, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["RQ", "RQbeam", "AQ"])
+def test_codeword_data_reconstructs_exactly_for_additive(name, X):
+    """For additive codes the tuple may not be unique, but the error must be ~0."""
+    q = FACTORIES[name]().fit(X)
+    codes, Y = _codeword_data(q, np.random.default_rng(1))
+    err = ((q.decode(q.encode(Y)) - Y) ** 2).sum(1)
+    scale = (Y ** 2).sum(1).mean()
+    # greedy RQ may not find an exact tuple; beam and AQ should for most points
+    if name == "RQ":
+        assert np.median(err) < 1e-6 * scale
+    else:
+        assert np.mean(err < 1e-6 * scale) > 0.9
+
+
+def test_rq_codeword_data_exact_when_stages_separate():
+    """With stage scales far apart, greedy RQ recovers the generating tuple exactly."""
+    rng = np.random.default_rng(0)
+    books = np.stack([rng.normal(size=(8, 6)) * s for s in (100.0, 1.0, 0.01)]).astype(np.float32)
+    codes = rng.integers(8, size=(500, 3))
+    Y = sum(books[m][codes[:, m]] for m in range(3)).astype(np.float32)
+    np.testing.assert_array_equal(beam_search_encode(Y, books, 1), codes)
+
+
+def test_wider_beam_never_worse(X):
+    """Mean encoding error with the same codebooks falls as the beam widens.
+
+    (Per point it need not: beam search may prune the path a narrower beam
+    keeps. The exhaustive case is checked against brute force below.)
+    """
+    rq = ResidualQuantizer(n_codebooks=4, codebook_size=8, random_state=0).fit(X)
+    errs = []
+    for b in (1, 2, 4, 8, 16, 64):
+        codes = beam_search_encode(X, rq.codebooks_, b)
+        errs.append(((X - rq.decode(codes)) ** 2).sum(1).mean())
+    assert np.all(np.diff(errs) <= 1e-6 * errs[0]), errs
+    assert errs[-1] < 0.95 * errs[0]
+
+
+def test_beam_search_matches_brute_force():
+    """Beam as wide as K^M is exhaustive: it finds the best tuple of all."""
+    rng = np.random.default_rng(5)
+    books = rng.normal(size=(3, 4, 5)).astype(np.float32)
+    X = rng.normal(size=(50, 5)).astype(np.float32)
+    tuples = np.array(np.meshgrid(*[np.arange(4)] * 3, indexing="ij")).reshape(3, -1).T
+    recon = books[0][tuples[:, 0]] + books[1][tuples[:, 1]] + books[2][tuples[:, 2]]
+    d = ((X[:, None, :] - recon[None]) ** 2).sum(-1)
+    best = d.min(1)
+    codes = beam_search_encode(X, books, 64)
+    got = ((X - (books[0][codes[:, 0]] + books[1][codes[:, 1]] + books[2][codes[:, 2]])) ** 2).sum(1)
+    np.testing.assert_allclose(got, best, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+def test_rq_stages_never_raise_residual_variance(beam, X):
+    rq = ResidualQuantizer(n_codebooks=6, codebook_size=8, beam_size=beam, random_state=0).fit(X)
+    errs = rq.stage_errors(X)
+    total = ((X) ** 2).sum(1).mean()
+    assert errs[0] < total
+    assert np.all(np.diff(errs) <= 1e-6 * total)
+
+
+def test_opq_beats_pq_on_rotated_data():
+    rng = np.random.default_rng(0)
+    d = 16
+    scales = np.geomspace(10, 0.1, d)  # very unequal variances...
+    Z = rng.normal(size=(4000, d)) * scales
+    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))  # ...mixed by a random rotation
+    X = (Z @ Q).astype(np.float32)
+    pq = ProductQuantizer(n_codebooks=4, codebook_size=16, random_state=0).fit(X)
+    opq = OPQ(n_codebooks=4, codebook_size=16, random_state=0).fit(X)
+    e_pq = ((X - pq.decode(pq.encode(X))) ** 2).sum(1).mean()
+    e_opq = ((X - opq.decode(opq.encode(X))) ** 2).sum(1).mean()
+    assert e_opq < 0.8 * e_pq
+    R = opq.rotation_
+    np.testing.assert_allclose(R.T @ R, np.eye(d), atol=1e-4)
+
+
+def test_aq_beats_rq_at_equal_bits(X):
+    rng = np.random.default_rng(0)
+    Xb = (rng.normal(size=(3000, 16)) @ rng.normal(size=(16, 16))).astype(np.float32)
+    rq = ResidualQuantizer(n_codebooks=4, codebook_size=16, beam_size=4, random_state=0).fit(Xb)
+    aq = AdditiveQuantizer(n_codebooks=4, codebook_size=16, beam_size=4, random_state=0).fit(Xb)
+    assert aq.bits_per_vector == rq.bits_per_vector
+    e_rq = ((Xb - rq.decode(rq.encode(Xb))) ** 2).sum(1).mean()
+    e_aq = ((Xb - aq.decode(aq.encode(Xb))) ** 2).sum(1).mean()
+    assert e_aq < 0.97 * e_rq
+    # the alternation never raises the training error
+    assert aq.train_errors_[0] <= aq.init_error_ + 1e-6
+    assert np.all(np.diff(aq.train_errors_) <= 1e-6 * aq.init_error_)
+
+
+def test_kmeans_repairs_empty_clusters_and_says_so():
+    # 40 copies of 5 distinct points, K=8: some clusters must start or fall empty
+    X = np.repeat(np.eye(5, dtype=np.float32) * 10, 40, axis=0)
+    X = np.vstack([X, np.random.default_rng(0).normal(size=(10, 5)).astype(np.float32)])
+    with pytest.warns(vqcore.VQLensWarning, match="repaired"):
+        res = kmeans(X, 8, init="random", random_state=1, n_iter=10)
+    assert res.n_repairs > 0
+    labels = vqcore._distances.nearest(X, res.centroids)[0]
+    assert len(np.unique(labels)) >= 5
+
+
+def test_kmeans_inertia_never_rises():
+    X = np.random.default_rng(0).normal(size=(2000, 6)).astype(np.float32)
+    res = kmeans(X, 32, random_state=0, n_iter=30)
+    assert np.all(np.diff(res.inertia) <= 1e-6 * res.inertia[0])
+
+
+def test_kmeans_subsamples_to_cap():
+    X = np.random.default_rng(0).normal(size=(5000, 4)).astype(np.float32)
+    res = kmeans(X, 8, max_points_per_centroid=100, random_state=0, n_iter=2)
+    assert res.n_train == 800 and res.subsampled_from == 5000
+
+
+# ------------------------------------------------------------- bad parameters
+
+
+def _x(n=50, d=8):
+    return np.random.default_rng(0).normal(size=(n, d)).astype(np.float32)
+
+
+BAD = [
+    pytest.param(lambda: KMeansVQ(codebook_size=64).fit(_x(20)), "codebook_size=64", id="K>n"),
+    pytest.param(lambda: ProductQuantizer(n_codebooks=3, codebook_size=4).fit(_x()), "n_codebooks=3", id="M-not-dividing-d"),
+    pytest.param(lambda: KMeansVQ(codebook_size=1).fit(_x()), "codebook_size=1", id="K<2"),
+    pytest.param(lambda: KMeansVQ(codebook_size=70000).fit(_x()), "codebook_size=70000", id="K>65536"),
+    pytest.param(lambda: KMeansVQ(codebook_size=4.5).fit(_x()), "codebook_size=4.5", id="K-float"),
+    pytest.param(lambda: ResidualQuantizer(n_codebooks=0, codebook_size=4).fit(_x()), "n_codebooks=0", id="M=0"),
+    pytest.param(lambda: ResidualQuantizer(codebook_size=4, beam_size=0).fit(_x()), "beam_size=0", id="beam=0"),
+    pytest.param(lambda: KMeansVQ(codebook_size=4, init="bogus").fit(_x()), "init='bogus'", id="bad-init"),
+    pytest.param(lambda: KMeansVQ(codebook_size=4).fit(np.where(_x() > 1, np.nan, _x())), "NaN", id="NaN"),
+    pytest.param(lambda: KMeansVQ(codebook_size=4).fit(np.where(_x() > 1, np.inf, _x())), "infinite", id="inf"),
+    pytest.param(lambda: KMeansVQ(codebook_size=4).fit(_x()[0]), "2-D", id="1-D"),
+    pytest.param(lambda: KMeansVQ(codebook_size=4).fit(np.array([["a", "b"]] * 10)), "dtype", id="strings"),
+    pytest.param(lambda: from_spec("ZZ8x8"), "spec='ZZ8x8'", id="bad-spec"),
+    pytest.param(lambda: from_spec("PQ8x8_b5"), "beam", id="beam-on-PQ"),
+    pytest.param(lambda: from_spec("PQ8x20"), "nbits=20", id="nbits>16"),
+    pytest.param(lambda: KMeansVQ(codebook_size=4, random_state="x").fit(_x()), "random_state='x'", id="bad-seed"),
+]
+
+
+@pytest.mark.parametrize("call, message", BAD)
+def test_bad_parameters_raise_clear_errors(call, message):
+    with pytest.raises(VQLensError) as info:
+        call()
+    assert message in str(info.value)
+
+
+def test_from_spec_builds_each_method():
+    for spec, cls in [("VQ1x8", KMeansVQ), ("PQ8x8", ProductQuantizer), ("OPQ8x8", OPQ),
+                      ("RQ8x8", ResidualQuantizer), ("AQ8x8", AdditiveQuantizer)]:
+        q = from_spec(spec)
+        assert type(q) is cls and q.spec() == spec.replace("AQ8x8", "AQ8x8_b4")
+    assert from_spec("RQ4x6_b5").beam_size == 5
+    assert from_spec("rq4x8").faiss_string() is None or from_spec("rq4x8").faiss_string() == "RQ4x8"
+    assert from_spec("OPQ4x8").faiss_string() == "OPQ4,PQ4x8"
+    assert from_spec("AQ8x8").faiss_string() == "LSQ8x8"

@@ -1,0 +1,32 @@
+"""vqcore: the numeric engine of VQ Lens (numpy + scikit-learn, no UI).
+
+Quantizers share one interface (``fit``, ``encode``, ``decode``,
+``codebooks_``, ``n_codebooks``, ``codebook_size``); see DESIGN.md.
+"""
+
+from .aq import AdditiveQuantizer
+from .base import BaseQuantizer
+from .exceptions import DataError, VQLensError, VQLensWarning
+from .kmeans import KMeansVQ, kmeans, kmeans_plusplus
+from .opq import OPQ
+from .pq import ProductQuantizer
+from .rq import ResidualQuantizer, beam_search_encode
+from .spec import QUANTIZERS, from_spec, parse_spec
+
+__all__ = [
+    "AdditiveQuantizer",
+    "BaseQuantizer",
+    "DataError",
+    "KMeansVQ",
+    "OPQ",
+    "ProductQuantizer",
+    "QUANTIZERS",
+    "ResidualQuantizer",
+    "VQLensError",
+    "VQLensWarning",
+    "beam_search_encode",
+    "from_spec",
+    "kmeans",
+    "kmeans_plusplus",
+    "parse_spec",
+]

@@ -1,0 +1,173 @@
+"""The interface every quantizer shares (DESIGN.md, "vqcore contract").
+
+A quantizer follows the scikit-learn estimator conventions: ``__init__`` only
+stores parameters, ``fit`` validates and sets attributes ending in ``_``, and
+``encode`` / ``decode`` check that it was fitted. Codes are (n, M) arrays in
+the smallest unsigned dtype that holds K codes; reconstructions are float32.
+"""
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+
+from ._validation import check_data, check_dim, check_int, code_dtype
+from .exceptions import DataError, VQLensError
+
+MAX_CODEBOOK_SIZE = 65536
+
+
+class BaseQuantizer(BaseEstimator):
+    """Shared validation, encode/decode plumbing, spec strings and stage errors.
+
+    Subclasses set ``method`` (the spec prefix), ``additive`` (True when the
+    reconstruction is a sum of M full-dimensional codewords, so that
+    ``codebooks_`` has shape (M, K, d)), and implement ``fit``, ``_encode``
+    (float32 X -> int codes) and ``_decode`` (validated codes -> X_hat).
+    """
+
+    method = "?"
+    additive = True
+
+    # ----------------------------------------------------------- validation
+    def _validate_fit(self, X):
+        K = check_int("codebook_size", self.codebook_size, low=2, high=MAX_CODEBOOK_SIZE)
+        check_int("n_codebooks", self.n_codebooks, low=1, high=256)
+        X = check_data(X)
+        if X.shape[0] < K:
+            raise VQLensError(
+                f"n_samples={X.shape[0]} should be >= codebook_size={K}: k-means cannot "
+                "place more centroids than there are points. Use a smaller codebook_size "
+                "(fewer bits) or more data."
+            )
+        self.n_features_in_ = X.shape[1]
+        return X
+
+    def _check_fitted(self):
+        if not hasattr(self, "codebooks_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' "
+                "with appropriate arguments before using this quantizer."
+            )
+
+    def _validate_codes(self, codes):
+        codes = np.asarray(codes)
+        M, K = self.n_codebooks, self.codebook_size
+        if codes.ndim != 2 or codes.shape[1] != M:
+            raise DataError(f"codes should have shape (n, {M}), got shape {codes.shape}.")
+        if codes.dtype.kind not in "iu":
+            if codes.dtype.kind == "f" and codes.size and np.all(np.mod(codes, 1) == 0):
+                codes = codes.astype(np.int64)
+            else:
+                raise DataError(f"codes should be integers, got dtype {codes.dtype}.")
+        if codes.size:
+            lo, hi = int(codes.min()), int(codes.max())
+            if lo < 0 or hi >= K:
+                bad = lo if lo < 0 else hi
+                raise DataError(
+                    f"codes should lie in [0, {K - 1}] for codebook_size={K}; found {bad}."
+                )
+        return codes.astype(np.intp, copy=False)
+
+    # -------------------------------------------------------------- contract
+    def encode(self, X):
+        """Codes of X.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+
+        Returns
+        -------
+        codes : ndarray of shape (n_samples, n_codebooks), unsigned int
+        """
+        self._check_fitted()
+        X = check_data(X, min_rows=0)
+        check_dim(X, self.n_features_in_)
+        if X.shape[0] == 0:
+            return np.empty((0, self.n_codebooks), dtype=code_dtype(self.codebook_size))
+        return self._encode(X).astype(code_dtype(self.codebook_size), copy=False)
+
+    def decode(self, codes):
+        """Reconstruction from codes.
+
+        Parameters
+        ----------
+        codes : ndarray of shape (n_samples, n_codebooks), integers in [0, K)
+
+        Returns
+        -------
+        X_hat : ndarray of shape (n_samples, n_features), float32
+        """
+        self._check_fitted()
+        codes = self._validate_codes(codes)
+        return np.ascontiguousarray(self._decode(codes), dtype=np.float32)
+
+    def fit_encode(self, X):
+        return self.fit(X).encode(X)
+
+    # ------------------------------------------------------------ reporting
+    @property
+    def bits_per_vector(self):
+        return float(self.n_codebooks * np.log2(self.codebook_size))
+
+    def _nbits(self):
+        K = int(self.codebook_size)
+        return K.bit_length() - 1 if K & (K - 1) == 0 else None
+
+    def spec(self):
+        """Short spec in the faiss style: ``RQ8x8`` = 8 codebooks of 2^8 codes.
+
+        K that is not a power of two is written ``K<size>`` (``VQ1xK300``); a
+        beam wider than 1 is appended as ``_b<beam>`` (``RQ8x8_b5``).
+        """
+        nbits = self._nbits()
+        size = str(nbits) if nbits is not None else f"K{self.codebook_size}"
+        s = f"{self.method}{self.n_codebooks}x{size}"
+        beam = getattr(self, "beam_size", 1)
+        if beam and beam > 1:
+            s += f"_b{beam}"
+        return s
+
+    def _faiss_nbits(self, template):
+        nbits = self._nbits()
+        if nbits is None:
+            return None
+        return template.format(M=self.n_codebooks, nbits=nbits, d=getattr(self, "n_features_in_", "d"))
+
+    def faiss_string(self):
+        """The nearest faiss ``index_factory`` string, or None if faiss has none."""
+        raise NotImplementedError
+
+    # --------------------------------------------------------- stage errors
+    def _mse(self, X, codes):
+        diff = X - self._decode(codes)
+        return float(np.einsum("ij,ij->", diff, diff, dtype=np.float64) / X.shape[0])
+
+    def stage_errors(self, X, codes=None):
+        """Mean squared error after each stage.
+
+        For additive quantizers (VQ, RQ, AQ) entry m is
+        ``mean_i ||x_i - sum_{j<=m} c_j(x_i)||^2``; for product quantizers
+        (PQ, OPQ) it is the error in subspace m alone (they sum to the mse).
+
+        Returns
+        -------
+        errors : ndarray of shape (n_codebooks,), float64
+        """
+        self._check_fitted()
+        X = check_data(X)
+        check_dim(X, self.n_features_in_)
+        codes = self._encode(X) if codes is None else self._validate_codes(codes)
+        if codes.shape[0] != X.shape[0]:
+            raise DataError(
+                f"codes has {codes.shape[0]} rows but X has {X.shape[0]}; pass the codes of X."
+            )
+        return self._stage_errors(X, codes)
+
+    def _stage_errors(self, X, codes):
+        R = X.astype(np.float32, copy=True)
+        out = np.empty(self.n_codebooks)
+        for m in range(self.n_codebooks):
+            R -= self.codebooks_[m][codes[:, m]]
+            out[m] = np.einsum("ij,ij->", R, R, dtype=np.float64) / X.shape[0]
+        return out

@@ -1,0 +1,372 @@
+"""k-means (Lloyd) with k-means++ seeding, and the single-codebook quantizer.
+
+References
+----------
+S. Lloyd, "Least squares quantization in PCM", IEEE Trans. Inf. Theory 28(2), 1982.
+D. Arthur and S. Vassilvitskii, "k-means++: the advantages of careful seeding",
+SODA 2007 (the greedy variant with several local trials, as in scikit-learn).
+Empty clusters are repaired as faiss does (Johnson, Douze & Jegou, "Billion-scale
+similarity search with GPUs", 2017): a busy centroid is split in two by a small
+symmetric perturbation, and the repairs are counted.
+"""
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._distances import NearestAssigner, nearest, sq_norms
+from ._validation import check_choice, check_data, check_int, check_random_state
+from .base import BaseQuantizer
+from .exceptions import VQLensError, VQLensWarning
+
+_SPLIT_EPS = 1.0 / 1024.0
+
+
+@dataclass
+class KMeansResult:
+    """What one k-means run produced and did.
+
+    Attributes
+    ----------
+    centroids : ndarray of shape (K, d), float32
+    inertia : list of float
+        Mean squared distance of the training points to their centroid, per
+        Lloyd iteration (the assignment step of that iteration).
+    n_train : int
+        Points the centroids were trained on (after subsampling).
+    n_repairs : int
+        Empty clusters repaired by splitting a busy centroid.
+    subsampled_from : int or None
+        Size of the data before subsampling, when it was subsampled.
+    """
+
+    centroids: np.ndarray
+    inertia: list = field(default_factory=list)
+    n_train: int = 0
+    n_repairs: int = 0
+    subsampled_from: int = None
+
+
+def kmeans_plusplus(X, n_clusters, *, random_state=None, n_local_trials=None):
+    """Pick initial centroids by greedy k-means++ (Arthur & Vassilvitskii 2007).
+
+    Each new centre is the best of ``n_local_trials`` candidates drawn with
+    probability proportional to the squared distance to the nearest centre
+    chosen so far ("greedy" k-means++, ``2 + log(k)`` trials by default).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    n_clusters : int
+    random_state : int, Generator or None
+
+    Returns
+    -------
+    centers : ndarray of shape (n_clusters, n_features), float32
+    """
+    X = check_data(X)
+    n_clusters = check_int("n_clusters", n_clusters, low=1, high=X.shape[0])
+    rng = check_random_state(random_state)
+    return _kmeans_plusplus(X, n_clusters, rng, n_local_trials)
+
+
+def _kmeans_plusplus(X, K, rng, n_local_trials=None):
+    n, d = X.shape
+    if n_local_trials is None:
+        n_local_trials = 2 + int(math.log(K))
+    xn = sq_norms(X)
+    centers = np.empty((K, d), dtype=X.dtype)
+    first = rng.integers(n)
+    centers[0] = X[first]
+    XT = np.ascontiguousarray(X.T)
+    closest = X[first] @ XT
+    closest *= -2.0
+    closest += xn
+    closest += xn[first]
+    np.maximum(closest, 0.0, out=closest)
+    pot = closest.sum(dtype=np.float64)
+    for c in range(1, K):
+        if pot <= 0:  # every point sits on a centre: the rest are duplicates
+            centers[c:] = X[rng.integers(n, size=K - c)]
+            break
+        r = rng.random(n_local_trials) * pot
+        cand = np.minimum(np.searchsorted(np.cumsum(closest, dtype=np.float64), r), n - 1)
+        # squared distance of every point to its nearest centre if each
+        # candidate were added, (trials, n)
+        dc = X[cand] @ XT
+        dc *= -2.0
+        dc += xn
+        dc += xn[cand][:, None]
+        np.minimum(dc, closest, out=dc)
+        np.maximum(dc, 0.0, out=dc)
+        pots = dc.sum(axis=1)
+        best = int(np.argmin(pots))
+        centers[c] = X[cand[best]]
+        closest = dc[best]
+        pot = pots[best]
+    return centers
+
+
+def _update_centroids(X, labels, K, centroids, rng):
+    """Mean of each cluster; empty clusters get half of a split busy centroid."""
+    n = X.shape[0]
+    counts = np.bincount(labels, minlength=K)
+    onehot = sp.csr_matrix(
+        (np.ones(n, dtype=X.dtype), (labels, np.arange(n))), shape=(K, n)
+    )
+    sums = onehot @ X
+    new = centroids.copy()
+    nz = counts > 0
+    new[nz] = sums[nz] / counts[nz, None]
+    empty = np.flatnonzero(~nz)
+    repairs = 0
+    for ci in empty:
+        # faiss's rule: pick a cluster with probability ~ (size - 1), split it.
+        w = np.maximum(counts - 1, 0).astype(np.float64)
+        if w.sum() == 0:
+            break
+        cj = rng.choice(K, p=w / w.sum())
+        sign = np.where(np.arange(X.shape[1]) % 2 == 0, 1.0, -1.0).astype(X.dtype)
+        base = new[cj].copy()
+        new[ci] = base * (1 + sign * _SPLIT_EPS)
+        new[cj] = base * (1 - sign * _SPLIT_EPS)
+        counts[ci] = counts[cj] // 2
+        counts[cj] -= counts[ci]
+        repairs += 1
+    return new, repairs
+
+
+def kmeans(
+    X,
+    n_clusters,
+    *,
+    n_iter=25,
+    init="k-means++",
+    max_points_per_centroid=256,
+    init_centroids=None,
+    random_state=None,
+):
+    """Cluster X with Lloyd's algorithm and return a :class:`KMeansResult`.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    n_clusters : int
+        K, from 1 to n_samples.
+    n_iter : int, default=25
+        Maximum Lloyd iterations (stops early once no assignment changes).
+    init : {"k-means++", "random"}, default="k-means++"
+        Seeding; "random" picks K distinct training points, as faiss does.
+    max_points_per_centroid : int or None, default=256
+        Train on a random subsample of at most ``K * max_points_per_centroid``
+        points (faiss's default rule); None trains on everything.
+    init_centroids : ndarray of shape (K, n_features), optional
+        Warm start; overrides ``init``.
+    random_state : int, Generator or None
+    """
+    X = check_data(X)
+    K = check_int("n_clusters", n_clusters, low=1)
+    if K > X.shape[0]:
+        raise VQLensError(f"n_samples={X.shape[0]} should be >= n_clusters={K}.")
+    n_iter = check_int("n_iter", n_iter, low=0)
+    check_choice("init", init, {"k-means++", "random"})
+    rng = check_random_state(random_state)
+    return _kmeans(X, K, n_iter, init, max_points_per_centroid, init_centroids, rng)
+
+
+def _kmeans(X, K, n_iter, init, max_points_per_centroid, init_centroids, rng, warn=True):
+    n = X.shape[0]
+    subsampled_from = None
+    if max_points_per_centroid is not None and n > K * max_points_per_centroid:
+        idx = rng.choice(n, size=K * max_points_per_centroid, replace=False)
+        X = X[np.sort(idx)]
+        subsampled_from = n
+    if init_centroids is not None:
+        C = np.array(init_centroids, dtype=X.dtype, copy=True)
+    elif init == "random":
+        C = X[rng.choice(X.shape[0], size=K, replace=False)].copy()
+    else:
+        C = _kmeans_plusplus(X, K, rng)
+    result = KMeansResult(C, n_train=X.shape[0], subsampled_from=subsampled_from)
+    labels = None
+    assigner = NearestAssigner(X) if n_iter else None
+    for _ in range(n_iter):
+        new_labels, dist = assigner.assign(C)
+        result.inertia.append(float(dist.mean(dtype=np.float64)))
+        if labels is not None and np.array_equal(new_labels, labels):
+            break
+        labels = new_labels
+        C, repairs = _update_centroids(X, labels, K, C, rng)
+        result.n_repairs += repairs
+    result.centroids = C
+    if result.n_repairs and warn:
+        warnings.warn(
+            f"k-means repaired {result.n_repairs} empty cluster(s) by splitting busy "
+            f"centroids (K={K}, n_train={result.n_train}).",
+            VQLensWarning,
+            stacklevel=3,
+        )
+    return result
+
+
+def progressive_dims(d, steps=10):
+    """The increasing dimensions ``round(d ** ((i + 1) / steps))``, deduplicated, ending at d."""
+    dims = sorted({max(1, int(round(d ** ((i + 1) / steps)))) for i in range(steps)} | {d})
+    return [x for x in dims if x <= d]
+
+
+def progressive_kmeans(
+    X, n_clusters, *, dims=None, n_iter=10, max_points_per_centroid=256, random_state=None
+):
+    """k-means in PCA space on a growing number of leading dimensions.
+
+    The data are rotated to their principal axes; k-means runs on the first
+    ``dims[0]`` coordinates (seeded by k-means++), then each later run on more
+    coordinates starts from the cluster means of the previous labels, up to
+    all d; the centroids are rotated back. This is the transition clustering
+    of GRVQ (Liu, Shao & Lu, ICME 2015) and faiss's ProgressiveDimClustering:
+    in high dimension with nearly isotropic data (the residuals of later RQ
+    stages), plain k-means falls into a hub where one centroid near the mean
+    takes most points; starting in the few directions that carry the most
+    variance avoids it.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    n_clusters : int
+    dims : list of int, optional
+        Increasing dimensions ending at n_features; default
+        :func:`progressive_dims` with 10 steps.
+    n_iter : int, default=10
+        Lloyd iterations per step.
+    """
+    X = check_data(X)
+    K = check_int("n_clusters", n_clusters, low=1, high=X.shape[0])
+    rng = check_random_state(random_state)
+    return _progressive_kmeans(X, K, dims, check_int("n_iter", n_iter, low=1), max_points_per_centroid, rng)
+
+
+def _progressive_kmeans(X, K, dims, n_iter, max_points_per_centroid, rng):
+    n, d = X.shape
+    subsampled_from = None
+    if max_points_per_centroid is not None and n > K * max_points_per_centroid:
+        X = X[np.sort(rng.choice(n, size=K * max_points_per_centroid, replace=False))]
+        subsampled_from = n
+    if dims is None:
+        dims = progressive_dims(d)
+    mu = X.mean(axis=0, dtype=np.float64)
+    Xc = X - mu.astype(X.dtype)
+    evals, evecs = np.linalg.eigh((Xc.T @ Xc).astype(np.float64))
+    P = np.ascontiguousarray(evecs[:, ::-1]).astype(X.dtype)
+    Y = Xc @ P
+    C = labels = None
+    total = KMeansResult(None, n_train=X.shape[0], subsampled_from=subsampled_from)
+    for di in dims:
+        Yi = np.ascontiguousarray(Y[:, :di])
+        if labels is not None:
+            padded = np.zeros((K, di), dtype=X.dtype)
+            padded[:, : C.shape[1]] = C
+            C, _ = _update_centroids(Yi, labels, K, padded, rng)
+        res = _kmeans(Yi, K, n_iter, "k-means++", None, C, rng, warn=False)
+        C = res.centroids
+        labels, dist = nearest(Yi, C)
+        total.inertia.extend(res.inertia)
+        total.n_repairs += res.n_repairs
+    if C.shape[1] < d:
+        padded = np.zeros((K, d), dtype=X.dtype)
+        padded[:, : C.shape[1]] = C
+        C = padded
+    total.centroids = (C @ P.T + mu).astype(np.float32)
+    return total
+
+
+class KMeansVQ(BaseQuantizer):
+    """Plain vector quantization: one codebook of K centroids learned by k-means.
+
+    Each vector is replaced by its nearest centroid. The codebook is trained by
+    Lloyd's algorithm (Lloyd 1982) seeded by greedy k-means++ (Arthur &
+    Vassilvitskii 2007), on a subsample of at most
+    ``codebook_size * max_points_per_centroid`` points; empty clusters are
+    repaired by splitting a busy centroid and counted in ``n_repairs_``.
+
+    Parameters
+    ----------
+    codebook_size : int, default=256
+        K, any integer from 2 to 65536.
+    n_iter : int, default=25
+    init : {"k-means++", "random"}, default="k-means++"
+    max_points_per_centroid : int or None, default=256
+    random_state : int, Generator or None
+
+    Attributes
+    ----------
+    codebooks_ : ndarray of shape (1, K, d), float32
+    n_train_ : int
+        Points the codebook was trained on.
+    n_repairs_ : int
+    inertia_ : list of float
+        Training mse after each Lloyd assignment.
+    stage_errors_ : ndarray of shape (1,)
+        Training mse after the (only) stage.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from vqcore import KMeansVQ
+    >>> X = np.random.default_rng(0).normal(size=(1000, 8)).astype("float32")
+    >>> vq = KMeansVQ(codebook_size=16, random_state=0).fit(X)
+    >>> vq.encode(X[:3]).shape
+    (3, 1)
+    >>> vq.spec()
+    'VQ1x4'
+    """
+
+    method = "VQ"
+    additive = True
+
+    def __init__(
+        self,
+        codebook_size=256,
+        *,
+        n_iter=25,
+        init="k-means++",
+        max_points_per_centroid=256,
+        random_state=None,
+    ):
+        self.codebook_size = codebook_size
+        self.n_iter = n_iter
+        self.init = init
+        self.max_points_per_centroid = max_points_per_centroid
+        self.random_state = random_state
+
+    @property
+    def n_codebooks(self):
+        return 1
+
+    def fit(self, X, y=None):
+        X = self._validate_fit(X)
+        check_choice("init", self.init, {"k-means++", "random"})
+        rng = check_random_state(self.random_state)
+        res = _kmeans(
+            X, self.codebook_size, check_int("n_iter", self.n_iter, low=0),
+            self.init, self.max_points_per_centroid, None, rng,
+        )
+        self.codebooks_ = res.centroids[None]
+        self.n_train_ = res.n_train
+        self.n_repairs_ = res.n_repairs
+        self.inertia_ = res.inertia
+        self.stage_errors_ = np.array([self._mse(X, self._encode(X))])
+        return self
+
+    def _encode(self, X):
+        labels, _ = nearest(X, self.codebooks_[0])
+        return labels[:, None]
+
+    def _decode(self, codes):
+        return self.codebooks_[0][codes[:, 0]]
+
+    def faiss_string(self):
+        return self._faiss_nbits("PQ1x{nbits}")

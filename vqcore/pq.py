@@ -1,0 +1,136 @@
+"""Product quantization.
+
+References
+----------
+H. Jegou, M. Douze and C. Schmid, "Product quantization for nearest neighbor
+search", IEEE TPAMI 33(1), 2011.
+"""
+
+import numpy as np
+
+from ._distances import nearest
+from ._validation import check_choice, check_int, check_random_state
+from .base import BaseQuantizer
+from .exceptions import VQLensError
+from .kmeans import _kmeans
+
+
+def _divisors(d):
+    return [m for m in range(1, d + 1) if d % m == 0]
+
+
+def check_subspaces(n_codebooks, d):
+    """Raise unless ``n_codebooks`` divides ``d``; return the subspace width."""
+    if d % n_codebooks:
+        divs = ", ".join(str(m) for m in _divisors(d) if m <= 64)
+        raise VQLensError(
+            f"n_codebooks={n_codebooks} does not divide n_features={d}: product "
+            f"quantization splits the vector into equal subspaces. Choose one of {divs}."
+        )
+    return d // n_codebooks
+
+
+class ProductQuantizer(BaseQuantizer):
+    """Split the vector into M equal subspaces and quantize each by k-means.
+
+    The reconstruction is the concatenation of one codeword per subspace, so
+    M codebooks of K codes represent K^M points with M*K*d/M floats.
+    (Jegou, Douze & Schmid, TPAMI 2011.)
+
+    Parameters
+    ----------
+    n_codebooks : int, default=8
+        M; must divide the dimension.
+    codebook_size : int, default=256
+        K, from 2 to 65536.
+    n_iter : int, default=25
+        Lloyd iterations per subspace.
+    init : {"k-means++", "random"}, default="k-means++"
+    max_points_per_centroid : int or None, default=256
+    random_state : int, Generator or None
+
+    Attributes
+    ----------
+    codebooks_ : ndarray of shape (M, K, d / M), float32
+    n_repairs_ : int
+        Empty clusters repaired, over all subspaces.
+    n_train_ : int
+    stage_errors_ : ndarray of shape (M,)
+        Training mse contributed by each subspace.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from vqcore import ProductQuantizer
+    >>> X = np.random.default_rng(0).normal(size=(2000, 16)).astype("float32")
+    >>> pq = ProductQuantizer(n_codebooks=4, codebook_size=16, random_state=0).fit(X)
+    >>> pq.codebooks_.shape
+    (4, 16, 4)
+    >>> pq.faiss_string()
+    'PQ4x4'
+    """
+
+    method = "PQ"
+    additive = False
+
+    def __init__(
+        self,
+        n_codebooks=8,
+        codebook_size=256,
+        *,
+        n_iter=25,
+        init="k-means++",
+        max_points_per_centroid=256,
+        random_state=None,
+    ):
+        self.n_codebooks = n_codebooks
+        self.codebook_size = codebook_size
+        self.n_iter = n_iter
+        self.init = init
+        self.max_points_per_centroid = max_points_per_centroid
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        X = self._validate_fit(X)
+        check_subspaces(self.n_codebooks, X.shape[1])
+        check_choice("init", self.init, {"k-means++", "random"})
+        n_iter = check_int("n_iter", self.n_iter, low=0)
+        rng = check_random_state(self.random_state)
+        self._fit_subspaces(X, n_iter, rng)
+        self.stage_errors_ = self._stage_errors(X, self._encode(X))
+        return self
+
+    def _fit_subspaces(self, X, n_iter, rng, init_codebooks=None):
+        M, K = self.n_codebooks, self.codebook_size
+        ds = X.shape[1] // M
+        books = np.empty((M, K, ds), dtype=np.float32)
+        self.n_repairs_ = 0
+        for m in range(M):
+            sub = np.ascontiguousarray(X[:, m * ds:(m + 1) * ds])
+            warm = None if init_codebooks is None else init_codebooks[m]
+            res = _kmeans(sub, K, n_iter, self.init, self.max_points_per_centroid, warm, rng)
+            books[m] = res.centroids
+            self.n_repairs_ += res.n_repairs
+            self.n_train_ = res.n_train
+        self.codebooks_ = books
+
+    def _encode(self, X):
+        M, ds = self.n_codebooks, self.codebooks_.shape[2]
+        codes = np.empty((X.shape[0], M), dtype=np.int64)
+        for m in range(M):
+            codes[:, m], _ = nearest(np.ascontiguousarray(X[:, m * ds:(m + 1) * ds]), self.codebooks_[m])
+        return codes
+
+    def _decode(self, codes):
+        M = self.n_codebooks
+        return np.concatenate([self.codebooks_[m][codes[:, m]] for m in range(M)], axis=1)
+
+    def _stage_errors(self, X, codes):
+        return self._subspace_errors(X - self._decode(codes))
+
+    def _subspace_errors(self, diff):
+        sq = np.einsum("ij,ij->j", diff, diff, dtype=np.float64) / diff.shape[0]
+        return sq.reshape(self.n_codebooks, -1).sum(axis=1)
+
+    def faiss_string(self):
+        return self._faiss_nbits("PQ{M}x{nbits}")
