@@ -1,0 +1,209 @@
+"""The whole quality report of a fitted quantizer, as one plain, serialisable dict.
+
+``evaluate`` is what pages, exports and scripts call: it encodes the evaluated
+set once and derives every metric of :mod:`vqcore.metrics` from those codes.
+"""
+
+import json
+import math
+
+import numpy as np
+
+from . import metrics
+from ._validation import check_data, check_dim, check_int, check_random_state
+from .exceptions import DataError
+
+
+def holdout_split(n, n_queries, *, random_state=None):
+    """Split row indices into (base, queries) with ``n_queries`` held out at random.
+
+    Returns
+    -------
+    base_idx, query_idx : sorted int64 arrays
+    """
+    n = check_int("n", n, low=2)
+    n_queries = check_int("n_queries", n_queries, low=0, high=n - 1)
+    rng = check_random_state(random_state)
+    perm = rng.permutation(n)
+    return np.sort(perm[n_queries:]), np.sort(perm[:n_queries])
+
+
+def default_n_queries(n):
+    """Queries to hold out of n rows: 10%, between 1 and 1000 (0 below 50 rows)."""
+    if n < 50:
+        return 0
+    return int(min(1000, max(1, n // 10)))
+
+
+def residual_variance(quantizer, X, codes):
+    """Residual variance per stage, as defined in DESIGN.md.
+
+    For additive quantizers (VQ, RQ, AQ): ``mean_i ||x_i - sum_{j<=m} c_j||^2``
+    over total variance ``mean_i ||x_i - mean(X)||^2``, with stage 0 = 1.0
+    (so M+1 values). For product quantizers (PQ, OPQ): each subspace's share
+    of the squared error, over the total variance (M values, summing to the
+    relative error).
+
+    Returns
+    -------
+    dict with ``kind`` ("cumulative" or "per_subspace") and ``values`` (list).
+    """
+    X = check_data(X)
+    total = float(((X - X.mean(axis=0, dtype=np.float64)) ** 2).sum(axis=1).mean())
+    errs = quantizer.stage_errors(X, codes)
+    scale = 1.0 / total if total > 0 else float("nan")
+    if quantizer.additive:
+        return {"kind": "cumulative", "values": [1.0] + [float(e * scale) for e in errs]}
+    return {"kind": "per_subspace", "values": [float(e * scale) for e in errs]}
+
+
+def evaluate(
+    quantizer,
+    X,
+    queries=None,
+    *,
+    ground_truth=None,
+    R=(1, 10, 100),
+    query_set="held-out queries",
+    codes=None,
+    fit_seconds=None,
+):
+    """Encode X with a fitted quantizer and compute every metric of DESIGN.md.
+
+    Parameters
+    ----------
+    quantizer : fitted vqcore quantizer
+    X : ndarray of shape (n, d)
+        The evaluated (base) set.
+    queries : ndarray of shape (nq, d), optional
+        Queries for recall@R; exact ground truth is computed on X unless given.
+    ground_truth : ndarray of shape (nq, k), optional
+    R : tuple of int
+    query_set : str
+        Says which queries were used; stored in the report.
+    codes : ndarray of shape (n, M), optional
+        Codes of X when already computed.
+    fit_seconds : float, optional
+        Stored as is.
+
+    Returns
+    -------
+    report : dict of plain Python types (json.dumps works on it)
+    """
+    X = check_data(X)
+    check_dim(X, quantizer.n_features_in_)
+    if codes is None:
+        codes = quantizer.encode(X)
+    X_hat = quantizer.decode(codes)
+    M, K = quantizer.n_codebooks, quantizer.codebook_size
+    n, d = X.shape
+    rec = metrics.reconstruction_error(X, X_hat)
+    usage = metrics.usage_stats(codes, K)
+    counts = metrics.code_counts(codes, K)
+    bits = float(quantizer.bits_per_vector)
+    report = {
+        "spec": quantizer.spec(),
+        "faiss": quantizer.faiss_string(),
+        "method": quantizer.method,
+        "params": {k: _plain(v) for k, v in quantizer.get_params().items()},
+        "n_codebooks": int(M),
+        "codebook_size": int(K),
+        "n": int(n),
+        "d": int(d),
+        "bits_per_vector": bits,
+        "compression_ratio": float(32.0 * d / bits),
+        "fit_seconds": None if fit_seconds is None else float(fit_seconds),
+        "reconstruction": _plain(rec),
+        "usage": {**{k: _plain(v) for k, v in usage.items()}, "counts": [c.tolist() for c in counts]},
+        "mutual_information": _plain(metrics.mutual_information(codes, K)),
+        "effective_bits": float(metrics.effective_bits(codes)),
+        "allocated_bits": float(metrics.allocated_bits(K, M)),
+        "residual_variance": residual_variance(quantizer, X, codes),
+        "collisions": {
+            "rate": float(metrics.collision_rate(codes)),
+            "prefix_rates": _plain(metrics.prefix_collision_rates(codes)),
+            "uniform_prefix_rates": [
+                float(metrics.birthday_collision_rate(n, [K] * (m + 1))) for m in range(M)
+            ],
+        },
+        "recall": None,
+    }
+    if queries is not None:
+        queries = check_data(queries, name="queries")
+        check_dim(queries, d, name="queries")
+        if ground_truth is None:
+            ground_truth = metrics.exact_neighbors(X, queries, 1)
+        rec_r = metrics.recall_at(X_hat, queries, ground_truth, R=R)
+        report["recall"] = {
+            "query_set": query_set,
+            "n_queries": int(queries.shape[0]),
+            "at": {str(r): float(v) for r, v in rec_r.items()},
+        }
+    return report
+
+
+def headline(report):
+    """The few numbers a person reads first, as an ordered dict of label -> value."""
+    rec = report["reconstruction"]
+    usage = report["usage"]
+    out = {
+        "bits / vector": report["bits_per_vector"],
+        "compression": report["compression_ratio"],
+        "mse": rec["mse"],
+        "relative error": rec["relative"],
+        "SNR (dB)": rec["snr_db"],
+        "recall@10": None,
+        "mean perplexity": float(np.mean(usage["perplexity"])),
+        "dead codes": int(np.sum(usage["dead"])),
+        "collision rate": report["collisions"]["rate"],
+        "fit seconds": report["fit_seconds"],
+    }
+    if report["recall"] is not None:
+        out["recall@10"] = report["recall"]["at"].get("10")
+    return out
+
+
+def report_to_json(report):
+    return json.dumps(report, indent=2, allow_nan=True)
+
+
+def report_to_csv(report):
+    """One ``metric,position,value`` row per scalar of the report (per-position lists expanded)."""
+    rows = ["metric,position,value"]
+
+    def emit(key, value, pos=""):
+        rows.append(f"{key},{pos},{value}")
+
+    for key in ("spec", "faiss", "method", "n", "d", "n_codebooks", "codebook_size",
+                "bits_per_vector", "compression_ratio", "fit_seconds",
+                "effective_bits", "allocated_bits"):
+        emit(key, report[key])
+    for key in ("mse", "relative", "snr_db"):
+        emit(key, report["reconstruction"][key])
+    for key in ("dead", "dead_fraction", "entropy_bits", "max_entropy_bits", "perplexity", "utilisation"):
+        for m, v in enumerate(report["usage"][key]):
+            emit(key, v, m)
+    for m, v in enumerate(report["residual_variance"]["values"]):
+        emit(f"residual_variance_{report['residual_variance']['kind']}", v, m)
+    emit("collision_rate", report["collisions"]["rate"])
+    for m, v in enumerate(report["collisions"]["prefix_rates"]):
+        emit("prefix_collision_rate", v, m)
+    if report["recall"] is not None:
+        for r, v in report["recall"]["at"].items():
+            emit(f"recall@{r}", v)
+    return "\n".join(rows) + "\n"
+
+
+def _plain(value):
+    """numpy scalars/arrays (possibly nested in dicts/lists) to plain Python."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return value
+    return value
