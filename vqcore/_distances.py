@@ -7,6 +7,8 @@ sized so that the (rows, K) distance block stays under ``chunk_bytes``.
 
 import numpy as np
 
+from ._parallel import n_threads, parallel_map, split_rows
+
 DEFAULT_CHUNK_BYTES = 2 * 2**20  # a (rows, K) block that stays in cache
 
 
@@ -46,11 +48,19 @@ class NearestAssigner:
         CaT[d] = -0.5 * (sq_norms(C) if C_sqnorms is None else C_sqnorms)
         labels = np.empty(n, dtype=np.int64)
         best = np.empty(n, dtype=self.Xa.dtype)
-        for a, b in _row_chunks(n, K, self.Xa.dtype.itemsize, self.chunk_bytes):
-            block = self.Xa[a:b] @ CaT
-            idx = np.argmax(block, axis=1)
-            labels[a:b] = idx
-            best[a:b] = np.take_along_axis(block, idx[:, None], axis=1)[:, 0]
+
+        def work(span):
+            lo, hi = span
+            for a, b in _row_chunks(hi - lo, K, self.Xa.dtype.itemsize, self.chunk_bytes):
+                a, b = a + lo, b + lo
+                block = self.Xa[a:b] @ CaT
+                idx = np.argmax(block, axis=1)
+                labels[a:b] = idx
+                best[a:b] = np.take_along_axis(block, idx[:, None], axis=1)[:, 0]
+
+        # split only work big enough to pay for the threads
+        parts = n_threads() if n * K * (d + 8) > 4_000_000 else 1
+        parallel_map(work, split_rows(n, parts))
         sqdist = self.xn - 2.0 * best
         np.maximum(sqdist, 0, out=sqdist)
         return labels, sqdist

@@ -86,14 +86,15 @@ def block_update_codebooks(X, codes, books):
     return books
 
 
-def icm_refine(X, books, codes, n_sweeps=1):
+def icm_refine(X, books, codes, n_sweeps=1, X_hat=None):
     """Iterated conditional modes: re-pick each code with the others fixed.
 
     Each move picks the exact best codeword of codebook m for the residual
     left by the other M-1 codewords, so the error of every row never rises.
+    Returns the new codes and their reconstruction.
     """
     codes = codes.copy()
-    X_hat = _additive_decode(books, codes)
+    X_hat = _additive_decode(books, codes) if X_hat is None else X_hat.copy()
     for _ in range(n_sweeps):
         for m in range(books.shape[0]):
             old = books[m][codes[:, m]]
@@ -101,6 +102,33 @@ def icm_refine(X, books, codes, n_sweeps=1):
             new_codes, _ = nearest(target, books[m])
             X_hat += books[m][new_codes] - old
             codes[:, m] = new_codes
+    return codes, X_hat
+
+
+def ils_encode(X, books, codes, rng, *, n_ils=8, n_icm=4, n_perturb=4):
+    """Iterated local search over codes (Martinez et al. 2016/2018, LSQ/LSQ++).
+
+    From the current codes, ``n_perturb`` randomly chosen positions of every
+    row get random codes, ICM runs ``n_icm`` sweeps, and each row keeps the
+    result only where its error fell; repeated ``n_ils`` times. The error of
+    every row never rises.
+    """
+    n, M = codes.shape
+    K = books.shape[1]
+    codes, X_hat = icm_refine(X, books, codes, 1)
+    err = _row_sq_err(X, X_hat)
+    n_perturb = min(n_perturb, M)
+    rows = np.arange(n)[:, None]
+    for _ in range(n_ils):
+        cand = codes.copy()
+        pos = np.argsort(rng.random((n, M)), axis=1)[:, :n_perturb]
+        cand[rows, pos] = rng.integers(K, size=(n, n_perturb))
+        cand, cand_hat = icm_refine(X, books, cand, n_icm)
+        cand_err = _row_sq_err(X, cand_hat)
+        better = cand_err < err
+        codes[better] = cand[better]
+        X_hat[better] = cand_hat[better]
+        err = np.where(better, cand_err, err)
     return codes
 
 
@@ -108,26 +136,33 @@ class AdditiveQuantizer(ResidualQuantizer):
     """Additive quantization (Babenko & Lempitsky 2014), initialised from RQ.
 
     The reconstruction is a sum of M full-dimensional codewords, as in RQ, but
-    the codebooks are refitted jointly. Training alternates
+    the codebooks are refitted jointly and the codes searched jointly.
+    Training starts from a residual quantizer (progressive k-means, beam
+    search) and alternates
 
     1. codebooks by least squares given the codes (all M*K codewords at once;
-       exact block-coordinate updates when M*K > 4096);
-    2. codes by beam search over the codebooks, then ``n_icm`` sweeps of ICM
-       (Martinez et al. 2016); each row keeps the better of its old and new
-       codes, so the training error never rises.
+       exact block-coordinate updates when M*K > 4096), kept only if the
+       error falls;
+    2. codes by iterated local search with ICM (Martinez et al. 2016, LSQ),
+       which never raises any row's error.
 
-    Encoding uses the same beam search + ICM.
+    Encoding new data: beam search over the codebooks (as RQ), then the same
+    local search. So the training error never rises from the RQ start.
 
     Parameters
     ----------
     n_codebooks : int, default=8
     codebook_size : int, default=256
     beam_size : int, default=4
-        Beam of the encoder (also used by the RQ initialisation).
-    n_iter_aq : int, default=8
+        Beam of the RQ initialisation and of the first encoding pass.
+    n_iter_aq : int, default=10
         Alternations of codebook and code updates.
-    n_icm : int, default=2
-        ICM sweeps after each beam search.
+    n_ils : int, default=8
+        Local-search rounds per code update (training and encoding).
+    n_icm : int, default=3
+        ICM sweeps per local-search round.
+    n_perturb : int, default=4
+        Codes of a row re-drawn at random at the start of a round.
     clustering, n_iter, init, max_points_per_centroid, max_train_points, random_state :
         as in ResidualQuantizer (they shape the RQ initialisation).
 
@@ -149,8 +184,10 @@ class AdditiveQuantizer(ResidualQuantizer):
         codebook_size=256,
         *,
         beam_size=4,
-        n_iter_aq=8,
-        n_icm=2,
+        n_iter_aq=10,
+        n_ils=8,
+        n_icm=3,
+        n_perturb=4,
         clustering="progressive",
         n_iter=10,
         init="k-means++",
@@ -160,18 +197,21 @@ class AdditiveQuantizer(ResidualQuantizer):
     ):
         super().__init__(
             n_codebooks, codebook_size, beam_size=beam_size, clustering=clustering,
-            n_iter=n_iter, init=init,
-            max_points_per_centroid=max_points_per_centroid,
+            n_iter=n_iter, init=init, max_points_per_centroid=max_points_per_centroid,
             max_train_points=max_train_points, random_state=random_state,
         )
         self.n_iter_aq = n_iter_aq
+        self.n_ils = n_ils
         self.n_icm = n_icm
+        self.n_perturb = n_perturb
 
     def fit(self, X, y=None):
         X = self._validate_fit(X)
         n_iter = self._check_rq_params()
         n_aq = check_int("n_iter_aq", self.n_iter_aq, low=0)
-        check_int("n_icm", self.n_icm, low=0)
+        check_int("n_ils", self.n_ils, low=0)
+        check_int("n_icm", self.n_icm, low=1)
+        check_int("n_perturb", self.n_perturb, low=1)
         rng = check_random_state(self.random_state)
         Xt = self._training_subsample(X, rng)
         self.n_train_ = Xt.shape[0]
@@ -184,30 +224,24 @@ class AdditiveQuantizer(ResidualQuantizer):
         for _ in range(n_aq):
             if M * K <= _JOINT_LS_MAX:
                 new_books = least_squares_codebooks(Xt, codes, K)
-                new_err = _row_sq_err(Xt, _additive_decode(new_books, codes))
-                if new_err.mean() <= err.mean():
-                    books, err = new_books, new_err
+                if _row_sq_err(Xt, _additive_decode(new_books, codes)).mean() <= err.mean():
+                    books = new_books
             else:
                 books = block_update_codebooks(Xt, codes, books)
-                err = _row_sq_err(Xt, _additive_decode(books, codes))
-            cand = self._encode_with(Xt, books)
-            cand_err = _row_sq_err(Xt, _additive_decode(books, cand))
-            better = cand_err < err
-            codes[better] = cand[better]
-            err = np.where(better, cand_err, err)
+            codes = ils_encode(Xt, books, codes, rng, n_ils=self.n_ils, n_icm=self.n_icm,
+                               n_perturb=self.n_perturb)
+            err = _row_sq_err(Xt, _additive_decode(books, codes))
             self.train_errors_.append(float(err.mean()))
         self.codebooks_ = books
+        self._encode_seed_ = int(rng.integers(2**31))
         self.stage_errors_ = self._stage_errors(Xt, codes)
         return self
 
-    def _encode_with(self, X, books):
-        codes = beam_search_encode(X, books, self.beam_size)
-        if self.n_icm:
-            codes = icm_refine(X, books, codes, self.n_icm)
-        return codes
-
     def _encode(self, X):
-        return self._encode_with(X, self.codebooks_)
+        codes = beam_search_encode(X, self.codebooks_, self.beam_size)
+        rng = np.random.default_rng(self._encode_seed_)
+        return ils_encode(X, self.codebooks_, codes, rng, n_ils=self.n_ils, n_icm=self.n_icm,
+                          n_perturb=self.n_perturb)
 
     def faiss_string(self):
         return self._faiss_nbits("LSQ{M}x{nbits}")

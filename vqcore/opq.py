@@ -65,7 +65,9 @@ class OPQ(ProductQuantizer):
         Alternations of PQ fit and Procrustes rotation update.
     n_iter_pq : int, default=4
         Lloyd iterations inside each alternation (warm-started).
-    init_rotation : {"eigenvalue_allocation", "identity", "random"}, default="eigenvalue_allocation"
+    init_rotation : {"auto", "eigenvalue_allocation", "identity", "random"}, default="auto"
+        Start of the alternation; "auto" fits a short PQ after the identity
+        and after the eigenvalue allocation and starts from the better one.
     max_train_points : int, default=65536
         Points used to learn the rotation (a random subsample beyond that).
     init, max_points_per_centroid, random_state : as in ProductQuantizer
@@ -76,6 +78,7 @@ class OPQ(ProductQuantizer):
     codebooks_ : ndarray of shape (M, K, d / M), in the rotated space
     rotation_errors_ : list of float
         Training mse after each alternation.
+    init_rotation_used_ : str
     """
 
     method = "OPQ"
@@ -88,7 +91,7 @@ class OPQ(ProductQuantizer):
         n_iter=25,
         n_iter_opq=20,
         n_iter_pq=4,
-        init_rotation="eigenvalue_allocation",
+        init_rotation="auto",
         max_train_points=65536,
         init="k-means++",
         max_points_per_centroid=256,
@@ -108,7 +111,7 @@ class OPQ(ProductQuantizer):
         d = X.shape[1]
         check_subspaces(self.n_codebooks, d)
         check_choice("init", self.init, {"k-means++", "random"})
-        check_choice("init_rotation", self.init_rotation, {"eigenvalue_allocation", "identity", "random"})
+        check_choice("init_rotation", self.init_rotation, {"auto", "eigenvalue_allocation", "identity", "random"})
         n_iter = check_int("n_iter", self.n_iter, low=0)
         n_opq = check_int("n_iter_opq", self.n_iter_opq, low=0)
         n_pq = check_int("n_iter_pq", self.n_iter_pq, low=1)
@@ -116,12 +119,25 @@ class OPQ(ProductQuantizer):
         rng = check_random_state(self.random_state)
 
         Xt = X if X.shape[0] <= max_train else X[np.sort(rng.choice(X.shape[0], max_train, replace=False))]
-        if self.init_rotation == "eigenvalue_allocation":
-            R = eigenvalue_allocation(Xt, self.n_codebooks)
-        elif self.init_rotation == "random":
-            R, _ = np.linalg.qr(rng.standard_normal((d, d)))
+        candidates = {
+            "identity": lambda: np.eye(d),
+            "eigenvalue_allocation": lambda: eigenvalue_allocation(Xt, self.n_codebooks),
+            "random": lambda: np.linalg.qr(rng.standard_normal((d, d)))[0],
+        }
+        if self.init_rotation == "auto":
+            # the parametric solution assumes Gaussian data; on data such as SIFT
+            # the identity is the better start: try both with a short PQ fit
+            trials = []
+            for name in ("identity", "eigenvalue_allocation"):
+                R0 = candidates[name]().astype(np.float32)
+                Y = Xt @ R0
+                self._fit_subspaces(Y, n_pq, rng)
+                err = ((Y - ProductQuantizer._decode(self, ProductQuantizer._encode(self, Y))) ** 2).sum(1).mean()
+                trials.append((err, name, R0))
+            _, self.init_rotation_used_, R = min(trials, key=lambda t: t[0])
         else:
-            R = np.eye(d)
+            R = candidates[self.init_rotation]()
+            self.init_rotation_used_ = self.init_rotation
         R = R.astype(np.float32)
         self.rotation_errors_ = []
         books = None

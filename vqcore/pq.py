@@ -9,6 +9,7 @@ search", IEEE TPAMI 33(1), 2011.
 import numpy as np
 
 from ._distances import nearest
+from ._parallel import parallel_map
 from ._validation import check_choice, check_int, check_random_state
 from .base import BaseQuantizer
 from .exceptions import VQLensError
@@ -103,23 +104,26 @@ class ProductQuantizer(BaseQuantizer):
     def _fit_subspaces(self, X, n_iter, rng, init_codebooks=None):
         M, K = self.n_codebooks, self.codebook_size
         ds = X.shape[1] // M
-        books = np.empty((M, K, ds), dtype=np.float32)
-        self.n_repairs_ = 0
-        for m in range(M):
+        # one generator per subspace, so the result does not depend on threads
+        rngs = rng.spawn(M)
+
+        def fit_one(m):
             sub = np.ascontiguousarray(X[:, m * ds:(m + 1) * ds])
             warm = None if init_codebooks is None else init_codebooks[m]
-            res = _kmeans(sub, K, n_iter, self.init, self.max_points_per_centroid, warm, rng)
-            books[m] = res.centroids
-            self.n_repairs_ += res.n_repairs
-            self.n_train_ = res.n_train
-        self.codebooks_ = books
+            return _kmeans(sub, K, n_iter, self.init, self.max_points_per_centroid, warm, rngs[m])
+
+        results = parallel_map(fit_one, range(M))
+        self.codebooks_ = np.stack([r.centroids for r in results]).astype(np.float32)
+        self.n_repairs_ = sum(r.n_repairs for r in results)
+        self.n_train_ = results[0].n_train
 
     def _encode(self, X):
-        M, ds = self.n_codebooks, self.codebooks_.shape[2]
-        codes = np.empty((X.shape[0], M), dtype=np.int64)
-        for m in range(M):
-            codes[:, m], _ = nearest(np.ascontiguousarray(X[:, m * ds:(m + 1) * ds]), self.codebooks_[m])
-        return codes
+        ds = self.codebooks_.shape[2]
+
+        def encode_one(m):
+            return nearest(np.ascontiguousarray(X[:, m * ds:(m + 1) * ds]), self.codebooks_[m])[0]
+
+        return np.stack(parallel_map(encode_one, range(self.n_codebooks)), axis=1)
 
     def _decode(self, codes):
         M = self.n_codebooks

@@ -1,0 +1,207 @@
+"""vqcore against faiss on the same real data, in one run, with ratios.
+
+For each data set and configuration both libraries fit the same quantizer on
+the same training set (2 threads each), encode the same base set, and are
+scored by the same code: mse on the base set, recall@1/10/100 of the queries'
+exact nearest neighbour among the base reconstructions (asymmetric distance,
+ground truth shipped with the data), fit and encode wall time.
+
+Data (../shared/bench/data, see SOURCE.md there):
+- sift: SIFT10K base (10,000 x 128), trained in-sample (the learn set is not
+  available), 100 queries with texmex ground truth;
+- minilm: MiniLM sentence embeddings, trained on learn (20,000 x 384),
+  base 10,000, 1,000 queries with exact ground truth.
+
+Usage::
+
+    python bench/compare_faiss.py                      # everything
+    python bench/compare_faiss.py --data sift --only PQ8x8 RQ8x8
+    python bench/compare_faiss.py --markdown bench/RESULTS.md
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import vqcore  # noqa: E402
+from vqcore import metrics  # noqa: E402
+from vqcore.io import read_fvecs, read_ivecs  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "bench" / "data"
+
+# (vqcore spec, faiss counterpart)
+CONFIGS = [
+    ("VQ1x8", "PQ1x8"),
+    ("PQ4x8", "PQ4x8"),
+    ("PQ8x8", "PQ8x8"),
+    ("OPQ4x8", "OPQ4,PQ4x8"),
+    ("OPQ8x8", "OPQ8,PQ8x8"),
+    ("RQ4x8", "RQ4x8 beam=1"),
+    ("RQ4x8_b5", "RQ4x8 beam=5"),
+    ("RQ8x8", "RQ8x8 beam=1"),
+    ("RQ8x8_b5", "RQ8x8 beam=5"),
+    ("AQ8x8", "LSQ8x8"),
+]
+
+
+def load(name):
+    if name == "sift":
+        base = read_fvecs(DATA / "siftsmall_base.fvecs")
+        return {
+            "train": base,
+            "base": base,
+            "queries": read_fvecs(DATA / "siftsmall_query.fvecs"),
+            "gt": read_ivecs(DATA / "siftsmall_groundtruth.ivecs").astype(np.int64),
+            "train_note": "in-sample (base)",
+        }
+    if name == "minilm":
+        return {
+            "train": np.load(DATA / "minilm_learn.npy"),
+            "base": np.load(DATA / "minilm_base.npy"),
+            "queries": np.load(DATA / "minilm_query.npy"),
+            "gt": np.load(DATA / "minilm_groundtruth.npy").astype(np.int64),
+            "train_note": "learn set",
+        }
+    raise SystemExit(f"unknown data set {name!r}")
+
+
+class FaissRunner:
+    """fit / encode / decode with faiss's quantizer objects (no index around them)."""
+
+    def __init__(self, spec, d):
+        import faiss
+
+        method, M, K, beam = vqcore.parse_spec(spec)
+        nbits = K.bit_length() - 1
+        self.opq = None
+        if method in ("VQ", "PQ"):
+            self.q = faiss.ProductQuantizer(d, M, nbits)
+        elif method == "OPQ":
+            self.opq = faiss.OPQMatrix(d, M)
+            self.q = faiss.ProductQuantizer(d, M, nbits)
+        elif method == "RQ":
+            self.q = faiss.ResidualQuantizer(d, M, nbits)
+            self.q.max_beam_size = beam or 1
+        elif method == "AQ":
+            self.q = faiss.LocalSearchQuantizer(d, M, nbits)
+        else:
+            raise ValueError(spec)
+
+    def fit(self, X):
+        if self.opq is not None:
+            self.opq.train(X)
+            X = self.opq.apply(X)
+        self.q.train(X)
+
+    def encode(self, X):
+        if self.opq is not None:
+            X = self.opq.apply(X)
+        return self.q.compute_codes(X)
+
+    def decode(self, codes):
+        X = self.q.decode(codes)
+        return self.opq.reverse_transform(X) if self.opq is not None else X
+
+
+class VqcoreRunner:
+    def __init__(self, spec, d):
+        self.q = vqcore.from_spec(spec, random_state=0)
+
+    def fit(self, X):
+        self.q.fit(X)
+
+    def encode(self, X):
+        return self.q.encode(X)
+
+    def decode(self, codes):
+        return self.q.decode(codes)
+
+
+def run_one(runner, data):
+    t0 = time.perf_counter()
+    runner.fit(data["train"])
+    t1 = time.perf_counter()
+    codes = runner.encode(data["base"])
+    t2 = time.perf_counter()
+    X_hat = runner.decode(codes)
+    mse = metrics.reconstruction_error(data["base"], X_hat)["mse"]
+    rec = metrics.recall_at(X_hat, data["queries"], data["gt"], R=(1, 10, 100))
+    return {"mse": mse, "fit": t1 - t0, "encode": t2 - t1, "R1": rec[1], "R10": rec[10], "R100": rec[100]}
+
+
+def fmt_row(cols, widths):
+    return "| " + " | ".join(str(c).rjust(w) for c, w in zip(cols, widths)) + " |"
+
+
+HEADER = ["data", "config", "faiss", "mse vq", "mse faiss", "mse ratio", "R@1 vq/faiss",
+          "R@10 vq/faiss", "R@100 vq/faiss", "fit s vq/faiss", "enc s vq/faiss", "time ratio"]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", nargs="+", default=["sift", "minilm"])
+    ap.add_argument("--only", nargs="+", help="vqcore specs to run (default: all)")
+    ap.add_argument("--markdown", help="also write the table, date and command to this file")
+    args = ap.parse_args(argv)
+
+    import faiss
+
+    faiss.omp_set_num_threads(2)
+    configs = [c for c in CONFIGS if not args.only or c[0] in args.only]
+    rows = []
+    widths = [6, 9, 12, 10, 10, 9, 13, 13, 14, 15, 15, 10]
+    print(fmt_row(HEADER, widths), flush=True)
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|", flush=True)
+    for name in args.data:
+        data = load(name)
+        d = data["train"].shape[1]
+        for spec, fspec in configs:
+            v = run_one(VqcoreRunner(spec, d), data)
+            f = run_one(FaissRunner(spec, d), data)
+            ratio = v["mse"] / f["mse"]
+            tratio = (v["fit"] + v["encode"]) / (f["fit"] + f["encode"])
+            row = [
+                name, spec, fspec, f"{v['mse']:.4g}", f"{f['mse']:.4g}", f"{ratio:.3f}",
+                f"{v['R1']:.3f}/{f['R1']:.3f}", f"{v['R10']:.3f}/{f['R10']:.3f}",
+                f"{v['R100']:.3f}/{f['R100']:.3f}",
+                f"{v['fit']:.2f}/{f['fit']:.2f}", f"{v['encode']:.2f}/{f['encode']:.2f}", f"{tratio:.2f}",
+            ]
+            rows.append(row)
+            print(fmt_row(row, widths), flush=True)
+    nq = {n: load(n)["queries"].shape[0] for n in args.data}
+    notes = [
+        f"queries: {', '.join(f'{k} {v}' for k, v in nq.items())}; one standard error of a recall "
+        f"near 0.5 is {', '.join(f'{k} {0.5 / np.sqrt(v):.3f}' for k, v in nq.items())}.",
+        "mse ratio = vqcore mse / faiss mse on the base set (<= 1.00 is the target); "
+        "time ratio = vqcore (fit + encode) / faiss (fit + encode) (<= 1.5 is the target).",
+        "sift is trained in-sample on its base set; minilm on its learn set.",
+    ]
+    for n in notes:
+        print(n)
+    if args.markdown:
+        cmd = "python bench/compare_faiss.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        with open(args.markdown, "w") as fh:
+            fh.write("# vqcore against faiss\n\n")
+            fh.write(f"Run on {datetime.date.today().isoformat()} with `{cmd.strip()}` "
+                     f"(Python {platform.python_version()}, numpy {np.__version__}, faiss {faiss.__version__}, "
+                     f"{os.cpu_count()} cores, both libraries on 2 threads).\n\n")
+            fh.write(fmt_row(HEADER, [0] * len(HEADER)) + "\n")
+            fh.write("|" + "|".join("---" for _ in HEADER) + "|\n")
+            for row in rows:
+                fh.write(fmt_row(row, [0] * len(row)) + "\n")
+            fh.write("\n" + "\n".join(f"- {n}" for n in notes) + "\n")
+
+
+if __name__ == "__main__":
+    main()
