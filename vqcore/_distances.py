@@ -9,7 +9,7 @@ import numpy as np
 
 from ._parallel import n_threads, parallel_map, split_rows
 
-DEFAULT_CHUNK_BYTES = 2 * 2**20  # a (rows, K) block that stays in cache
+DEFAULT_CHUNK_BYTES = 2**20  # a (rows, K) block that stays in cache
 
 
 def sq_norms(X):

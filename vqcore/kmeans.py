@@ -81,33 +81,57 @@ def _kmeans_plusplus(X, K, rng, n_local_trials=None):
     centers = np.empty((K, d), dtype=X.dtype)
     first = rng.integers(n)
     centers[0] = X[first]
-    XT = np.ascontiguousarray(X.T)
-    closest = X[first] @ XT
-    closest *= -2.0
-    closest += xn
-    closest += xn[first]
-    np.maximum(closest, 0.0, out=closest)
-    pot = closest.sum(dtype=np.float64)
+    # one product gives ||x||^2 - 2 x.c + ||c||^2: rows [x, ||x||^2, 1] against
+    # candidate columns [-2c, 1, ||c||^2]
+    XaT = np.empty((d + 2, n), dtype=X.dtype)
+    XaT[:d] = X.T
+    XaT[d] = xn
+    XaT[d + 1] = 1.0
+
+    def candidate_rows(idx):
+        rows = np.empty((len(idx), d + 2), dtype=X.dtype)
+        rows[:, :d] = -2.0 * X[idx]
+        rows[:, d] = 1.0
+        rows[:, d + 1] = xn[idx]
+        return rows
+
+    block = 128
+    n_pad = -(-n // block) * block
+    closest = np.zeros(n_pad, dtype=X.dtype)  # padded so that it reshapes to blocks
+    closest[:n] = np.maximum((candidate_rows([first]) @ XaT)[0], 0.0)
     for c in range(1, K):
-        if pot <= 0:  # every point sits on a centre: the rest are duplicates
+        cand = _sample_proportional(closest.reshape(-1, block), rng, n_local_trials)
+        if cand is None:  # every point sits on a centre: the rest are duplicates
             centers[c:] = X[rng.integers(n, size=K - c)]
             break
-        r = rng.random(n_local_trials) * pot
-        cand = np.minimum(np.searchsorted(np.cumsum(closest, dtype=np.float64), r), n - 1)
+        np.minimum(cand, n - 1, out=cand)
         # squared distance of every point to its nearest centre if each
         # candidate were added, (trials, n)
-        dc = X[cand] @ XT
-        dc *= -2.0
-        dc += xn
-        dc += xn[cand][:, None]
-        np.minimum(dc, closest, out=dc)
-        np.maximum(dc, 0.0, out=dc)
-        pots = dc.sum(axis=1)
-        best = int(np.argmin(pots))
+        dc = candidate_rows(cand) @ XaT
+        np.minimum(dc, closest[:n], out=dc)
+        best = int(np.argmin(dc.sum(axis=1)))
         centers[c] = X[cand[best]]
-        closest = dc[best]
-        pot = pots[best]
+        np.maximum(dc[best], 0.0, out=closest[:n])
     return centers
+
+
+def _sample_proportional(w_blocks, rng, size):
+    """Indices drawn with probability proportional to the weights, or None if all are 0.
+
+    Two-level inverse-CDF sampling: a cumulative sum over the block totals,
+    then over the few chosen blocks only (cheaper than a cumsum of all n).
+    """
+    totals = w_blocks.sum(axis=1, dtype=np.float64)
+    cum = np.cumsum(totals)
+    pot = cum[-1]
+    if not pot > 0:
+        return None
+    r = rng.random(size) * pot
+    b = np.minimum(np.searchsorted(cum, r, side="right"), len(cum) - 1)
+    within = r - (cum[b] - totals[b])
+    local = np.cumsum(w_blocks[b], axis=1, dtype=np.float64)
+    j = np.minimum((local <= within[:, None]).sum(axis=1), w_blocks.shape[1] - 1)
+    return b * w_blocks.shape[1] + j
 
 
 def _update_centroids(X, labels, K, centroids, rng):
