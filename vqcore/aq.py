@@ -234,7 +234,7 @@ class AdditiveQuantizer(ResidualQuantizer):
             self.train_errors_.append(float(err.mean()))
         self.codebooks_ = books
         self._encode_seed_ = int(rng.integers(2**31))
-        self.stage_errors_ = self._stage_errors(Xt, codes)
+        self.stage_errors_ = self._blocked_stage_errors(Xt, codes)
         return self
 
     def _encode(self, X):

@@ -139,10 +139,6 @@ class BaseQuantizer(BaseEstimator):
         raise NotImplementedError
 
     # --------------------------------------------------------- stage errors
-    def _mse(self, X, codes):
-        diff = X - self._decode(codes)
-        return float(np.einsum("ij,ij->", diff, diff, dtype=np.float64) / X.shape[0])
-
     def stage_errors(self, X, codes=None):
         """Mean squared error after each stage.
 
@@ -157,12 +153,23 @@ class BaseQuantizer(BaseEstimator):
         self._check_fitted()
         X = check_data(X)
         check_dim(X, self.n_features_in_)
-        codes = self._encode(X) if codes is None else self._validate_codes(codes)
-        if codes.shape[0] != X.shape[0]:
-            raise DataError(
-                f"codes has {codes.shape[0]} rows but X has {X.shape[0]}; pass the codes of X."
-            )
-        return self._stage_errors(X, codes)
+        if codes is not None:
+            codes = self._validate_codes(codes)
+            if codes.shape[0] != X.shape[0]:
+                raise DataError(
+                    f"codes has {codes.shape[0]} rows but X has {X.shape[0]}; pass the codes of X."
+                )
+        return self._blocked_stage_errors(X, codes)
+
+    def _blocked_stage_errors(self, X, codes=None, block=65536):
+        """Stage errors over row blocks (encoding them when codes is None), so
+        that no reconstruction of the whole of X is held at once."""
+        total = np.zeros(self.n_codebooks)
+        for a in range(0, X.shape[0], block):
+            Xb = X[a:a + block]
+            cb = self._encode(Xb) if codes is None else codes[a:a + block]
+            total += self._stage_errors(Xb, cb) * Xb.shape[0]
+        return total / X.shape[0]
 
     def _stage_errors(self, X, codes):
         R = X.astype(np.float32, copy=True)

@@ -243,7 +243,8 @@ def progressive_dims(d, steps=10):
 
 
 def progressive_kmeans(
-    X, n_clusters, *, dims=None, n_iter=10, max_points_per_centroid=256, random_state=None
+    X, n_clusters, *, dims=None, n_iter=10, max_points_per_centroid=256, init_centroids=None,
+    random_state=None,
 ):
     """k-means in PCA space on a growing number of leading dimensions.
 
@@ -266,14 +267,26 @@ def progressive_kmeans(
         :func:`progressive_dims` with 10 steps.
     n_iter : int, default=10
         Lloyd iterations per step.
+    init_centroids : ndarray of shape (n_clusters, n_features), optional
+        Warm start (e.g. the current codebook when GRVQ refits it): rotated
+        to the principal axes and cut to the first ``dims[0]`` coordinates,
+        it replaces the k-means++ seeding of the first step.
     """
     X = check_data(X)
     K = check_int("n_clusters", n_clusters, low=1, high=X.shape[0])
     rng = check_random_state(random_state)
-    return _progressive_kmeans(X, K, dims, check_int("n_iter", n_iter, low=1), max_points_per_centroid, rng)
+    if init_centroids is not None:
+        init_centroids = check_data(init_centroids, name="init_centroids")
+        if init_centroids.shape != (K, X.shape[1]):
+            raise VQLensError(
+                f"init_centroids has shape {init_centroids.shape}; it should be "
+                f"(n_clusters, n_features) = ({K}, {X.shape[1]})."
+            )
+    return _progressive_kmeans(X, K, dims, check_int("n_iter", n_iter, low=1), max_points_per_centroid,
+                               rng, init_centroids)
 
 
-def _progressive_kmeans(X, K, dims, n_iter, max_points_per_centroid, rng):
+def _progressive_kmeans(X, K, dims, n_iter, max_points_per_centroid, rng, init_centroids=None):
     n, d = X.shape
     subsampled_from = None
     if max_points_per_centroid is not None and n > K * max_points_per_centroid:
@@ -287,6 +300,8 @@ def _progressive_kmeans(X, K, dims, n_iter, max_points_per_centroid, rng):
     P = np.ascontiguousarray(evecs[:, ::-1]).astype(X.dtype)
     Y = Xc @ P
     C = labels = None
+    if init_centroids is not None:
+        C = np.ascontiguousarray(((init_centroids - mu.astype(X.dtype)) @ P)[:, : dims[0]], dtype=X.dtype)
     total = KMeansResult(None, n_train=X.shape[0], subsampled_from=subsampled_from)
     for di in dims:
         Yi = np.ascontiguousarray(Y[:, :di])
@@ -382,7 +397,7 @@ class KMeansVQ(BaseQuantizer):
         self.n_train_ = res.n_train
         self.n_repairs_ = res.n_repairs
         self.inertia_ = res.inertia
-        self.stage_errors_ = np.array([self._mse(X, self._encode(X))])
+        self.stage_errors_ = self._blocked_stage_errors(X)
         return self
 
     def _encode(self, X):

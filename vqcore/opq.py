@@ -152,7 +152,7 @@ class OPQ(ProductQuantizer):
         self.rotation_ = R
         Y = X @ R
         self._fit_subspaces(Y, n_iter if books is None else max(n_pq, n_iter // 2), rng, books)
-        self.stage_errors_ = self._stage_errors(X, self._encode(X))
+        self.stage_errors_ = self._blocked_stage_errors(X)
         return self
 
     def _encode(self, X):

@@ -98,7 +98,7 @@ class ProductQuantizer(BaseQuantizer):
         n_iter = check_int("n_iter", self.n_iter, low=0)
         rng = check_random_state(self.random_state)
         self._fit_subspaces(X, n_iter, rng)
-        self.stage_errors_ = self._stage_errors(X, self._encode(X))
+        self.stage_errors_ = self._blocked_stage_errors(X)
         return self
 
     def _fit_subspaces(self, X, n_iter, rng, init_codebooks=None):

@@ -207,7 +207,7 @@ class ResidualQuantizer(BaseQuantizer):
         Xt = self._training_subsample(X, rng)
         self.n_train_ = Xt.shape[0]
         self.codebooks_ = self._train_stages(Xt, n_iter, rng)
-        self.stage_errors_ = self._stage_errors(Xt, self._encode(Xt))
+        self.stage_errors_ = self._blocked_stage_errors(Xt)
         return self
 
     def _train_stages(self, X, n_iter, rng):
