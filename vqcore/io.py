@@ -24,6 +24,11 @@ Supported formats, chosen by the file name's extension (case-insensitive):
 infinity are kept and counted, and :func:`finalize` then either refuses them
 (the default) or drops them, so nothing is removed without the person knowing.
 
+:func:`load_codes` reads integer codes made elsewhere (semantic IDs, PQ/RQ
+codes) from ``.npy``, ``.csv``, ``.tsv`` or ``.parquet`` through the same
+parsers and header checks, keeps them exact (never float32) and refuses
+anything that is not a whole number >= 0, so rows stay aligned with the items.
+
 Examples
 --------
 >>> import io, numpy as np
@@ -55,6 +60,10 @@ __all__ = [
     "SUPPORTED_EXTENSIONS",
     "LoadedData",
     "load_embeddings",
+    "CODES_EXTENSIONS",
+    "MAX_CODE_LEVELS",
+    "LoadedCodes",
+    "load_codes",
     "list_npz_arrays",
     "finalize",
     "read_fvecs",
@@ -163,6 +172,16 @@ def load_embeddings(
     DataError
         For anything that cannot be loaded; the message says what and why.
     """
+    return _read_upload(
+        data, filename, max_bytes=max_bytes, max_elements=max_elements, array_key=array_key,
+        text_column=text_column, extensions=SUPPORTED_EXTENSIONS, noun="embeddings",
+        example="numpy.save(path, X)",
+    )
+
+
+def _read_upload(data, filename, *, max_bytes, max_elements, array_key, text_column, extensions, noun,
+                 example, codes=False):
+    """Checks shared by :func:`load_embeddings` and :func:`load_codes`, then the format's loader."""
     max_bytes = check_int("max_bytes", max_bytes, low=1)
     max_elements = check_int("max_elements", max_elements, low=1)
     if array_key is not None and not isinstance(array_key, str):
@@ -174,11 +193,11 @@ def load_embeddings(
     filename = str(filename or "")
     data = _as_bytes(data, filename)
     ext = os.path.splitext(filename)[1].lower()
-    if ext not in _LOADERS:
+    if ext not in extensions:
         shown = ext or "no extension"
         raise DataError(
-            f"{filename!r} has {shown}, which VQ Lens cannot read. Save the embeddings as one of "
-            f"{', '.join(SUPPORTED_EXTENSIONS)} (for example numpy.save(path, X) for a .npy file)."
+            f"{filename!r} has {shown}, which VQ Lens cannot read as {noun}. Save the {noun} as one of "
+            f"{', '.join(extensions)} (for example {example} for a .npy file)."
         )
     if len(data) == 0:
         raise DataError(f"{filename!r} is empty (0 bytes). Upload the file again or check that it was saved.")
@@ -188,7 +207,7 @@ def load_embeddings(
             "Upload a sample of the rows, or raise max_bytes."
         )
     loader, fmt = _LOADERS[ext]
-    caps = _Caps(max_bytes, max_elements)
+    caps = _Caps(max_bytes, max_elements, codes=codes)
     try:
         with np.errstate(all="ignore"):
             return loader(data, filename, caps, array_key=array_key, text_column=text_column)
@@ -297,6 +316,7 @@ def read_ivecs(path_or_bytes, *, max_bytes=None, max_elements=None):
 class _Caps:
     max_bytes: int
     max_elements: int
+    codes: bool = False  # load_codes: keep exact integers, refuse instead of dropping rows
 
 
 def _as_bytes(data, filename):
@@ -408,6 +428,8 @@ def _count_duplicate_rows(bits):
 
 def _finish(arr, *, source, notes, labels=None, array_keys=None, caps=None, from_text=False):
     """Turn a checked numeric 2-D array into LoadedData (float32, notes about degenerate data)."""
+    if caps is not None and caps.codes:  # load_codes: integer codes, not float32 vectors
+        return _finish_codes(arr, source=source, notes=notes, labels=labels, array_keys=array_keys, caps=caps)
     what = source
     _check_numeric_dtype(arr.dtype, what)
     _check_2d(arr.shape, what)
@@ -1041,6 +1063,13 @@ def _load_csv(data, filename, caps, *, text_column=None, sep=",", **_):
         if j in partial:
             failed = partial[j]
             example = str(df[j].to_numpy()[np.flatnonzero(failed)[0]])
+            if caps.codes:  # dropping rows would shift every later item against its embedding
+                raise DataError(
+                    f"{what}: {label_of(j)} holds {int(failed.sum())} non-integer value(s) such as "
+                    f"{_short_repr(example, 30)} (first in data row {int(np.flatnonzero(failed)[0])}, counting from 0); codes "
+                    "should be integers >= 0. Fix those cells, or name the column with text_column if it "
+                    "holds labels."
+                )
             notes.append(
                 f"Dropped {int(failed.sum())} row(s) with non-numeric values in {label_of(j)} "
                 f"(e.g. {_short_repr(example, 30)})."
@@ -1049,7 +1078,7 @@ def _load_csv(data, filename, caps, *, text_column=None, sep=",", **_):
     if not keep.any():
         raise DataError(f"{what}: every row has a non-numeric value in a numeric column; nothing is left.")
     _check_caps((int(keep.sum()), len(cols)), 4, caps, what)
-    arr = np.empty((int(keep.sum()), len(cols)), dtype=np.float32)
+    arr = np.empty((int(keep.sum()), len(cols)), dtype=np.float64 if caps.codes else np.float32)
     for k, j in enumerate(cols):
         arr[:, k] = numeric[j][keep]
     labels = None
@@ -1382,3 +1411,215 @@ _LOADERS = {
     ".bvecs": (_make_vecs_loader(np.dtype("u1"), "bvecs"), ".bvecs"),
     ".ivecs": (_make_vecs_loader(np.dtype("<i4"), "ivecs"), ".ivecs"),
 }
+
+
+# ---------------------------------------------------------------------------
+# integer codes (semantic IDs, PQ / RQ codes made elsewhere)
+# ---------------------------------------------------------------------------
+
+#: Formats :func:`load_codes` reads.
+CODES_EXTENSIONS = (".npy", ".csv", ".tsv", ".parquet")
+#: Most code levels (columns) accepted; more is almost surely an embedding file.
+MAX_CODE_LEVELS = 64
+# Above this a "codebook" is an id space (metrics cannot count it code by code).
+_LARGE_CODEBOOK = 2**26
+_MAX_EXACT_FLOAT_INT = 2**53
+
+
+@dataclass
+class LoadedCodes:
+    """An uploaded file of integer codes, read and checked.
+
+    Attributes
+    ----------
+    codes : ndarray of shape (n_items, n_levels)
+        Row i is the code tuple of item i, level 0 first; the smallest unsigned
+        integer dtype that holds the largest code (uint8 for K <= 256).
+    codebook_sizes : list of int or None
+        Inferred as ``max + 1`` of each column: a lower bound of the true K
+        (codes at the top of a codebook that no item uses are invisible).
+        Pass the real sizes to the metrics when they are known.
+    labels : list of str or None
+        One label (item text, title, id) per row, from a text column.
+    source : str
+        Where the codes came from, e.g. ``"codes.parquet['sid']"``.
+    notes : list of str
+        What was done or noticed on the way, each a sentence for a person.
+    array_keys : list of str
+        ``.parquet``: the list columns of numbers (choose one with ``array_key``).
+    """
+
+    codes: np.ndarray
+    codebook_sizes: list | None = None
+    labels: list | None = None
+    source: str = ""
+    notes: list = field(default_factory=list)
+    array_keys: list = field(default_factory=list)
+
+    @property
+    def shape(self):
+        return self.codes.shape
+
+
+def load_codes(
+    data,
+    filename,
+    *,
+    max_bytes=DEFAULT_MAX_BYTES,
+    max_elements=DEFAULT_MAX_ELEMENTS,
+    array_key=None,
+    text_column=None,
+):
+    """Read an uploaded file of integer codes, one row per item, one column per level.
+
+    The file goes through the same parsers and header checks as
+    :func:`load_embeddings` (size caps, no pickles, ragged rows), but values
+    are kept exact and must be whole numbers >= 0: a cell that is not is an
+    error, never a dropped row, so that row i stays item i.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's content.
+    filename : str
+        Its name; the extension chooses the format (``.npy``, ``.csv``,
+        ``.tsv``, ``.parquet``).
+    max_bytes, max_elements : int
+        Caps, as in :func:`load_embeddings`.
+    array_key : str, optional
+        ``.parquet``: the list column holding the code tuples (default the
+        first); without list columns the numeric columns are the levels.
+    text_column : str or int, optional
+        CSV / parquet: the column to keep as item labels (texts, titles); a
+        single text column is used without being named.
+
+    Returns
+    -------
+    LoadedCodes
+
+    Raises
+    ------
+    DataError
+        Non-integer, negative, NaN or missing values; 1-D arrays (reshape with
+        ``codes.reshape(-1, 1)``); more than ``MAX_CODE_LEVELS`` columns; empty
+        or unreadable files. The message names the row, column and value.
+
+    Examples
+    --------
+    >>> import io, numpy as np
+    >>> buf = io.BytesIO(); np.save(buf, np.array([[3, 0], [3, 1], [0, 1]]))
+    >>> loaded = load_codes(buf.getvalue(), "codes.npy")
+    >>> loaded.codes.dtype.name, loaded.codebook_sizes
+    ('uint8', [4, 2])
+    >>> load_codes(b"c0,c1,title\\n1,2,a\\n0,2,b\\n", "codes.csv").labels
+    ['a', 'b']
+    """
+    filename = str(filename or "")
+    data = _as_bytes(data, filename)
+    if os.path.splitext(filename)[1].lower() == ".npy":
+        # a 1-D array needs the codes' advice (one level per column), not the embeddings'
+        try:
+            header = _parse_npy_header(io.BytesIO(data[:_MAX_NPY_HEADER + 16]).read, repr(filename))
+        except DataError:
+            header = None  # the loader below says what is wrong with the file
+        if header is not None and len(header.shape) == 1:
+            raise DataError(
+                f"{filename!r} holds a 1-D array of shape {header.shape}; codes need a 2-D array "
+                "(n_items, n_levels). For codes of a single codebook save codes.reshape(-1, 1); "
+                "for tuples of M levels save codes.reshape(-1, M)."
+            )
+        if header is not None and len(header.shape) == 2 and 0 in header.shape:
+            raise DataError(
+                f"{filename!r} holds an empty array of shape {header.shape}; codes need at least one "
+                "item (row) and one level (column)."
+            )
+    return _read_upload(
+        data, filename, max_bytes=max_bytes, max_elements=max_elements, array_key=array_key,
+        text_column=text_column, extensions=CODES_EXTENSIONS, noun="codes",
+        example="numpy.save(path, codes)", codes=True,
+    )
+
+
+def _first_bad(mask):
+    """(row, column) of the first True of a 2-D mask, in row order."""
+    i, m = np.argwhere(mask)[0]
+    return int(i), int(m)
+
+
+def _finish_codes(arr, *, source, notes, labels=None, array_keys=None, caps=None):
+    """Turn a checked numeric 2-D array into LoadedCodes: exact non-negative integers."""
+    what = source
+    _check_numeric_dtype(arr.dtype, what)
+    if arr.ndim == 1:
+        raise DataError(
+            f"{what} is 1-D with shape {arr.shape}; codes need a 2-D array (n_items, n_levels). "
+            "For a single codebook use codes.reshape(-1, 1)."
+        )
+    _check_2d(arr.shape, what)
+    n, n_levels = arr.shape
+    if n_levels > MAX_CODE_LEVELS:
+        raise DataError(
+            f"{what} has {n_levels} columns, more than the {MAX_CODE_LEVELS} code levels VQ Lens accepts. "
+            "Codes have one column per codebook (a semantic ID has 3 or 4); if this file holds "
+            "embeddings, load it as embeddings instead."
+        )
+    if caps is not None:
+        _check_caps(arr.shape, arr.dtype.itemsize, caps, what)
+    # the embedding loaders note their float32 conversion; codes are not converted to float
+    notes = [s for s in notes if not s.startswith("Converted ")]
+    kind = arr.dtype.kind
+    if kind == "b":
+        raise DataError(
+            f"{what} holds booleans (True/False), not code indices; codes should be integers >= 0. "
+            "Save them with an integer dtype, e.g. codes.astype(np.int64)."
+        )
+    if kind == "f":
+        missing = np.isnan(arr)
+        if missing.any():
+            i, m = _first_bad(missing)
+            raise DataError(
+                f"{what} has {int(missing.sum())} missing (NaN or empty) value(s), the first in row {i}, "
+                f"level {m} (counting from 0); every item needs a code at every level. Fill or remove those rows."
+            )
+        bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (np.abs(arr) >= _MAX_EXACT_FLOAT_INT)
+        if bad.any():
+            i, m = _first_bad(bad)
+            raise DataError(
+                f"{what} holds non-integer values: row {i}, level {m} (counting from 0) is {arr[i, m].item()!r} "
+                f"({int(bad.sum())} such value(s)). Codes should be whole numbers >= 0 (code indices); "
+                "if this file holds embeddings, load it as embeddings instead."
+            )
+        if source.lower().endswith(".npy"):  # text and parquet columns are always read as float64
+            notes.append(f"Converted whole numbers stored as {arr.dtype.name} to integers.")
+    negative = arr < 0
+    if negative.any():
+        i, m = _first_bad(negative)
+        raise DataError(
+            f"{what} holds negative codes: row {i}, level {m} (counting from 0) is {arr[i, m].item()} "
+            f"({int(negative.sum())} negative value(s)). Codes should be integers >= 0; if a negative "
+            "value marks a missing code, drop those items or give them a real code."
+        )
+    highs = arr.max(axis=0)
+    top = int(highs.max())
+    dtype = np.min_scalar_type(top)
+    codes = arr.astype(dtype, order="C", copy=True)
+    sizes = [int(h) + 1 for h in highs]
+    notes.append(
+        f"Read {n} item(s) with {n_levels} code level(s); codebook sizes inferred as max + 1 per level: "
+        f"{_listing(sizes, limit=8)}. A level's real size may be larger if its top codes are unused."
+    )
+    large = [m for m, k in enumerate(sizes) if k > _LARGE_CODEBOOK]
+    if large:
+        notes.append(
+            f"Level(s) {_listing(large)} hold values up to {top:,}: these look like item ids, not code "
+            "indices; drop such columns from the file."
+        )
+    constant = [m for m in range(n_levels) if n > 1 and int(arr[:, m].min()) == int(highs[m])]
+    if constant:
+        notes.append(f"Level(s) {_listing(constant)} use a single code for every item.")
+    if labels is not None and len(labels) != n:  # pragma: no cover - loaders keep them aligned
+        raise DataError(f"{what}: {len(labels)} labels for {n} rows.")
+    return LoadedCodes(
+        codes=codes, codebook_sizes=sizes, labels=labels, source=source, notes=notes,
+        array_keys=list(array_keys or []),
+    )
