@@ -15,6 +15,7 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from ._distances import nearest
+from ._parallel import parallel_map
 from ._validation import check_int, check_random_state
 from .rq import ResidualQuantizer, beam_search_encode
 
@@ -105,19 +106,129 @@ def icm_refine(X, books, codes, n_sweeps=1, X_hat=None):
     return codes, X_hat
 
 
+# the pairwise codeword tables hold M*M*K*K floats; beyond this, local search
+# falls back to explicit residuals (icm_refine)
+_MAX_PAIR_TABLE = 2**25
+_LUT_CHUNK_BYTES = 48 * 2**20
+
+
+def pair_tables(books):
+    """Inner products between codewords of different codebooks.
+
+    Returns G of shape (M, M, K, K) with ``G[j, m] = C_j C_m^T`` and
+    ``G[m, m] = 0``, so that for codes c the cross terms of
+    ``||sum_m C_m[c_m]||^2`` are ``sum_{j != m} G[j, m][c_j, c_m]``.
+    """
+    M, K, d = books.shape
+    flat = books.reshape(M * K, d).astype(np.float32)
+    G = (flat @ flat.T).reshape(M, K, M, K).transpose(0, 2, 1, 3).copy()
+    G[np.arange(M), np.arange(M)] = 0.0
+    return G
+
+
+class _TableSearch:
+    """Local search over the codes of a block of rows with precomputed tables.
+
+    With unary terms ``U[i, m, k] = ||c_mk||^2 - 2 <x_i, c_mk>`` and
+    ``S[i, m, :] = sum_{j != m} G[j, m][codes_ij, :]``, the error of a row is
+    ``||x_i||^2 + sum_m (U + S)[i, m, codes_im]`` and the best code of
+    position m given the others is ``argmin_k U[i, m, k] + 2 S[i, m, k]``,
+    so a move costs O(M K) per row instead of O(K d): the unary/binary
+    decomposition of LSQ (Martinez et al. 2016). S is updated only for the
+    rows whose code changed.
+    """
+
+    def __init__(self, X, books, G, Cn):
+        c = X.shape[0]
+        M, K, d = books.shape
+        self.M, self.K, self.G = M, K, G
+        self.U = (X @ books.reshape(M * K, d).T).reshape(c, M, K)
+        self.U *= -2.0
+        self.U += Cn
+        self.xn = np.einsum("ij,ij->i", X, X)
+        self.rows = np.arange(c)
+
+    def cross(self, codes):
+        S = np.zeros_like(self.U)
+        for j in range(self.M):
+            S += self.G[j][:, codes[:, j], :].transpose(1, 0, 2)
+        return S
+
+    def error(self, codes, S):
+        r = self.rows[:, None]
+        pos = np.arange(self.M)[None, :]
+        return self.xn + (self.U[r, pos, codes] + S[r, pos, codes]).sum(axis=1)
+
+    def set_codes(self, codes, S, rows, m, new):
+        """Give ``rows`` the code ``new`` at position m, updating S."""
+        Gm = self.G[m]
+        S[rows] += (Gm[:, new, :] - Gm[:, codes[rows, m], :]).transpose(1, 0, 2)
+        codes[rows, m] = new
+
+    def icm(self, codes, S, n_sweeps):
+        for _ in range(n_sweeps):
+            for m in range(self.M):
+                cost = S[:, m, :] * 2.0
+                cost += self.U[:, m, :]
+                new = np.argmin(cost, axis=1)
+                changed = np.flatnonzero(new != codes[:, m])
+                if changed.size:
+                    self.set_codes(codes, S, changed, m, new[changed])
+
+    def ils(self, codes, rng, n_ils, n_icm, n_perturb):
+        codes = codes.copy()
+        S = self.cross(codes)
+        self.icm(codes, S, 1)
+        err = self.error(codes, S)
+        c = codes.shape[0]
+        for _ in range(n_ils):
+            cand = codes.copy()
+            pos = np.argsort(rng.random((c, self.M)), axis=1)[:, :n_perturb]
+            cand[self.rows[:, None], pos] = rng.integers(self.K, size=(c, n_perturb))
+            # half the positions changed: rebuilding S costs what updating it would
+            S2 = self.cross(cand)
+            self.icm(cand, S2, n_icm)
+            cand_err = self.error(cand, S2)
+            better = cand_err < err
+            codes[better], S[better], err[better] = cand[better], S2[better], cand_err[better]
+        return codes
+
+
 def ils_encode(X, books, codes, rng, *, n_ils=8, n_icm=4, n_perturb=4):
     """Iterated local search over codes (Martinez et al. 2016/2018, LSQ/LSQ++).
 
     From the current codes, ``n_perturb`` randomly chosen positions of every
     row get random codes, ICM runs ``n_icm`` sweeps, and each row keeps the
     result only where its error fell; repeated ``n_ils`` times. The error of
-    every row never rises.
+    every row never rises. Rows are processed in blocks, in parallel, each
+    with its own random stream (so the result does not depend on threads).
     """
+    M, K, d = books.shape
+    n = X.shape[0]
+    n_perturb = min(n_perturb, M)
+    codes = np.asarray(codes, dtype=np.int64)
+    if M * M * K * K > _MAX_PAIR_TABLE:
+        return _ils_explicit(X, books, codes, rng, n_ils, n_icm, n_perturb)
+    G = pair_tables(books)
+    Cn = np.einsum("mkd,mkd->mk", books, books)
+    step = max(1, _LUT_CHUNK_BYTES // (3 * M * K * 4))
+    spans = [(a, min(n, a + step)) for a in range(0, n, step)]
+    rngs = rng.spawn(len(spans))
+
+    def work(i):
+        a, b = spans[i]
+        search = _TableSearch(X[a:b], books, G, Cn)
+        return search.ils(codes[a:b], rngs[i], n_ils, n_icm, n_perturb)
+
+    return np.concatenate(parallel_map(work, range(len(spans))), axis=0)
+
+
+def _ils_explicit(X, books, codes, rng, n_ils, n_icm, n_perturb):
+    """:func:`ils_encode` with explicit residuals, for codebooks too large for tables."""
     n, M = codes.shape
     K = books.shape[1]
     codes, X_hat = icm_refine(X, books, codes, 1)
     err = _row_sq_err(X, X_hat)
-    n_perturb = min(n_perturb, M)
     rows = np.arange(n)[:, None]
     for _ in range(n_ils):
         cand = codes.copy()

@@ -210,7 +210,7 @@ class ResidualQuantizer(BaseQuantizer):
         self.stage_errors_ = self._blocked_stage_errors(Xt)
         return self
 
-    def _train_stages(self, X, n_iter, rng):
+    def _train_stages(self, X, n_iter, rng, beam_size=None):
         M, K, d = self.n_codebooks, self.codebook_size, X.shape[1]
         books = np.zeros((M, K, d), dtype=np.float32)
         R = X[:, None, :].copy()
@@ -225,7 +225,7 @@ class ResidualQuantizer(BaseQuantizer):
                 res = _kmeans(train, K, n_iter, self.init, self.max_points_per_centroid, None, rng)
             self.n_repairs_ += res.n_repairs
             books[m] = res.centroids
-            B_out = min(self.beam_size, R.shape[1] * K)
+            B_out = min(beam_size or self.beam_size, R.shape[1] * K)
             R, err, codes = _beam_step_chunked(R, err, codes, books[m], sq_norms(books[m]), B_out)
         return books
 
