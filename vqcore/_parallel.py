@@ -9,6 +9,7 @@ threads is ``VQCORE_NUM_THREADS`` (default: the number of cores).
 
 import os
 import threading
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 
 _state = threading.local()
@@ -67,3 +68,22 @@ def split_rows(n, parts, min_rows=1):
     parts = max(1, min(parts, n // max(1, min_rows)))
     bounds = [round(i * n / parts) for i in range(parts + 1)]
     return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+@contextmanager
+def single_blas_thread():
+    """Run small dense linear algebra (eigh, svd, solve on d x d) on one BLAS thread.
+
+    Threaded LAPACK gains nothing at these sizes and, when the cores are
+    busy (another session, another process), OpenBLAS's waiting threads can
+    make a 384 x 384 eigh a hundred times slower.
+    """
+    if getattr(_state, "inside", False) or n_threads() <= 1 or not _lock.acquire(blocking=False):
+        yield
+        return
+    try:
+        _, controller = _resources()
+        with controller.limit(limits=1, user_api="blas"):
+            yield
+    finally:
+        _lock.release()

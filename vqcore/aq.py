@@ -15,7 +15,7 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from ._distances import nearest
-from ._parallel import parallel_map
+from ._parallel import parallel_map, single_blas_thread
 from ._validation import check_int, check_random_state
 from .rq import ResidualQuantizer, beam_search_encode
 
@@ -66,7 +66,8 @@ def least_squares_codebooks(X, codes, K, *, ridge=1e-6):
             G[b * K:(b + 1) * K, a * K:(a + 1) * K] = joint.T
     lam = ridge * max(np.trace(G) / (M * K), 1.0)
     G[np.diag_indices_from(G)] += lam
-    C = scipy.linalg.solve(G, H, assume_a="pos", check_finite=False)
+    with single_blas_thread():
+        C = scipy.linalg.solve(G, H, assume_a="pos", check_finite=False)
     return C.reshape(M, K, d).astype(np.float32)
 
 

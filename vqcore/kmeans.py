@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._distances import NearestAssigner, nearest, sq_norms
+from ._parallel import single_blas_thread
 from ._validation import check_choice, check_data, check_int, check_random_state
 from .base import BaseQuantizer
 from .exceptions import VQLensError, VQLensWarning
@@ -243,8 +244,7 @@ def progressive_dims(d, steps=10):
 
 
 def progressive_kmeans(
-    X, n_clusters, *, dims=None, n_iter=10, max_points_per_centroid=256, init_centroids=None,
-    random_state=None,
+    X, n_clusters, *, dims=None, n_iter=10, max_points_per_centroid=256, random_state=None
 ):
     """k-means in PCA space on a growing number of leading dimensions.
 
@@ -267,26 +267,14 @@ def progressive_kmeans(
         :func:`progressive_dims` with 10 steps.
     n_iter : int, default=10
         Lloyd iterations per step.
-    init_centroids : ndarray of shape (n_clusters, n_features), optional
-        Warm start (e.g. the current codebook when GRVQ refits it): rotated
-        to the principal axes and cut to the first ``dims[0]`` coordinates,
-        it replaces the k-means++ seeding of the first step.
     """
     X = check_data(X)
     K = check_int("n_clusters", n_clusters, low=1, high=X.shape[0])
     rng = check_random_state(random_state)
-    if init_centroids is not None:
-        init_centroids = check_data(init_centroids, name="init_centroids")
-        if init_centroids.shape != (K, X.shape[1]):
-            raise VQLensError(
-                f"init_centroids has shape {init_centroids.shape}; it should be "
-                f"(n_clusters, n_features) = ({K}, {X.shape[1]})."
-            )
-    return _progressive_kmeans(X, K, dims, check_int("n_iter", n_iter, low=1), max_points_per_centroid,
-                               rng, init_centroids)
+    return _progressive_kmeans(X, K, dims, check_int("n_iter", n_iter, low=1), max_points_per_centroid, rng)
 
 
-def _progressive_kmeans(X, K, dims, n_iter, max_points_per_centroid, rng, init_centroids=None):
+def _progressive_kmeans(X, K, dims, n_iter, max_points_per_centroid, rng):
     n, d = X.shape
     subsampled_from = None
     if max_points_per_centroid is not None and n > K * max_points_per_centroid:
@@ -296,12 +284,11 @@ def _progressive_kmeans(X, K, dims, n_iter, max_points_per_centroid, rng, init_c
         dims = progressive_dims(d)
     mu = X.mean(axis=0, dtype=np.float64)
     Xc = X - mu.astype(X.dtype)
-    evals, evecs = np.linalg.eigh((Xc.T @ Xc).astype(np.float64))
+    with single_blas_thread():
+        evals, evecs = np.linalg.eigh((Xc.T @ Xc).astype(np.float64))
     P = np.ascontiguousarray(evecs[:, ::-1]).astype(X.dtype)
     Y = Xc @ P
     C = labels = None
-    if init_centroids is not None:
-        C = np.ascontiguousarray(((init_centroids - mu.astype(X.dtype)) @ P)[:, : dims[0]], dtype=X.dtype)
     total = KMeansResult(None, n_train=X.shape[0], subsampled_from=subsampled_from)
     for di in dims:
         Yi = np.ascontiguousarray(Y[:, :di])

@@ -12,6 +12,7 @@ alternate a PQ fit of ``X R`` and the orthogonal Procrustes solution
 
 import numpy as np
 
+from ._parallel import single_blas_thread
 from ._validation import check_int, check_random_state, check_choice
 from .pq import ProductQuantizer, check_subspaces
 
@@ -31,7 +32,8 @@ def eigenvalue_allocation(X, n_subspaces):
     ds = d // n_subspaces
     Xc = X - X.mean(axis=0, dtype=np.float64)
     cov = (Xc.T @ Xc) / max(1, X.shape[0] - 1)
-    evals, evecs = np.linalg.eigh(cov)
+    with single_blas_thread():
+        evals, evecs = np.linalg.eigh(cov)
     order = np.argsort(evals)[::-1]
     evals = np.maximum(evals[order], 1e-12)
     evecs = evecs[:, order]
@@ -48,7 +50,8 @@ def eigenvalue_allocation(X, n_subspaces):
 
 def procrustes(X, Y):
     """Orthogonal R minimising ||X R - Y||_F (Schonemann 1966)."""
-    U, _, Vt = np.linalg.svd(X.T.astype(np.float64) @ Y.astype(np.float64))
+    with single_blas_thread():
+        U, _, Vt = np.linalg.svd(X.T.astype(np.float64) @ Y.astype(np.float64))
     return U @ Vt
 
 

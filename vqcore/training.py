@@ -93,6 +93,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._distances import NearestAssigner, nearest, sq_norms
+from ._parallel import single_blas_thread
 from ._validation import check_choice, check_data, check_dim, check_int, code_dtype
 from .base import MAX_CODEBOOK_SIZE
 from .datasets import _check_real
@@ -1046,7 +1047,8 @@ def _train_fsq(X, config, rng, rec, should_stop):
     L = len(levels)
     mean = X.mean(axis=0, dtype=np.float64)
     Xc = X - mean.astype(X.dtype)
-    evals, evecs = np.linalg.eigh((Xc.T @ Xc).astype(np.float64) / X.shape[0])
+    with single_blas_thread():
+        evals, evecs = np.linalg.eigh((Xc.T @ Xc).astype(np.float64) / X.shape[0])
     order = np.argsort(evals)[::-1][:L]
     P = evecs[:, order]
     std = np.sqrt(np.maximum(evals[order], 0.0)) + 1e-12
