@@ -1,0 +1,165 @@
+"""VQ Lens home page: load data and see what is loaded.
+
+Run with ``streamlit run app.py``. The pages in ``pages/`` quantize, compare,
+map and teach on whatever is loaded here.
+"""
+
+import pandas as pd
+import streamlit as st
+
+from ui import cache, charts
+from ui import data as D
+from ui import state as S
+from ui import widgets as W
+from vqcore.datasets import SAMPLES
+
+st.set_page_config(page_title="VQ Lens", page_icon=":material/search:", layout="wide")
+W.nav()
+
+TOYS = ("Gaussian, uncorrelated", "Gaussian, correlated", "Gaussian mixture", "Rotated anisotropic")
+
+
+def _default_data():
+    return D.load_sample_into({}, cache.sample("MiniLM sentences"))
+
+
+state = st.session_state
+S.init(state, load_default=_default_data)
+
+st.title("VQ Lens")
+st.markdown(
+    "Look inside vector quantizers: load embeddings here, then **Quantize** them (k-means VQ, PQ, OPQ, RQ, AQ), "
+    "**Compare** methods at equal bit budgets, **Map** the codes in 2-D, or **Learn** how the methods differ "
+    "on a 2-D toy. A sample of real sentence embeddings is loaded to start with."
+)
+
+left, right = st.columns([3, 2], gap="large")
+
+# ---------------------------------------------------------------- load
+with left:
+    st.subheader("Load data")
+    tab_sample, tab_upload = st.tabs(["Shipped sample", "Upload a file"])
+    with tab_sample:
+        name = st.selectbox("Sample", list(SAMPLES), key=S.restore(state, S.HOME_SAMPLE, "MiniLM sentences"),
+                            help="Real data (sentence embeddings with their texts, handwritten digits) or toy "
+                                 "Gaussian sets whose size you choose.")
+        S.remember(state, S.HOME_SAMPLE)
+        st.caption(SAMPLES[name][1])
+        kw = {}
+        if name in TOYS:
+            c1, c2, c3 = st.columns(3)
+            kw["n"] = c1.number_input("Rows n", 100, 200_000, key=S.restore(state, "home_toy_n", 5000), step=1000)
+            kw["d"] = c2.number_input("Dimension d", 2, 1024, key=S.restore(state, "home_toy_d",
+                                                                           32 if name == "Rotated anisotropic" else 16))
+            if name == "Gaussian, correlated":
+                kw["rho"] = c3.slider("Correlation rho", -0.99, 0.99, key=S.restore(state, "home_toy_rho", 0.9),
+                                      help="Covariance rho^|i-j| between dimensions (AR(1)).")
+            if name == "Gaussian mixture":
+                kw["n_components"] = c3.number_input("Clusters", 1, 100, key=S.restore(state, "home_toy_k", 10))
+            for k in ("home_toy_n", "home_toy_d", "home_toy_rho", "home_toy_k"):
+                S.remember(state, k)
+        if st.button("Load sample", key="home_load_sample", type="primary"):
+            try:
+                ds = cache.sample(name, **{k: (float(v) if k == "rho" else int(v)) for k, v in kw.items()})
+                D.load_sample_into(state, ds)
+            except ValueError as exc:
+                st.error(str(exc))
+    with tab_upload:
+        up = st.file_uploader(
+            "Embeddings file", type=D.UPLOAD_TYPES, key=S.HOME_UPLOAD,
+            help=f"Up to {D.MAX_UPLOAD_MB} MB. .npy (one 2-D array), .npz (pick the array), .csv/.tsv "
+                 "(numeric columns; one text column becomes item labels), .parquet (numeric columns or one "
+                 ".list column), .fvecs/.bvecs. Files are parsed safely: nothing is unpickled.",
+        )
+        array_key = text_col = None
+        drop = st.checkbox("Drop rows with NaN or infinity (otherwise refuse the file)",
+                           key=S.restore(state, S.HOME_DROP_NONFINITE, True))
+        S.remember(state, S.HOME_DROP_NONFINITE)
+        if up is not None:
+            raw = up.getvalue()
+            lower = up.name.lower()
+            if lower.endswith(".npz"):
+                try:
+                    choices = D.npz_choices(raw)
+                except ValueError as exc:
+                    choices = []
+                    st.error(str(exc))
+                if len(choices) > 1:
+                    labels = dict(choices)
+                    array_key = st.selectbox("Array", list(labels), format_func=labels.get, key="home_npz_key")
+            if lower.endswith((".csv", ".tsv", ".parquet")):
+                text_col = st.text_input("Label column (optional)", key="home_text_col",
+                                         help="Column to keep as item labels; a single text column is used "
+                                              "automatically.").strip() or None
+            sig = (up.file_id, up.name, array_key, text_col, drop)
+            if state.get(S.HOME_UPLOAD_SIG) != sig:
+                state[S.HOME_UPLOAD_SIG] = sig
+                state[S.HOME_UPLOAD_ERROR] = D.accept_upload(state, raw, up.name, array_key=array_key,
+                                                             text_column=text_col, drop_nonfinite=drop)
+            if state.get(S.HOME_UPLOAD_ERROR):
+                st.error(state[S.HOME_UPLOAD_ERROR])
+                st.caption(f"Still using the data loaded before: {state[S.DATA].name}.")
+            else:
+                st.success(f"Loaded {up.name}.")
+
+# ---------------------------------------------------------------- options
+data = state[S.DATA]
+with right:
+    st.subheader("Options")
+    center = st.checkbox("Centre (subtract the mean vector)", key=S.restore(state, S.HOME_CENTER, data.center))
+    normalize = st.checkbox("L2-normalise every row", key=S.restore(state, S.HOME_NORMALIZE, data.normalize))
+    S.remember(state, S.HOME_CENTER)
+    S.remember(state, S.HOME_NORMALIZE)
+    data.apply(center, normalize)
+
+    def _train_changed():
+        state[S.TRAIN_SIZE] = int(state["home_train"])
+        for page in ("q", "cmp"):  # the pages start from the new default
+            state.pop(f"{page}_train", None)
+            state.pop(f"keep_{page}_train", None)
+
+    st.number_input("Training subsample (rows)", 256, 1_000_000, key=S.restore(state, "home_train",
+                                                                                state[S.TRAIN_SIZE]),
+                    step=1024, on_change=_train_changed,
+                    help="Default number of random rows the quantizers learn their codebooks on (faiss "
+                         "trains on a few hundred points per centroid). Every row is still encoded and "
+                         "measured. Smaller is faster.")
+    S.remember(state, "home_train")
+    st.caption(f"Results are cached per data content and settings; a row subsample of at most "
+               f"{state[S.TRAIN_SIZE]:,} rows trains each quantizer.")
+
+# ---------------------------------------------------------------- summary
+st.divider()
+st.subheader(f"Loaded: {data.name}")
+if data.description:
+    st.caption(data.description)
+summ = cache.summary(data.key, data.X)
+c = st.columns(6)
+c[0].metric("rows n", f"{summ['n']:,}", border=True)
+c[1].metric("dimension d", f"{summ['d']:,}", border=True)
+c[2].metric("dtype (as used)", summ["dtype"], border=True)
+c[3].metric("duplicate rows", f"{summ['duplicates']:,}", border=True,
+            help="Rows that exactly repeat an earlier row.")
+c[4].metric("non-finite rows", f"{data.nonfinite_found:,}", border=True,
+            help="Rows holding NaN or infinity in the file; they were dropped (the data above has none).")
+c[5].metric("dims for 90%", f"{summ['dims_for_90']}", border=True,
+            help="Principal directions needed to hold 90% of the variance.")
+notes = list(data.notes) + list(data.prep_notes)
+if data.nonfinite_found:
+    notes.append(f"Found {data.nonfinite_found} row(s) with NaN or infinity; they were dropped.")
+else:
+    notes.append("No NaN or infinite values found.")
+if summ["duplicates"]:
+    notes.append(f"{summ['duplicates']:,} row(s) repeat an earlier row exactly; they get the same codes "
+                 "and count as collisions.")
+st.markdown("\n".join(f"- {n}" for n in notes))
+
+g1, g2 = st.columns(2)
+with g1:
+    W.show(charts.norm_histogram(summ["norms"], unit_norm=summ["unit_norm"]), key="home_norms")
+with g2:
+    W.show(charts.pca_spectrum(summ["pca_ratio"], rows_used=summ["pca_rows"]), key="home_pca")
+
+if data.labels is not None:
+    with st.expander("First items and their labels"):
+        st.dataframe(pd.DataFrame({"label": data.labels[:20]}), hide_index=False, width="stretch")

@@ -1,0 +1,172 @@
+"""Latency of the Quantize page: time from pressing Run to every chart drawn.
+
+Starts ``streamlit run app.py`` on a free local port, drives Debian's chromium
+(``/usr/bin/chromium``) with Playwright, and for each case presses Run on the
+Quantize page (default settings: RQ 8x8 = 64 bits, training subsample 4,096
+rows) and waits until all six chart titles are visible and the script has
+finished. The same work done by bare vqcore in this process (fit on the same
+training rows; fit + the whole metric report) is printed next to it.
+
+Cases:
+  sample   the shipped sample (6,000 x 384 MiniLM sentence embeddings); target < 3 s
+  large    100,000 x 384 synthetic vectors (a unit-norm Gaussian mixture of 200
+           clusters, made here; about 150 MB as .npy), uploaded through the file
+           input; target < 15 s
+
+Usage: python bench/app_latency.py [--cases sample,large] [--port 0]
+This is a benchmark, not a test: it prints, it does not assert.
+"""
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ui import charts  # noqa: E402
+from ui.state import DEFAULT_TRAIN_SIZE  # noqa: E402
+from vqcore import from_spec  # noqa: E402
+from vqcore.datasets import load_sample, make_mixture  # noqa: E402
+from vqcore.inspect import preprocess, subsample_indices  # noqa: E402
+from vqcore.report import default_n_queries, evaluate, holdout_split  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+SPEC, PARAMS, SEED = "RQ8x8", {"n_iter": 10, "clustering": "progressive"}, 0
+TIMEOUT_MS = 300_000
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless",
+         "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    return proc, url
+        except OSError:
+            time.sleep(0.3)
+    stop_server(proc)
+    raise SystemExit("streamlit did not start")
+
+
+def stop_server(proc):
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+
+
+def idle(page):
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                           timeout=TIMEOUT_MS, polling=50)
+
+
+def time_run(page):
+    """Press Run; seconds until every chart title is visible and the script is idle."""
+    t0 = time.perf_counter()
+    page.get_by_role("button", name="Run", exact=True).click()
+    for title in charts.QUANTIZE_TITLES:
+        page.get_by_text(title, exact=True).first.wait_for(state="visible", timeout=TIMEOUT_MS)
+    t_charts = time.perf_counter() - t0
+    page.wait_for_timeout(100)
+    idle(page)
+    return t_charts, time.perf_counter() - t0
+
+
+def bare(X):
+    """The same fit and report with vqcore alone: (fit seconds, fit + evaluate seconds)."""
+    base, queries = holdout_split(len(X), default_n_queries(len(X)), random_state=SEED)
+    train = base[subsample_indices(len(base), DEFAULT_TRAIN_SIZE, random_state=SEED)]
+    t0 = time.perf_counter()
+    q = from_spec(SPEC, random_state=SEED, **PARAMS).fit(X[train])
+    t_fit = time.perf_counter() - t0
+    evaluate(q, X[base], X[queries], fit_seconds=t_fit)
+    return t_fit, time.perf_counter() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cases", default="sample,large")
+    ap.add_argument("--port", type=int, default=0)
+    args = ap.parse_args()
+    cases = args.cases.split(",")
+    if not os.path.exists(CHROMIUM):
+        raise SystemExit(f"needs Debian's chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    proc, url = start_server(args.port or free_port())
+    rows = []
+    tmp = tempfile.TemporaryDirectory()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 2400})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(url)
+            page.get_by_text(charts.TITLES["norms"], exact=True).wait_for()
+            idle(page)
+            if "sample" in cases:
+                page.get_by_role("link", name="Quantize").click()
+                idle(page)
+                t_charts, t_idle = time_run(page)
+                t2_charts, _ = time_run(page)  # the same Run again: served from the cache
+                X = load_sample().X
+                rows.append(("shipped sample 6,000 x 384", X.shape, t_charts, t_idle, t2_charts, *bare(X), 3.0))
+                page.get_by_role("link", name="Home: data").click()
+                idle(page)
+            if "large" in cases:
+                X = make_mixture(100_000, 384, 200, spread=1.0, random_state=0).X
+                X, _ = preprocess(X, normalize=True)
+                path = Path(tmp.name) / "large_100k_x_384.npy"
+                np.save(path, X)
+                page.get_by_role("tab", name="Upload a file").click()
+                t0 = time.perf_counter()
+                page.locator("input[type=file]").set_input_files(str(path))
+                page.get_by_text("Loaded: large_100k_x_384.npy").wait_for()
+                idle(page)
+                t_upload = time.perf_counter() - t0
+                print(f"upload + parse + summary of {path.stat().st_size / 2**20:.0f} MB: {t_upload:.1f} s", flush=True)
+                page.get_by_role("link", name="Quantize").click()
+                idle(page)
+                t_charts, t_idle = time_run(page)
+                t2_charts, _ = time_run(page)
+                rows.append(("100,000 x 384 (upload)", X.shape, t_charts, t_idle, t2_charts, *bare(X), 15.0))
+            browser.close()
+    finally:
+        stop_server(proc)
+        tmp.cleanup()
+
+    print(f"\nQuantize page, {SPEC} (64 bits), training subsample {DEFAULT_TRAIN_SIZE:,} rows, seed {SEED}")
+    print(f"{'case':30s} {'Run->charts':>12s} {'->idle':>8s} {'cached':>8s} {'vqcore fit':>11s} "
+          f"{'fit+report':>11s} {'target':>7s}")
+    for name, shape, tc, ti, t2, bf, be, target in rows:
+        flag = "ok" if tc < target else "SLOW"
+        print(f"{name:30s} {tc:11.2f}s {ti:7.2f}s {t2:7.2f}s {bf:10.2f}s {be:10.2f}s {target:5.0f}s {flag}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Quantize: fit one quantizer on the loaded data and look inside it."""
+
+import streamlit as st
+
+from ui import cache, charts
+from ui import data as D
+from ui import state as S
+from ui import widgets as W
+from vqcore import VQLensError
+
+st.set_page_config(page_title="Quantize · VQ Lens", page_icon=":material/search:", layout="wide")
+W.nav()
+state = st.session_state
+S.init(state, load_default=lambda: D.load_sample_into({}, cache.sample("MiniLM sentences")))
+data = state[S.DATA]
+
+st.title("Quantize")
+W.data_badge(data)
+
+with st.container(border=True):
+    spec, params, train_size, seed = W.quantizer_form("q", data)
+    try:
+        W.spec_caption(spec, params, d=data.shape[1], train_size=train_size)
+        spec_ok = True
+    except VQLensError as exc:
+        st.error(str(exc))
+        spec_ok = False
+    run_clicked = st.button("Run", key="q_run", type="primary", disabled=not spec_ok)
+
+args = {"key": data.key, "spec": spec, "params": params, "train_size": train_size, "seed": seed}
+if run_clicked:
+    try:
+        res = cache.run_with_progress(data.key, spec, params, train_size, seed, data.X)
+        state[S.Q_RESULT] = {"args": args, "result": res, "data_name": data.name}
+    except VQLensError as exc:
+        st.error(str(exc))
+
+stored = state.get(S.Q_RESULT)
+if stored is None:
+    st.info("Choose a method and press **Run**. The default, RQ with 8 codebooks of 256 codes (64 bits), "
+            "takes a few seconds on the sample.")
+    st.stop()
+if stored["args"]["key"] != data.key:
+    st.info("The last result was computed on other data; press **Run** to quantize the data loaded now.")
+    st.stop()
+
+res = stored["result"]
+report, q = res["report"], res["quantizer"]
+if stored["args"] != args:
+    st.caption(f"Showing the last run, **{report['spec']}**; the settings above have changed since. "
+               "Press Run to apply them.")
+
+st.subheader(f"{report['spec']} on {report['n']:,} items")
+rec = report.get("recall")
+st.caption(
+    f"Trained on {report.get('n_train', report['n']):,} random rows; measured on the {report['n']:,} base rows. "
+    + (f"Recall: {rec['query_set']}." if rec else "No recall: too few rows to hold queries out.")
+)
+W.headline_metrics(report)
+
+figs = charts.quantize_figures(report)
+for i in range(0, len(figs), 2):
+    cols = st.columns(2)
+    for col, fig in zip(cols, figs[i:i + 2]):
+        with col:
+            W.show(fig, key=f"q_chart_{i}_{charts.title_of(fig)}")
+
+st.subheader("Downloads")
+d1, d2, d3, d4, d5 = st.columns(5)
+base = report["spec"]
+d1.download_button("Codes (.npy)", D.codes_npy(res["codes"]), f"{base}_codes.npy", "application/octet-stream",
+                   key="q_dl_codes", help="(n, M) codes of the base rows, in row order.")
+d2.download_button("Codebooks (.npz)", D.codebooks_npz(q), f"{base}_codebooks.npz", "application/octet-stream",
+                   key="q_dl_books", help="codebooks (and rotation for OPQ).")
+d3.download_button("Report (JSON)", D.report_json(report), f"{base}_report.json", "application/json",
+                   key="q_dl_json")
+d4.download_button("Report (CSV)", D.report_csv(report), f"{base}_report.csv", "text/csv", key="q_dl_csv")
+d5.download_button("Spec (JSON)", D.spec_json(q, report, train_size=stored["args"]["train_size"],
+                                               seed=stored["args"]["seed"], data_name=stored["data_name"],
+                                               data_key=stored["args"]["key"]),
+                   f"{base}_spec.json", "application/json", key="q_dl_spec")

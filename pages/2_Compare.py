@@ -1,0 +1,123 @@
+"""Compare: several quantizers on the same data at the same bit budgets."""
+
+import pandas as pd
+import streamlit as st
+
+from ui import cache, charts
+from ui import data as D
+from ui import state as S
+from ui import widgets as W
+from vqcore import VQLensError
+
+st.set_page_config(page_title="Compare · VQ Lens", page_icon=":material/search:", layout="wide")
+W.nav()
+state = st.session_state
+S.init(state, load_default=lambda: D.load_sample_into({}, cache.sample("MiniLM sentences")))
+data = state[S.DATA]
+n, d = data.shape
+
+st.title("Compare")
+W.data_badge(data)
+st.caption("Each method gets the same bits per vector (M codebooks × bits per code) and its default settings; "
+           "all are trained on the same training subsample and measured on the same rows and held-out queries.")
+
+with st.container(border=True):
+    c1, c2, c3 = st.columns([3, 3, 2])
+    methods = c1.multiselect("Methods", list(W.METHODS), format_func=W.METHODS.get,
+                             key=S.restore(state, "cmp_methods", ["PQ", "RQ"]),
+                             help="OPQ and AQ learn more (a rotation; joint codebooks) and take tens of seconds "
+                                  "per fit on a few thousand rows; PQ and RQ take a few seconds.")
+    budgets = c2.multiselect("Bit budgets (bits per vector)", [8, 16, 24, 32, 48, 64, 96, 128],
+                             key=S.restore(state, "cmp_bits", [16, 32, 64]))
+    nbits = c3.selectbox("Bits per code (K = 2^bits)", [4, 5, 6, 7, 8, 10, 12],
+                         key=S.restore(state, "cmp_nbits", 8))
+    c4, c5, c6 = st.columns([3, 3, 2])
+    default_train = min(int(state[S.TRAIN_SIZE]), n)
+    train_key = S.restore(state, "cmp_train", default_train)
+    if state[train_key] > n:
+        state[train_key] = n
+    train_size = c4.number_input("Training subsample (rows)", 2, max(2, n), key=train_key, step=1024)
+    seed = c5.number_input("Seed", 0, 2**31 - 1, key=S.restore(state, "cmp_seed", int(state[S.SEED])))
+    for k in ("cmp_methods", "cmp_bits", "cmp_nbits", "cmp_train", "cmp_seed"):
+        S.remember(state, k)
+
+    plan, skipped = [], []
+    for method in methods:
+        for bits in sorted(budgets):
+            if bits % nbits:
+                skipped.append(f"{method} at {bits} bits: not a multiple of {nbits} bits per code")
+                continue
+            M = bits // nbits
+            if method == "VQ" and M != 1:
+                skipped.append(f"VQ at {bits} bits: one codebook of 2^{bits} codes is too many for k-means")
+                continue
+            if method in ("PQ", "OPQ") and d % M:
+                skipped.append(f"{method} at {bits} bits: M={M} does not divide d={d}")
+                continue
+            if 2 ** nbits > train_size:
+                skipped.append(f"{method} at {bits} bits: K={2 ** nbits} codes need at least that many training rows")
+                continue
+            spec = W.make_spec(method, M, 2 ** nbits, W.DEFAULT_BEAM.get(method, 1))
+            plan.append((method, bits, spec, W.method_params(method)))
+    st.caption(f"{len(plan)} run(s): " + ", ".join(p[2] for p in plan) if plan else "Nothing to run.")
+    run_clicked = c6.button("Run", key="cmp_run", type="primary", disabled=not plan)
+    if skipped:
+        st.caption("Skipped: " + "; ".join(skipped) + ".")
+
+store = state[S.CMP_RESULTS]
+
+
+def _key(spec, params):
+    return (data.key, spec, params, int(train_size), int(seed))
+
+
+if run_clicked:
+    todo = [p for p in plan if _key(p[2], p[3]) not in store]
+    bar = st.progress(0.0, text="Starting…")
+    for i, (method, bits, spec, params) in enumerate(todo):
+        bar.progress(i / len(todo), text=f"Fitting {spec} ({i + 1} of {len(todo)})…")
+        try:
+            res = cache.run(data.key, spec, params, int(train_size), int(seed), data.X)
+        except VQLensError as exc:
+            st.error(f"{spec}: {exc}")
+            continue
+        rep = res["report"]
+        store[_key(spec, params)] = {
+            "method": method, "bits": rep["bits_per_vector"], "spec": rep["spec"],
+            "relative": rep["reconstruction"]["relative"], "mse": rep["reconstruction"]["mse"],
+            "recall": (rep["recall"] or {}).get("at"), "query_set": (rep["recall"] or {}).get("query_set"),
+            "entropy_bits": rep["usage"]["entropy_bits"], "codebook_size": rep["codebook_size"],
+            "fit_seconds": rep["fit_seconds"], "dead": int(sum(rep["usage"]["dead"])),
+            "effective_bits": rep["effective_bits"], "collision_rate": rep["collisions"]["rate"],
+        }
+    bar.progress(1.0, text=f"Done: {len(todo)} fitted, {len(plan) - len(todo)} reused.")
+
+rows = [store[_key(p[2], p[3])] for p in plan if _key(p[2], p[3]) in store]
+if not rows:
+    st.info("Pick methods and budgets, then press **Run**. Results are kept: changing the selection later only "
+            "fits what has not been fitted yet.")
+    st.stop()
+missing = len(plan) - len(rows)
+if missing:
+    st.caption(f"{missing} selected run(s) not computed yet; press Run to add them.")
+
+R = st.segmented_control("Recall at R", ["1", "10", "100"], key=S.restore(state, "cmp_R", "10"),
+                         required=True)
+S.remember(state, "cmp_R")
+figs = charts.compare_figures(rows, R or "10")
+g1, g2 = st.columns(2)
+with g1:
+    W.show(figs[0], key="cmp_rd")
+with g2:
+    W.show(figs[1], key="cmp_recall")
+W.show(figs[2], key="cmp_entropy")
+W.show(figs[3], key="cmp_fit")
+
+table = pd.DataFrame([{
+    "spec": r["spec"], "bits": r["bits"], "relative error": r["relative"], "mse": r["mse"],
+    **{f"recall@{k}": v for k, v in (r["recall"] or {}).items()},
+    "effective bits": r["effective_bits"], "dead codes": r["dead"], "collision rate": r["collision_rate"],
+    "fit s": r["fit_seconds"],
+} for r in rows])
+st.dataframe(table, hide_index=True, width="stretch")
+st.download_button("Table (CSV)", table.to_csv(index=False), "compare.csv", "text/csv", key="cmp_dl")

@@ -1,0 +1,99 @@
+"""Map: the data in 2-D, coloured by its code at one position, with the codewords on top."""
+
+import numpy as np
+import streamlit as st
+
+from ui import cache, charts
+from ui import data as D
+from ui import state as S
+from ui import widgets as W
+from vqcore import VQLensError
+from vqcore.inspect import project
+
+st.set_page_config(page_title="Map · VQ Lens", page_icon=":material/search:", layout="wide")
+W.nav()
+state = st.session_state
+S.init(state, load_default=lambda: D.load_sample_into({}, cache.sample("MiniLM sentences")))
+data = state[S.DATA]
+
+st.title("Map")
+W.data_badge(data)
+
+stored = state.get(S.Q_RESULT)
+if stored is None or stored["args"]["key"] != data.key:
+    st.info("The map shows the codes of the last quantizer run on the **Quantize** page for this data. "
+            "None yet: run one there, or run the default here.")
+    if st.button("Run RQ 8×8 (64 bits)", key="map_run_default", type="primary"):
+        K = 256 if data.shape[0] >= 512 else 16
+        spec = W.make_spec("RQ", 8, K)
+        params = W.method_params("RQ")
+        train = min(int(state[S.TRAIN_SIZE]), data.shape[0])
+        seed = int(state[S.SEED])
+        try:
+            res = cache.run_with_progress(data.key, spec, params, train, seed, data.X)
+        except VQLensError as exc:
+            st.error(str(exc))
+            st.stop()
+        state[S.Q_RESULT] = {"args": {"key": data.key, "spec": spec, "params": params, "train_size": train,
+                                      "seed": seed}, "result": res, "data_name": data.name}
+        stored = state[S.Q_RESULT]
+    else:
+        st.stop()
+
+res = stored["result"]
+args = stored["args"]
+q = res["quantizer"]
+M = q.n_codebooks
+base_idx = res["base_idx"]
+rows = cache.map_rows(data.key, len(base_idx), args["seed"])
+shown_idx = base_idx[rows]
+codes = res["codes"][rows]
+labels = None if data.labels is None else [data.labels[i] for i in shown_idx]
+
+c1, c2, c3 = st.columns([2, 2, 3])
+pos_key = S.restore(state, "map_pos", 0)
+if state[pos_key] > M - 1:
+    state[pos_key] = 0
+position = c1.number_input("Code position", 0, M - 1, key=pos_key,
+                           help="Colour the items by their code at this position (codebook / stage).")
+projection = c2.radio("Projection", ["PCA", "UMAP"], horizontal=True, key=S.restore(state, "map_proj", "PCA"),
+                      help="PCA is instant. UMAP runs on at most "
+                           f"{cache.MAP_MAX_POINTS:,} items with a short schedule, once per result.")
+S.remember(state, "map_pos")
+S.remember(state, "map_proj")
+
+pts_all, counts = cache.codeword_layer(res, int(position))
+run_id = f"{args['spec']}|{args['params']}|{args['train_size']}|{args['seed']}"
+if projection == "PCA":
+    mean, comps, P_all = cache.pca_map(data.key, data.X)
+    P = P_all[shown_idx]
+    cw = project(pts_all, mean, comps)
+else:
+    umap_state = state.get(S.MAP_UMAP)
+    have = umap_state is not None and umap_state["args"] == (data.key, run_id)
+    if not have:
+        c3.write("")
+        if c3.button("Compute UMAP", key="map_umap_btn", type="primary"):
+            with st.status("Computing UMAP…", expanded=False) as status:
+                status.write("The first UMAP in a session also compiles numba code (up to a minute).")
+                extra = np.vstack([cache.codeword_layer(res, m)[0] for m in range(M)]).astype(np.float32)
+                emb, emb_extra = cache.umap_map(data.key, run_id, args["seed"], data.X[shown_idx], extra)
+                state[S.MAP_UMAP] = {"args": (data.key, run_id), "emb": emb, "extra": emb_extra}
+                status.update(label="UMAP ready", state="complete")
+            have = True
+        else:
+            st.info("UMAP is computed on request: press **Compute UMAP**.")
+            st.stop()
+    u = state[S.MAP_UMAP]
+    K = q.codebook_size
+    P = u["emb"]
+    cw = u["extra"][int(position) * K:(int(position) + 1) * K]
+
+fig = charts.code_map(P, codes[:, int(position)], labels, cw, counts, position=int(position),
+                      method_spec=args["spec"], projection=projection, n_total=len(base_idx))
+W.show(fig, key="map_chart")
+st.caption("Items are the base rows (held-out queries excluded). A codeword is placed at the average "
+           "reconstruction when every item takes that code at this position: for VQ and RQ's first stage "
+           "that is the codeword itself; for later RQ/AQ stages the codeword plus the average of the other "
+           "stages; for PQ/OPQ the codeword in its subspace with the other subspaces at their average. "
+           "Colours repeat every 20 codes.")

@@ -1,0 +1,136 @@
+"""The real app in a real browser: upload a .npy through the file input, run RQ,
+find every chart by its title, save a screenshot.
+
+Starts ``streamlit run app.py`` on a free local port and drives Debian's
+chromium (``/usr/bin/chromium``, never a downloaded browser) with Playwright.
+Skips when chromium or Playwright is missing, except when the environment
+variable CI is set: then it fails.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ui import charts
+from vqcore.datasets import make_gaussian
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TIMEOUT_MS = 120_000
+
+
+def _unavailable(reason):
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so this test may not be skipped)")
+    pytest.skip(reason)
+
+
+def _free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def sync_playwright():
+    if not os.path.exists(CHROMIUM):
+        _unavailable(f"no chromium at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed (pip install playwright; no browser download needed)")
+    return sync_playwright
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, sync_playwright):
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.headless", "true", "--server.address", "127.0.0.1",
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200 and r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not become healthy in 90 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+
+def _wait_until_idle(page):
+    """Wait until Streamlit has finished running the script (its status widget is gone)."""
+    page.wait_for_timeout(500)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                           timeout=TIMEOUT_MS)
+
+
+def test_upload_npy_run_rq_and_find_the_charts(server, sync_playwright, tmp_path):
+    X = make_gaussian(3000, 32, correlated=True, rho=0.8, random_state=1).X
+    npy = tmp_path / "mine.npy"
+    np.save(npy, X)
+    shot = tmp_path / "quantize.png"
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2400})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(server)
+            page.get_by_text(charts.TITLES["norms"], exact=True).wait_for()
+            _wait_until_idle(page)
+
+            # upload through the real file input
+            page.get_by_role("tab", name="Upload a file").click()
+            page.locator("input[type=file]").set_input_files(str(npy))
+            page.get_by_text("Loaded mine.npy.").wait_for()
+            page.get_by_text("Loaded: mine.npy").wait_for()
+            _wait_until_idle(page)
+
+            # the Quantize page, through the sidebar (the session and its data carry over)
+            page.get_by_role("link", name="Quantize").click()
+            page.get_by_text("mine.npy", exact=False).first.wait_for()
+            page.get_by_test_id("stSelectbox").first.click()
+            page.get_by_role("option", name="Residual (RQ)").click()
+            _wait_until_idle(page)
+            page.get_by_role("button", name="Run", exact=True).click()
+            for title in charts.QUANTIZE_TITLES:
+                page.get_by_text(title, exact=True).first.wait_for(state="visible")
+            _wait_until_idle(page)
+            assert page.get_by_text("RQ8x8 on 2,700 items").count() == 1
+            assert page.get_by_test_id("stException").count() == 0
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert shot.stat().st_size > 10_000

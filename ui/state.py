@@ -1,0 +1,141 @@
+"""Session keys and the data set the person is looking at.
+
+Every key lives here, prefixed by the page that owns it (``home_``, ``q_``,
+``cmp_``, ``map_``, ``learn_``); ``data`` and ``train_size`` are shared.
+State is initialised once with ``setdefault``. Streamlit forgets the value of
+a widget whose page is not shown, so widget values that must survive a page
+switch are mirrored in a ``keep_<key>`` entry (see :func:`restore` /
+:func:`remember`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vqcore.inspect import preprocess
+
+# shared
+DATA = "data"  # ActiveData
+TRAIN_SIZE = "train_size"  # default training subsample for every fit
+SEED = "seed"
+
+# home page
+HOME_SOURCE = "home_source"
+HOME_SAMPLE = "home_sample"
+HOME_UPLOAD = "home_upload"
+HOME_UPLOAD_SIG = "home_upload_sig"
+HOME_UPLOAD_ERROR = "home_upload_error"
+HOME_CENTER = "home_center"
+HOME_NORMALIZE = "home_normalize"
+HOME_DROP_NONFINITE = "home_drop_nonfinite"
+
+# quantize page
+Q_RESULT = "q_result"  # {"args": dict, "result": dict}
+
+# compare page
+CMP_RESULTS = "cmp_results"  # {(data key, spec, params...): result}
+
+# map page
+MAP_UMAP = "map_umap"  # {"args": tuple, "emb": ..., ...}
+
+DEFAULT_TRAIN_SIZE = 4096
+DEFAULT_SEED = 0
+
+
+@dataclass
+class ActiveData:
+    """The loaded data set, as loaded and after the home page's options.
+
+    ``key`` is a hash of the content of ``X`` (never of a file name); every
+    cached result is keyed on it.
+    """
+
+    X_raw: np.ndarray
+    labels: list | None
+    name: str
+    description: str = ""
+    notes: list = field(default_factory=list)
+    nonfinite_found: int = 0
+    center: bool = False
+    normalize: bool = False
+    X: np.ndarray = None
+    prep_notes: list = field(default_factory=list)
+    key: str = ""
+
+    def __post_init__(self):
+        if self.X is None:
+            self.apply(self.center, self.normalize)
+
+    def apply(self, center, normalize):
+        """Recompute ``X`` and ``key`` for these options (no-op when unchanged)."""
+        if self.X is not None and (center, normalize) == (self.center, self.normalize):
+            return False
+        self.center, self.normalize = bool(center), bool(normalize)
+        self.X, self.prep_notes = preprocess(self.X_raw, center=self.center, normalize=self.normalize)
+        self.key = content_hash(self.X)
+        return True
+
+    @property
+    def shape(self):
+        return self.X.shape
+
+
+def content_hash(X):
+    """A short hash of an array's bytes, shape and dtype (the cache key of a data set)."""
+    X = np.ascontiguousarray(X)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr((X.shape, X.dtype.str)).encode())
+    h.update(memoryview(X).cast("B"))
+    return h.hexdigest()
+
+
+def setdefault(state, key, value):
+    """``state.setdefault`` for any mapping-like state (an AppTest's has no setdefault)."""
+    if key not in state:
+        state[key] = value
+    return state[key]
+
+
+def init(state, *, load_default=None):
+    """Set every shared default once. ``load_default()`` returns the first data set."""
+    setdefault(state, TRAIN_SIZE, DEFAULT_TRAIN_SIZE)
+    setdefault(state, SEED, DEFAULT_SEED)
+    setdefault(state, CMP_RESULTS, {})
+    if DATA not in state and load_default is not None:
+        state[DATA] = load_default()
+
+
+def set_data(state, X, labels=None, name="data", *, description="", notes=(), nonfinite_found=0,
+             center=None, normalize=None):
+    """Make X the active data set (keeping the current centre / normalise options)."""
+    old = state.get(DATA)
+    center = (old.center if old is not None else False) if center is None else center
+    normalize = (old.normalize if old is not None else False) if normalize is None else normalize
+    state[DATA] = ActiveData(
+        X_raw=np.ascontiguousarray(X, dtype=np.float32), labels=None if labels is None else list(labels),
+        name=name, description=description, notes=list(notes), nonfinite_found=int(nonfinite_found),
+        center=center, normalize=normalize,
+    )
+    return state[DATA]
+
+
+def seed(state, dataset, **kw):
+    """Pre-seed a session (e.g. an AppTest's ``session_state``) with a vqcore Dataset."""
+    init(state)
+    return set_data(state, dataset.X, dataset.labels, dataset.name, description=dataset.description, **kw)
+
+
+def restore(state, key, default):
+    """Before drawing widget ``key``: give it its remembered value (or the default)."""
+    if key not in state:
+        state[key] = state.get("keep_" + key, default)
+    return key
+
+
+def remember(state, key):
+    """After drawing widget ``key``: remember its value across page switches."""
+    if key in state:
+        state["keep_" + key] = state[key]

@@ -1,0 +1,215 @@
+"""Widgets shared by pages: the quantizer settings form, headline metrics,
+chart display and the data badge. Widget keys carry their page's prefix.
+"""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+import vqcore
+from vqcore.pq import check_subspaces
+from vqcore.report import headline
+
+from . import state as S
+
+METHODS = {
+    "RQ": "Residual (RQ)",
+    "PQ": "Product (PQ)",
+    "OPQ": "Optimized product (OPQ)",
+    "AQ": "Additive (AQ)",
+    "VQ": "k-means (VQ)",
+}
+INITS = {
+    "VQ": ["k-means++", "random"],
+    "PQ": ["k-means++", "random"],
+    "OPQ": ["eigenvalue allocation", "identity", "random rotation"],
+    "RQ": ["progressive", "k-means++", "random"],
+    "AQ": ["progressive", "k-means++", "random"],
+}
+DEFAULT_ITERS = {"VQ": 25, "PQ": 25, "OPQ": 25, "RQ": 10, "AQ": 10}
+DEFAULT_BEAM = {"RQ": 1, "AQ": 4}
+
+
+def method_params(method, *, n_iter=None, init=None, beam=None):
+    """The from_spec keyword arguments for one method's settings, as a sorted tuple (a cache key).
+
+    The defaults here are the app's defaults everywhere (Quantize and Compare),
+    so a result computed on one page is reused by the other.
+    """
+    n_iter = DEFAULT_ITERS[method] if n_iter is None else int(n_iter)
+    init = INITS[method][0] if init is None else init
+    p = {"n_iter": n_iter}
+    if method in ("RQ", "AQ"):
+        if init == "progressive":
+            p["clustering"] = "progressive"
+        else:
+            p["clustering"], p["init"] = "plain", init
+    elif method == "OPQ":
+        p["init_rotation"] = {"eigenvalue allocation": "eigenvalue_allocation", "identity": "identity",
+                              "random rotation": "random"}[init]
+    else:
+        p["init"] = init
+    return tuple(sorted(p.items()))
+
+
+def make_spec(method, M, K, beam=1):
+    nbits = int(math.log2(K)) if K & (K - 1) == 0 else None
+    size = str(nbits) if nbits is not None else f"K{K}"
+    s = f"{method}{1 if method == 'VQ' else M}x{size}"
+    if method in ("RQ", "AQ") and beam and beam > 1:
+        s += f"_b{beam}"
+    return s
+
+
+PAGES = [("app.py", "Home: data", ":material/home:"), ("pages/1_Quantize.py", "Quantize", ":material/tune:"),
+         ("pages/2_Compare.py", "Compare", ":material/bar_chart:"), ("pages/3_Map.py", "Map", ":material/scatter_plot:"),
+         ("pages/4_Learn.py", "Learn", ":material/school:")]
+
+
+def nav():
+    """The sidebar's page list (Streamlit's own would call the home page "app")."""
+    with st.sidebar:
+        st.markdown("### VQ Lens")
+        for path, label, icon in PAGES:
+            try:
+                st.page_link(path, label=label, icon=icon)
+            except Exception:  # a page run on its own (AppTest) has no multipage context
+                return
+
+
+def show(fig, key=None):
+    """Draw a figure with the app's own template (not Streamlit's theme)."""
+    st.plotly_chart(fig, theme=None, key=key, config={"displaylogo": False})
+
+
+def data_badge(data):
+    """One line saying which data the page works on."""
+    n, d = data.shape
+    opts = [o for o, on in (("centred", data.center), ("L2-normalised", data.normalize)) if on]
+    extra = f" ({', '.join(opts)})" if opts else ""
+    st.caption(f"Data: **{data.name}**, {n:,} × {d}{extra}. Change it on the home page.")
+
+
+def _fmt(v, kind):
+    if v is None:
+        return "—"
+    if isinstance(v, float) and math.isnan(v):
+        return "n/a"
+    if kind == "int":
+        return f"{int(v):,}"
+    if kind == "pct":
+        return f"{v:.1%}"
+    if kind == "x":
+        return f"{v:,.1f}×"
+    if kind == "s":
+        return f"{v:.2f} s"
+    if kind == "db":
+        return f"{v:.2f} dB"
+    return f"{v:.4g}"
+
+
+HEADLINE = [
+    ("bits / vector", "bits / vector", "g", "Bits per encoded vector: M × log2 K."),
+    ("compression", "compression", "x", "32-bit floats × d / bits per vector."),
+    ("mse", "mse", "g", "mean_i ||x_i − x̂_i||², summed over dimensions."),
+    ("relative error", "relative error", "g", "mse / mean_i ||x_i − mean||²: 1 means no better than the mean."),
+    ("SNR (dB)", "SNR", "db", "−10 log10(relative error)."),
+    ("recall@10", "recall@10", "pct", None),
+    ("mean perplexity", "perplexity", "g", "2^H per position, averaged over positions: codes effectively used."),
+    ("dead codes", "dead codes", "int", "Codes no item uses, summed over codebooks."),
+    ("collision rate", "collision rate", "pct", "1 − distinct code tuples / n: items sharing their whole code."),
+    ("fit seconds", "fit time", "s", None),
+]
+
+
+def headline_metrics(report, *, per_row=5):
+    h = headline(report)
+    rec = report.get("recall")
+    rows = [HEADLINE[i:i + per_row] for i in range(0, len(HEADLINE), per_row)]
+    for row in rows:
+        cols = st.columns(per_row)
+        for col, (k, label, kind, help_) in zip(cols, row):
+            if k == "recall@10" and rec:
+                help_ = f"Share of {rec['n_queries']:,} queries whose exact nearest neighbour is among the 10 " \
+                        f"nearest reconstructions (asymmetric distance). Queries: {rec['query_set']}."
+            if k == "fit seconds":
+                help_ = f"Time to learn the codebooks on {report.get('n_train', report['n']):,} training rows."
+            col.metric(label, _fmt(h[k], kind), help=help_, border=True)
+
+
+def quantizer_form(prefix, data, *, default_method="RQ", default_M=8, default_nbits=8):
+    """Method and settings widgets; returns (spec, params, train_size, seed) or raises VQLensError.
+
+    Widget values survive page switches (see ui.state.restore / remember).
+    """
+    state = st.session_state
+    n, d = data.shape
+    k = lambda name: f"{prefix}_{name}"  # noqa: E731
+    method = st.selectbox("Method", list(METHODS), format_func=METHODS.get,
+                          key=S.restore(state, k("method"), default_method))
+    S.remember(state, k("method"))
+    c1, c2, c3 = st.columns(3)
+    if method == "VQ":
+        M = 1
+        c1.number_input("Codebooks M", 1, 1, 1, disabled=True, key=k("M_vq"),
+                        help="k-means VQ has one codebook.")
+    else:
+        M = c1.number_input("Codebooks M", 1, 64, key=S.restore(state, k("M"), default_M),
+                            help="Number of codebooks (stages for RQ/AQ, subspaces for PQ/OPQ; "
+                                 "PQ/OPQ need M to divide d).")
+        S.remember(state, k("M"))
+    any_k = c3.toggle("Any K", key=S.restore(state, k("anyK"), False),
+                      help="Give K directly instead of bits (K need not be a power of two).")
+    S.remember(state, k("anyK"))
+    if any_k:
+        K = c2.number_input("Codes per codebook K", 2, 65536, key=S.restore(state, k("K"), 2 ** default_nbits))
+        S.remember(state, k("K"))
+    else:
+        nbits = c2.number_input("Bits per code", 1, 16, key=S.restore(state, k("nbits"), default_nbits),
+                                help="K = 2^bits codes per codebook.")
+        S.remember(state, k("nbits"))
+        K = 2 ** int(nbits)
+    c4, c5, c6 = st.columns(3)
+    beam = 1
+    if method in ("RQ", "AQ"):
+        beam = c4.number_input("Beam", 1, 64, key=S.restore(state, k("beam_" + method), DEFAULT_BEAM[method]),
+                               help="Partial code tuples kept per stage while encoding (1 = greedy).")
+        S.remember(state, k("beam_" + method))
+    n_iter = c5.number_input("Iterations", 1, 200, key=S.restore(state, k("iter_" + method), DEFAULT_ITERS[method]),
+                             help="Lloyd iterations of k-means (per stage for RQ/AQ).")
+    S.remember(state, k("iter_" + method))
+    init = c6.selectbox("Initialisation", INITS[method], key=S.restore(state, k("init_" + method), INITS[method][0]),
+                        help="progressive: k-means on a growing number of principal dimensions (as faiss "
+                             "does for RQ); OPQ: the starting rotation.")
+    S.remember(state, k("init_" + method))
+    c7, c8 = st.columns(2)
+    default_train = min(int(state.get(S.TRAIN_SIZE, S.DEFAULT_TRAIN_SIZE)), n)
+    train_key = S.restore(state, k("train"), default_train)
+    if state[train_key] > n:
+        state[train_key] = n
+    train_size = c7.number_input("Training subsample (rows)", 2, max(2, n), key=train_key, step=1024,
+                                 help="Codebooks are learned on this many random rows; every row is then "
+                                      "encoded and measured. Smaller is faster.")
+    S.remember(state, k("train"))
+    seed = c8.number_input("Seed", 0, 2**31 - 1, key=S.restore(state, k("seed"), int(state.get(S.SEED, 0))))
+    S.remember(state, k("seed"))
+
+    spec = make_spec(method, int(M), int(K), int(beam))
+    params = method_params(method, n_iter=n_iter, init=init)
+    return spec, params, int(train_size), int(seed)
+
+
+def spec_caption(spec, params, *, d=None, train_size=None):
+    """Show the spec and faiss strings; raise VQLensError for settings the fit would refuse."""
+    q = vqcore.from_spec(spec, **dict(params))
+    if d is not None and not q.additive:
+        check_subspaces(q.n_codebooks, d)
+    if train_size is not None and train_size < q.codebook_size:
+        raise vqcore.VQLensError(
+            f"training subsample={train_size} should be >= K={q.codebook_size}: k-means cannot place more "
+            "centroids than there are points. Use fewer bits per code or more training rows.")
+    faiss = q.faiss_string() or "none (K is not a power of two)"
+    st.markdown(f"Spec `{q.spec()}` · faiss `{faiss}` · {q.bits_per_vector:g} bits per vector")
+    return q
