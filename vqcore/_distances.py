@@ -10,6 +10,8 @@ import numpy as np
 from ._parallel import n_threads, parallel_map, split_rows
 
 DEFAULT_CHUNK_BYTES = 2**20  # a (rows, K) block that stays in cache
+# k-NN search: larger blocks, so that each product is tall enough to run at BLAS speed
+KNN_CHUNK_BYTES = 32 * 2**20
 
 
 def sq_norms(X):
@@ -84,7 +86,7 @@ def nearest(X, C, *, C_sqnorms=None, chunk_bytes=DEFAULT_CHUNK_BYTES):
     return NearestAssigner(X, chunk_bytes=chunk_bytes).assign(C, C_sqnorms)
 
 
-def knn(Q, X, k, *, X_sqnorms=None, chunk_bytes=DEFAULT_CHUNK_BYTES):
+def knn(Q, X, k, *, X_sqnorms=None, chunk_bytes=KNN_CHUNK_BYTES):
     """The k nearest rows of X for each row of Q, nearest first.
 
     Returns
@@ -114,7 +116,7 @@ def knn(Q, X, k, *, X_sqnorms=None, chunk_bytes=DEFAULT_CHUNK_BYTES):
     return idx, dist
 
 
-def knn_blocked(Q, X, k, *, dtype=None, chunk_bytes=DEFAULT_CHUNK_BYTES):
+def knn_blocked(Q, X, k, *, dtype=None, chunk_bytes=KNN_CHUNK_BYTES):
     """:func:`knn` for a large X: stream X once in row blocks, keep the best k.
 
     ``knn`` reads the whole of X for every small chunk of queries, which is

@@ -33,7 +33,7 @@ import warnings
 
 import numpy as np
 
-from ._distances import DEFAULT_CHUNK_BYTES, _row_chunks, knn_blocked
+from ._distances import DEFAULT_CHUNK_BYTES, KNN_CHUNK_BYTES, _row_chunks, knn_blocked
 from ._validation import check_data, check_int
 from .exceptions import DataError, VQLensError, VQLensWarning
 
@@ -562,7 +562,7 @@ def exact_neighbors(base, queries, k):
     """
     base, queries = _check_float_pair(base, queries, name_a="base", name_b="queries")
     k = check_int("k", k, low=1, high=base.shape[0])
-    idx, _ = knn_blocked(queries, base, k, dtype=np.float64, chunk_bytes=DEFAULT_CHUNK_BYTES)
+    idx, _ = knn_blocked(queries, base, k, dtype=np.float64, chunk_bytes=KNN_CHUNK_BYTES)
     return idx
 
 
@@ -613,7 +613,7 @@ def recall_at(base_hat, queries, ground_truth, R=(1, 10, 100)):
     n, nq = base_hat.shape[0], queries.shape[0]
     cutoffs = _check_cutoffs(R)
     truth = _check_ground_truth(ground_truth, nq, n)
-    idx, _ = knn_blocked(queries, base_hat, min(max(cutoffs), n), chunk_bytes=DEFAULT_CHUNK_BYTES)
+    idx, _ = knn_blocked(queries, base_hat, min(max(cutoffs), n), chunk_bytes=KNN_CHUNK_BYTES)
     hit = idx == truth[:, None]
     rank = np.where(hit.any(axis=1), hit.argmax(axis=1), n)
     return {r: float(np.mean(rank < r)) for r in cutoffs}
