@@ -505,3 +505,9 @@ def toy_partition(kind, xs, ys, cells, data, points, *, mse, subtitle, extra_poi
     fig.update_yaxes(range=[ys[0], ys[-1]], showgrid=False, scaleanchor="x", scaleratio=1, constrain="domain")
     fig.update_layout(showlegend=False)
     return fig
+
+
+# === section: collapse lab (pages/5_Training.py) ===
+
+
+# === section: semantic IDs (pages/6_Semantic_IDs.py) ===
