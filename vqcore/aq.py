@@ -267,7 +267,7 @@ class AdditiveQuantizer(ResidualQuantizer):
     codebook_size : int, default=256
     beam_size : int, default=4
         Beam of the RQ initialisation and of the first encoding pass.
-    n_iter_aq : int, default=10
+    n_iter_aq : int, default=6
         Alternations of codebook and code updates.
     n_ils : int, default=8
         Local-search rounds per code update (training and encoding).
@@ -296,7 +296,7 @@ class AdditiveQuantizer(ResidualQuantizer):
         codebook_size=256,
         *,
         beam_size=4,
-        n_iter_aq=10,
+        n_iter_aq=6,
         n_ils=8,
         n_icm=3,
         n_perturb=4,
