@@ -66,7 +66,9 @@ with left:
                 st.error(str(exc))
     with tab_upload:
         up = st.file_uploader(
-            "Embeddings file", type=D.UPLOAD_TYPES, key=S.HOME_UPLOAD,
+            # no type= filter: every file reaches vqcore.io, whose refusal says what was wrong and
+            # what to do, where Streamlit's own would be an exception on the page
+            "Embeddings file", key=S.HOME_UPLOAD,
             help=f"Up to {D.MAX_UPLOAD_MB} MB. .npy (one 2-D array), .npz (pick the array), .csv/.tsv "
                  "(numeric columns; one text column becomes item labels), .parquet (numeric columns or one "
                  ".list column), .fvecs/.bvecs. Files are parsed safely: nothing is unpickled.",
@@ -81,9 +83,8 @@ with left:
             if lower.endswith(".npz"):
                 try:
                     choices = D.npz_choices(raw)
-                except ValueError as exc:
+                except ValueError:  # accept_upload below reports it, naming the file (one message)
                     choices = []
-                    st.error(str(exc))
                 if len(choices) > 1:
                     labels = dict(choices)
                     array_key = st.selectbox("Array", list(labels), format_func=labels.get, key="home_npz_key")

@@ -13,12 +13,11 @@ import json
 import numpy as np
 
 from vqcore import VQLensError
-from vqcore.io import DEFAULT_MAX_BYTES, SUPPORTED_EXTENSIONS, finalize, list_npz_arrays, load_embeddings
+from vqcore.io import DEFAULT_MAX_BYTES, finalize, list_npz_arrays, load_embeddings
 from vqcore.report import report_to_csv, report_to_json
 
 from . import state as S
 
-UPLOAD_TYPES = [e.lstrip(".") for e in SUPPORTED_EXTENSIONS]
 MAX_UPLOAD_MB = DEFAULT_MAX_BYTES // 2**20
 
 
@@ -95,3 +94,103 @@ def report_json(report):
 
 def report_csv(report):
     return report_to_csv(report)
+
+
+# ---------------------------------------------------------------- semantic IDs page (pages/6_Semantic_IDs.py)
+
+
+def _labels_hash(labels):
+    """A short hash of a list of labels (part of a code set's cache key)."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for lab in labels:
+        h.update(str(lab).encode("utf-8", "surrogatepass"))
+        h.update(b"\x1f")
+    return h.hexdigest()
+
+
+def code_set(codes, codebook_size=None, *, X=None, labels=None, name="codes", source="", notes=(), sig=None):
+    """Validate codes and their items into the dict the Semantic IDs page shows.
+
+    ``codebook_size`` is one K for every level, or None to infer it as the
+    largest code + 1 (a lower bound). ``X`` (embeddings) and ``labels`` (texts)
+    are optional and must describe the same items, row i = item i. ``key``
+    hashes the content of codes, K, X and labels (never a file name): every
+    cached result of the page is keyed on it. Raises :class:`vqcore.VQLensError`.
+    """
+    from vqcore.semantic_ids import validate_codes
+
+    if X is not None:
+        X = np.asarray(X)
+    n_items = X.shape[0] if X is not None else (len(labels) if labels is not None else None)
+    codes, sizes = validate_codes(codes, codebook_size, n_items=n_items)
+    if X is not None and labels is not None and len(labels) != X.shape[0]:
+        raise VQLensError(f"labels has {len(labels)} entries but the embeddings have {X.shape[0]} rows; "
+                          "row i of both must be item i.")
+    notes = list(notes)
+    if codebook_size is None:
+        K = max(sizes)
+        notes.append(f"K = {K} inferred as the largest code + 1; if the real codebooks are larger, enter K "
+                     "(unused top codes are invisible in the file).")
+    else:
+        K = int(codebook_size)
+    parts = [S.content_hash(codes), str(K), S.content_hash(X) if X is not None else "-",
+             _labels_hash(labels) if labels is not None else "-"]
+    return {
+        "codes": codes, "codebook_size": K, "X": X, "labels": None if labels is None else list(labels),
+        "name": name, "source": source, "notes": notes, "sig": sig,
+        "key": S.content_hash(np.frombuffer("|".join(parts).encode(), dtype=np.uint8)),
+    }
+
+
+def accept_codes_upload(state, data, name, *, items=None, codebook_size=None, text_column=None, array_key=None,
+                        slot="sid_codes"):
+    """Load an uploaded codes file into ``state[slot]``; return None, or the error message.
+
+    ``items``, an :class:`ui.state.ActiveData`, supplies the embeddings (and the
+    texts, when the file has none) of the same items: the codes must then have
+    one row per data row. On any failure the codes loaded before stay.
+    """
+    from vqcore.io import load_codes
+
+    try:
+        loaded = load_codes(data, name, text_column=text_column or None, array_key=array_key or None)
+        notes = list(loaded.notes)
+        labels, X = loaded.labels, None
+        if items is not None:
+            X = items.X
+            if labels is None and items.labels is not None:
+                labels = items.labels
+                notes.append(f"Texts from the home page's data ({items.name}).")
+            notes.append(f"Embeddings from the home page's data ({items.name}), row i = item i.")
+        cs = code_set(loaded.codes, codebook_size or None, X=X, labels=labels, name=loaded.source or name,
+                      source=f"uploaded file {name}", notes=notes)
+    except VQLensError as exc:
+        return str(exc)
+    except MemoryError:
+        return f"{name!r}: not enough memory to load it. Upload a sample of the rows."
+    state[slot] = cs
+    return None
+
+
+def quantize_code_set(stored, data):
+    """The code set of the Quantize page's result: codes of the base rows, their embeddings and texts."""
+    res, args = stored["result"], stored["args"]
+    base = res["base_idx"]
+    q = res["quantizer"]
+    labels = None if data.labels is None else [data.labels[i] for i in base]
+    n_query = len(res["query_idx"])
+    notes = [f"The {len(base):,} base rows of {data.name}, with their embeddings"
+             + (" and texts." if labels is not None else ".")]
+    if n_query:
+        notes.append(f"The {n_query:,} rows held out as recall queries have no codes here.")
+    return code_set(res["codes"], q.codebook_size, X=data.X[base], labels=labels,
+                    name=f"{q.spec()} on {stored.get('data_name', data.name)}", source="the Quantize page",
+                    notes=notes, sig=("quantize", data.key, repr(sorted(args.items()))))
+
+
+def demo_code_set(demo):
+    """The code set of the one-click demo (:func:`ui.cache.sid_demo`)."""
+    return code_set(demo["codes"], demo["codebook_size"], X=demo["X"], labels=demo["labels"], name=demo["name"],
+                    source="the demo", notes=demo["notes"], sig=("demo", demo["spec"]))
