@@ -134,3 +134,35 @@ def test_upload_npy_run_rq_and_find_the_charts(server, sync_playwright, tmp_path
         finally:
             browser.close()
     assert shot.stat().st_size > 10_000
+
+
+def test_collapse_lab_runs_a_short_training(server, sync_playwright, tmp_path):
+    """The shipped sample, the default comparison (reset off / on) for 60 steps: the charts appear."""
+    shot = tmp_path / "training.png"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 3400})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(server)
+            page.get_by_text(charts.TITLES["norms"], exact=True).wait_for()
+            _wait_until_idle(page)
+
+            page.get_by_role("link", name="Collapse lab").click()
+            page.get_by_role("button", name="Run both").wait_for()
+            _wait_until_idle(page)
+            steps = page.get_by_label("Steps", exact=True)
+            steps.fill("60")
+            steps.press("Enter")
+            _wait_until_idle(page)
+            page.get_by_role("button", name="Run both").click()
+            page.get_by_text(charts.TITLES["train_loss"], exact=True).first.wait_for(state="visible")
+            for title in charts.TRAINING_TITLES:
+                page.get_by_text(title, exact=True).first.wait_for(state="visible")
+            _wait_until_idle(page)
+            assert page.get_by_text("60 of 60", exact=True).count() == 2  # A and B ran to the end
+            assert page.get_by_test_id("stException").count() == 0
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert shot.stat().st_size > 10_000

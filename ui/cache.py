@@ -185,3 +185,284 @@ def learn_toy(rho, K, M, n=1500, seed=0, resolution=160):
         "rq": stages,
         "variance": float(((X - X.mean(0)) ** 2).sum(1).mean()),
     }
+
+
+# ---------------------------------------------------------------- semantic IDs page
+# Keyed on a code set's ``key`` (ui.data.code_set: a hash of the codes, K, embeddings and labels).
+
+SID_TABLE_ITEMS = 200  # items listed under a prefix
+SID_GROUP_ITEMS = 50  # items listed per collision group
+
+
+@st.cache_data(max_entries=2, show_spinner=False)
+def sid_demo(seed=0):
+    """Semantic IDs of the shipped sample: RQ with 3 levels of 256 codes (as TIGER) fitted on all 6,000 texts."""
+    ds = datasets.load_sample()
+    q = vqcore.from_spec("RQ3x8", random_state=seed)
+    t0 = time.perf_counter()
+    q.fit(ds.X)
+    seconds = time.perf_counter() - t0
+    return {
+        "codes": q.encode(ds.X), "codebook_size": q.codebook_size, "X": ds.X, "labels": ds.labels,
+        "spec": q.spec(), "name": f"{q.spec()} on {ds.name}",
+        "notes": [f"{q.spec()} (3 levels of 256 codes, as TIGER) fitted on all {ds.X.shape[0]:,} sentence "
+                  f"embeddings in {seconds:.1f} s (seed {seed}); the labels are the texts."],
+    }
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def sid_overview(key, K, _codes, _X):
+    """Everything per level and per depth: a report-shaped dict for the Quantize page's usage charts,
+    the per-depth table (with what uniform codes would cover), collision figures and the data's spread."""
+    from vqcore import metrics
+    from vqcore.semantic_ids import items_under_prefix, prefix_collision_table
+
+    n, M = _codes.shape
+    usage = metrics.usage_stats(_codes, K)
+    report = {
+        "n": int(n), "n_codebooks": int(M), "codebook_size": int(K),
+        "usage": {**{k: np.asarray(v).tolist() for k, v in usage.items()},
+                  "counts": [c.tolist() for c in metrics.code_counts(_codes, K)]},
+        "effective_bits": float(metrics.effective_bits(_codes)),
+        "allocated_bits": float(metrics.allocated_bits(K, M)),
+    }
+    table = prefix_collision_table(_codes, K)
+    # uniform codes: E[#distinct] = n (1 - birthday rate), over the same cap as coverage
+    table["uniform_coverage"] = [n * (1.0 - u) / min(p, n)
+                                 for u, p in zip(table["uniform_collision_rate"], table["possible"])]
+    largest = metrics.collision_groups(_codes, top=1)
+    spread = items_under_prefix(_codes, (), X=_X, limit=0)["data_mean_distance_to_centroid"] \
+        if _X is not None else None
+    return {
+        "report": report, "table": table,
+        "collision_rate": table["collision_rate"][-1], "distinct": table["distinct_prefixes"][-1],
+        "largest_group": int(largest[0][1].size) if largest else 1,
+        "data_spread": spread,
+    }
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def sid_tree(key, depth, max_children, _codes, _labels):
+    """The code tree (vqcore.semantic_ids.prefix_tree) with three example items per node."""
+    from vqcore.semantic_ids import prefix_tree
+
+    return prefix_tree(_codes, max_depth=depth, max_children=max_children, labels=_labels, examples=3)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def sid_groups(key, top, spread, _codes, _X, _labels):
+    """The largest collision groups with their distances; ``tightness`` = mean distance to the group's
+    centroid / the data's (``spread``). At most SID_GROUP_ITEMS items listed per group."""
+    from vqcore.semantic_ids import collision_groups_detail
+
+    groups = collision_groups_detail(_codes, X=_X, labels=_labels, top=top)
+    for g in groups:
+        g["tightness"] = (g["mean_to_centroid"] / spread
+                          if g["mean_to_centroid"] is not None and spread else None)
+        g["items"] = g["items"][:SID_GROUP_ITEMS]
+        if g["labels"] is not None:
+            g["labels"] = g["labels"][:SID_GROUP_ITEMS]
+    return groups
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def sid_largest_prefixes(key, depth, _codes, top=50):
+    """The largest prefixes of ``depth`` levels held by two or more items: [(prefix, count)], largest first."""
+    from vqcore import metrics
+
+    return [(tup, int(members.size)) for tup, members in metrics.collision_groups(_codes[:, :depth], top=top)]
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def sid_under_prefix(key, prefix, _codes, _X, _labels):
+    """vqcore.semantic_ids.items_under_prefix (the first SID_TABLE_ITEMS items), with each item's codes.
+
+    Raises VQLensError for a prefix the engine refuses (e.g. ``"12/x"``).
+    """
+    from vqcore.semantic_ids import items_under_prefix
+
+    r = items_under_prefix(_codes, prefix, X=_X, labels=_labels, limit=SID_TABLE_ITEMS)
+    r["codes"] = [tuple(int(c) for c in row) for row in _codes[r["indices"]]]
+    return r
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def sid_dedup(key, _codes, _labels):
+    """TIGER's de-duplication: the new codes, the size of the added level, and both export files."""
+    from vqcore import metrics
+    from vqcore.semantic_ids import deduplicate, export_codes
+
+    new, extra = deduplicate(_codes)
+    return {
+        "codes": new, "extra_size": int(extra), "collision_rate": float(metrics.collision_rate(new)),
+        "csv": export_codes(new, "csv", labels=_labels), "npy": export_codes(new, "npy"),
+    }
+
+
+# ---------------------------------------------------------------- collapse lab (pages/5_Training.py)
+
+import threading  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from vqcore.training import train_codebook  # noqa: E402
+
+TRAIN_STOP = "train_stop_requested"  # session flag read by the running training's should_stop
+TRAIN_DONE = "train_done"  # threading.Event, set when no training of the session is running
+
+
+@contextmanager
+def training_session(state=None):
+    """Mark the session's training as running until the block ends (see :func:`wait_for_training`)."""
+    state = st.session_state if state is None else state
+    done = threading.Event()
+    state[TRAIN_DONE] = done
+    try:
+        yield
+    finally:
+        done.set()
+
+
+def wait_for_training(state=None, timeout=30.0):
+    """Wait until the session's training block has ended (at most ``timeout`` seconds).
+
+    A click during a run makes Streamlit stop the running script and start the rerun at once, in
+    another thread, while the stopped one still finishes its step and stores its partial run. The
+    rerun calls this first, so it shows that run.
+    """
+    state = st.session_state if state is None else state
+    done = state.get(TRAIN_DONE)
+    if done is not None:
+        done.wait(timeout)
+
+
+class _NotTrained(Exception):
+    """A miss of :func:`_finished_training` (exceptions are never cached)."""
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _finished_training(key, config, train_size, _result=None):
+    """The finished training of ``config`` (a frozen, hashable TrainConfig holding the seed) on
+    ``train_size`` rows of the data whose content hash is ``key``.
+
+    A store, not a computation: :func:`train` computes the run outside any cached function, because
+    its progress callback draws into elements made outside it (which a cached function could not
+    replay), then hands it in as ``_result`` to be kept. Asked without ``_result`` on a miss, it
+    raises ``_NotTrained``, which is not cached.
+    """
+    if _result is None:
+        raise _NotTrained
+    return _result
+
+
+def train(key, config, train_size, X, *, callback=None, should_stop=None, callback_every=10):
+    """Train ``config`` on ``train_size`` random rows of X (drawn with the config's seed); cached.
+
+    Returns ``(result, cached)``; ``result`` holds the ``run`` (a vqcore TrainingRun, evaluated on
+    its training rows), ``n_train``, ``other``: the same evaluation on the rows not trained on (None
+    when every row trained) with ``n_other`` rows, and ``codes_reset``: codes reset (or repaired)
+    in all. Finished runs with a seed are cached per data content and config; a run stopped early
+    is not. BLAS runs on one thread: the per-step products are small, and extra threads only
+    stall on a busy machine.
+    """
+    train_size = int(train_size)
+    cacheable = config.random_state is not None
+    if cacheable:
+        try:
+            return _finished_training(key, config, train_size), True
+        except _NotTrained:
+            pass
+    n = X.shape[0]
+    rows = subsample_indices(n, train_size, random_state=config.random_state)
+    other = np.setdiff1d(np.arange(n), rows, assume_unique=True)
+    with threadpool_limits(limits=1):
+        run = train_codebook(X[rows], config, callback=callback, should_stop=should_stop,
+                             callback_every=callback_every)
+        held_out = run.evaluate(X[other]) if other.size else None
+    result = {"run": run, "n_train": int(rows.size), "other": held_out, "n_other": int(other.size),
+              "codes_reset": int(sum(e.n_codes for e in run.resets))}
+    if cacheable and not run.stopped_early:
+        _finished_training(key, config, train_size, _result=result)
+    return result, False
+
+
+def _step_text(name, step, steps, record, n_stages):
+    dead = " / ".join(str(record[f"dead_codes/{s}"]) for s in range(n_stages))
+    return (f"{name}: step {step:,} of {steps:,} · loss {record['loss']:.4g} · "
+            f"perplexity {record['epoch_perplexity/0']:.1f} · dead codes {dead}")
+
+
+def train_with_progress(key, config, train_size, X, *, name, slot, store, state=None):
+    """:func:`train` with a progress bar in ``slot`` that follows the steps; the result goes in ``store[name]``.
+
+    Streamlit stops a running script when the person clicks a widget (the page's Stop button, or
+    any setting) by raising a control exception from the next ``st`` call, including a read of
+    ``st.session_state``: here, the progress callback or ``should_stop``. Both hold that exception
+    back and set the session flag ``TRAIN_STOP`` that ``should_stop`` reads, so the engine ends the
+    run and keeps what it learned; the partial run is stored, then the exception is raised again
+    and Streamlit reruns the page, which shows it. Returns ``(result, cached)``.
+    """
+    state = st.session_state if state is None else state
+    state[TRAIN_STOP] = False
+    bar = slot.progress(0.0, text=f"{name}: starting…")
+    held = []
+
+    def hold(st_call):
+        """``st_call()``, holding back a stop or rerun request it raises (None then)."""
+        if held:
+            return None
+        try:
+            return st_call()
+        except Exception:
+            raise
+        except BaseException as exc:  # Streamlit's StopException / RerunException
+            held.append(exc)
+            try:
+                state[TRAIN_STOP] = True
+            except BaseException:  # noqa: BLE001 - a second request: the held one reruns anyway
+                pass
+            return None
+
+    def on_step(step, record):
+        hold(lambda: bar.progress(min(step / config.steps, 1.0),
+                                  text=_step_text(name, step, config.steps, record, config.n_stages)))
+
+    def should_stop():
+        flag = hold(lambda: state.get(TRAIN_STOP))
+        return bool(held) or bool(flag)
+
+    result, cached = train(key, config, train_size, X, callback=on_step, should_stop=should_stop)
+    store[name] = result
+    if held:
+        raise held[0]
+    run = result["run"]
+    if cached:
+        text = f"{name}: reused the cached run ({run.steps_run:,} steps)."
+    elif run.stopped_early:
+        text = f"{name}: stopped at step {run.steps_run:,} of {config.steps:,}."
+    else:
+        text = f"{name}: {run.steps_run:,} steps in {run.seconds:.2f} s."
+    bar.progress(1.0, text=text)
+    return result, cached
+
+
+SID_TREE_MAX_NODES = 8000  # sectors of the code tree drawn at once (about 1.5 MB of figure)
+SID_TREE_BRANCHES = (4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+def sid_tree_depth(table, depth, branches, max_nodes=SID_TREE_MAX_NODES):
+    """The most levels (<= ``depth``) whose code tree stays within ``max_nodes`` sectors, and that bound.
+
+    Depth d adds at most min(distinct prefixes, branches^d) shown nodes plus one "other" node per shown
+    parent (``table`` is prefix_collision_table's). Level 0 is always drawn.
+    """
+    distinct = table["distinct_prefixes"]
+    total, fits, bound = 0, 1, 0
+    for d in range(1, int(depth) + 1):
+        parents = 1 if d == 1 else min(distinct[d - 2], branches ** (d - 1))
+        total += min(distinct[d - 1], branches ** d) + parents
+        if d > 1 and total > max_nodes:
+            return fits, bound, total
+        fits, bound = d, total
+    return fits, bound, total
