@@ -19,13 +19,9 @@ This is a benchmark, not a test: it prints, it does not assert.
 
 import argparse
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -33,56 +29,20 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ui import charts  # noqa: E402
+from ui import charts, devserver  # noqa: E402
 from ui.state import DEFAULT_TRAIN_SIZE  # noqa: E402
 from vqcore import from_spec  # noqa: E402
 from vqcore.datasets import load_sample, make_mixture  # noqa: E402
 from vqcore.inspect import preprocess, subsample_indices  # noqa: E402
 from vqcore.report import default_n_queries, evaluate, holdout_split  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+
 SPEC, PARAMS, SEED = "RQ8x8", {"n_iter": 10, "clustering": "progressive"}, 0
 TIMEOUT_MS = 300_000
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(port):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless",
-         "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.read().strip() == b"ok":
-                    return proc, url
-        except OSError:
-            time.sleep(0.3)
-    stop_server(proc)
-    raise SystemExit("streamlit did not start")
-
-
-def stop_server(proc):
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-
-
 def idle(page):
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                           timeout=TIMEOUT_MS, polling=50)
+    devserver.wait_idle(page, TIMEOUT_MS)
 
 
 def time_run(page):
@@ -114,16 +74,16 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     args = ap.parse_args()
     cases = args.cases.split(",")
-    if not os.path.exists(CHROMIUM):
-        raise SystemExit(f"needs Debian's chromium at {CHROMIUM}")
+    if not os.path.exists(devserver.CHROMIUM):
+        raise SystemExit(f"needs Debian's chromium at {devserver.CHROMIUM}")
     from playwright.sync_api import sync_playwright
 
-    proc, url = start_server(args.port or free_port())
+    proc, url = devserver.start(args.port)
     rows = []
     tmp = tempfile.TemporaryDirectory()
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = devserver.launch_chromium(p)
             page = browser.new_page(viewport={"width": 1400, "height": 2400})
             page.set_default_timeout(TIMEOUT_MS)
             page.goto(url)
@@ -157,7 +117,7 @@ def main():
                 rows.append(("100,000 x 384 (upload)", X.shape, t_charts, t_idle, t2_charts, *bare(X), 15.0))
             browser.close()
     finally:
-        stop_server(proc)
+        devserver.stop(proc)
         tmp.cleanup()
 
     print(f"\nQuantize page, {SPEC} (64 bits), training subsample {DEFAULT_TRAIN_SIZE:,} rows, seed {SEED}")

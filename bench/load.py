@@ -30,14 +30,10 @@ This is a benchmark, not a test: it prints, it does not assert.
 import argparse
 import asyncio
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import traceback
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -45,50 +41,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ui import charts
+from ui import charts, devserver
 from vqcore.report import default_n_queries
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+
 SPEC_LABEL, SPEC, TRAIN_ROWS = "Product (PQ)", "PQ8x8", 1024
 STEP_TIMEOUT_MS = 240_000
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(port, log):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.read().strip() == b"ok":
-                    return proc, url
-        except OSError:
-            time.sleep(0.3)
-    stop_server(proc)
-    raise RuntimeError("streamlit did not become healthy in 90 s")
-
-
-def stop_server(proc):
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
 
 
 def peak_rss_mb(pid):
@@ -208,7 +166,7 @@ async def run_all(url, files, budget, warmup):
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = await devserver.launch_chromium(p)
         try:
             if warmup:
                 print(f"warm-up: one session opened the home page alone in {await warm_up(browser, url):.2f} s",
@@ -228,8 +186,8 @@ def main():
     ap.add_argument("--warmup", action="store_true",
                     help="open the home page once, alone, before the sessions start (default: a cold server)")
     args = ap.parse_args()
-    if not os.path.exists(CHROMIUM):
-        raise SystemExit(f"needs Debian's chromium at {CHROMIUM}")
+    if not os.path.exists(devserver.CHROMIUM):
+        raise SystemExit(f"needs Debian's chromium at {devserver.CHROMIUM}")
 
     load_before = os.getloadavg()
     tmp = tempfile.TemporaryDirectory()
@@ -247,7 +205,7 @@ def main():
     t0 = time.perf_counter()
     try:
         with open(log_path, "wb") as log:
-            proc, url = start_server(free_port(), log)
+            proc, url = devserver.start(log=log)
             cpu0 = cpu_seconds(proc.pid)
             try:
                 results = asyncio.run(run_all(url, files, args.budget, args.warmup))
@@ -260,7 +218,7 @@ def main():
             server_cpu = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
     finally:
         if proc is not None:
-            stop_server(proc)
+            devserver.stop(proc)
         server_log = log_path.read_text(errors="replace") if log_path.exists() else ""
         tmp.cleanup()
 

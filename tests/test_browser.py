@@ -8,24 +8,14 @@ variable CI is set: then it fails.
 """
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ui import charts
+from ui import charts, devserver
 from vqcore.datasets import make_gaussian
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM = devserver.CHROMIUM
 TIMEOUT_MS = 120_000
 
 
@@ -33,12 +23,6 @@ def _unavailable(reason):
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (CI is set, so this test may not be skipped)")
     pytest.skip(reason)
-
-
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -54,46 +38,22 @@ def sync_playwright():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, sync_playwright):
-    port = _free_port()
     log = tmp_path_factory.mktemp("server") / "streamlit.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.headless", "true", "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
+        try:
+            proc, url = devserver.start(log=out)
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}:\n{log.read_text()[-3000:]}")
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200 and r.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not become healthy in 90 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
         yield url
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        devserver.stop(proc)
 
 
 def _wait_until_idle(page):
     """Wait until Streamlit has finished running the script (its status widget is gone)."""
     page.wait_for_timeout(500)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                           timeout=TIMEOUT_MS)
+    devserver.wait_idle(page, TIMEOUT_MS)
 
 
 def test_upload_npy_run_rq_and_find_the_charts(server, sync_playwright, tmp_path):
@@ -103,7 +63,7 @@ def test_upload_npy_run_rq_and_find_the_charts(server, sync_playwright, tmp_path
     shot = tmp_path / "quantize.png"
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = devserver.launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 2400})
             page.set_default_timeout(TIMEOUT_MS)
@@ -140,7 +100,7 @@ def test_collapse_lab_runs_a_short_training(server, sync_playwright, tmp_path):
     """The shipped sample, the default comparison (reset off / on) for 60 steps: the charts appear."""
     shot = tmp_path / "training.png"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = devserver.launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 3400})
             page.set_default_timeout(TIMEOUT_MS)

@@ -11,7 +11,6 @@ import numpy as np
 
 from . import metrics
 from ._validation import check_data, check_dim, check_int, check_random_state
-from .exceptions import DataError
 
 
 def holdout_split(n, n_queries, *, random_state=None):
