@@ -26,6 +26,7 @@ FACTORIES = {
     "RQ": lambda K=16, rs=0: ResidualQuantizer(n_codebooks=3, codebook_size=K, random_state=rs),
     "RQbeam": lambda K=16, rs=0: ResidualQuantizer(n_codebooks=3, codebook_size=K, beam_size=4, random_state=rs),
     "AQ": lambda K=16, rs=0: AdditiveQuantizer(n_codebooks=3, codebook_size=K, n_iter_aq=3, random_state=rs),
+    "GRVQ": lambda K=16, rs=0: vqcore.GeneralizedResidualQuantizer(n_codebooks=3, codebook_size=K, n_passes=2, random_state=rs),
 }
 
 

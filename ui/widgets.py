@@ -19,17 +19,19 @@ METHODS = {
     "PQ": "Product (PQ)",
     "OPQ": "Optimized product (OPQ)",
     "AQ": "Additive (AQ)",
+    "GRVQ": "Generalized residual (GRVQ)",
     "VQ": "k-means (VQ)",
 }
 INITS = {
     "VQ": ["k-means++", "random"],
     "PQ": ["k-means++", "random"],
-    "OPQ": ["eigenvalue allocation", "identity", "random rotation"],
+    "OPQ": ["auto", "eigenvalue allocation", "identity", "random rotation"],
     "RQ": ["progressive", "k-means++", "random"],
     "AQ": ["progressive", "k-means++", "random"],
+    "GRVQ": ["from RQ", "from zeros"],
 }
-DEFAULT_ITERS = {"VQ": 25, "PQ": 25, "OPQ": 25, "RQ": 10, "AQ": 10}
-DEFAULT_BEAM = {"RQ": 1, "AQ": 4}
+DEFAULT_ITERS = {"VQ": 25, "PQ": 25, "OPQ": 25, "RQ": 10, "AQ": 10, "GRVQ": 10}
+DEFAULT_BEAM = {"RQ": 1, "AQ": 4, "GRVQ": 4}
 
 
 def method_params(method, *, n_iter=None, init=None, beam=None):
@@ -47,8 +49,10 @@ def method_params(method, *, n_iter=None, init=None, beam=None):
         else:
             p["clustering"], p["init"] = "plain", init
     elif method == "OPQ":
-        p["init_rotation"] = {"eigenvalue allocation": "eigenvalue_allocation", "identity": "identity",
-                              "random rotation": "random"}[init]
+        p["init_rotation"] = {"auto": "auto", "eigenvalue allocation": "eigenvalue_allocation",
+                              "identity": "identity", "random rotation": "random"}[init]
+    elif method == "GRVQ":
+        p["init"] = {"from RQ": "rq", "from zeros": "zeros"}[init]
     else:
         p["init"] = init
     return tuple(sorted(p.items()))
@@ -58,7 +62,7 @@ def make_spec(method, M, K, beam=1):
     nbits = int(math.log2(K)) if K & (K - 1) == 0 else None
     size = str(nbits) if nbits is not None else f"K{K}"
     s = f"{method}{1 if method == 'VQ' else M}x{size}"
-    if method in ("RQ", "AQ") and beam and beam > 1:
+    if method in DEFAULT_BEAM and beam and beam > 1:
         s += f"_b{beam}"
     return s
 
@@ -175,7 +179,7 @@ def quantizer_form(prefix, data, *, default_method="RQ", default_M=8, default_nb
         K = 2 ** int(nbits)
     c4, c5, c6 = st.columns(3)
     beam = 1
-    if method in ("RQ", "AQ"):
+    if method in DEFAULT_BEAM:
         beam = c4.number_input("Beam", 1, 64, key=S.restore(state, k("beam_" + method), DEFAULT_BEAM[method]),
                                help="Partial code tuples kept per stage while encoding (1 = greedy).")
         S.remember(state, k("beam_" + method))
@@ -184,7 +188,8 @@ def quantizer_form(prefix, data, *, default_method="RQ", default_M=8, default_nb
     S.remember(state, k("iter_" + method))
     init = c6.selectbox("Initialisation", INITS[method], key=S.restore(state, k("init_" + method), INITS[method][0]),
                         help="progressive: k-means on a growing number of principal dimensions (as faiss "
-                             "does for RQ); OPQ: the starting rotation.")
+                             "does for RQ); OPQ: the starting rotation (auto tries the identity and the "
+                             "eigenvalue allocation); GRVQ: start from a fitted RQ or from zero codebooks.")
     S.remember(state, k("init_" + method))
     c7, c8 = st.columns(2)
     default_train = min(int(state.get(S.TRAIN_SIZE, S.DEFAULT_TRAIN_SIZE)), n)

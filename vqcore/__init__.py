@@ -7,6 +7,7 @@ Quantizers share one interface (``fit``, ``encode``, ``decode``,
 from .aq import AdditiveQuantizer
 from .base import BaseQuantizer
 from .exceptions import DataError, VQLensError, VQLensWarning
+from .grvq import GeneralizedResidualQuantizer
 from .kmeans import KMeansVQ, kmeans, kmeans_plusplus
 from .opq import OPQ
 from .pq import ProductQuantizer
@@ -17,6 +18,7 @@ __all__ = [
     "AdditiveQuantizer",
     "BaseQuantizer",
     "DataError",
+    "GeneralizedResidualQuantizer",
     "KMeansVQ",
     "OPQ",
     "ProductQuantizer",

@@ -9,6 +9,7 @@ import re
 
 from .aq import AdditiveQuantizer
 from .exceptions import VQLensError
+from .grvq import GeneralizedResidualQuantizer
 from .kmeans import KMeansVQ
 from .opq import OPQ
 from .pq import ProductQuantizer
@@ -20,6 +21,7 @@ QUANTIZERS = {
     "OPQ": OPQ,
     "RQ": ResidualQuantizer,
     "AQ": AdditiveQuantizer,
+    "GRVQ": GeneralizedResidualQuantizer,
 }
 
 _SPEC = re.compile(r"^(?P<method>[A-Z]+?)(?P<M>\d+)x(?:(?P<nbits>\d+)|K(?P<K>\d+))(?:_b(?P<beam>\d+))?$")

@@ -1,0 +1,266 @@
+"""GRVQ (Liu, Shao & Lu 2015): what must hold of it, on small data."""
+
+import copy
+
+import numpy as np
+import pytest
+
+from vqcore import GeneralizedResidualQuantizer, ResidualQuantizer, VQLensError, beam_search_encode, from_spec
+from vqcore.datasets import make_gaussian
+from vqcore.grvq import _start_state, codebook_variances
+from vqcore.metrics import usage_stats
+
+
+@pytest.fixture(scope="module")
+def X():
+    return make_gaussian(1200, 16, correlated=True, random_state=0).X
+
+
+@pytest.fixture(scope="module")
+def X_held():
+    return make_gaussian(800, 16, correlated=True, random_state=1).X
+
+
+def _mse(q, X):
+    return float(((X - q.decode(q.encode(X)).astype(np.float64)) ** 2).sum(1).mean())
+
+
+def _grvq(**kw):
+    params = {"n_codebooks": 4, "codebook_size": 16, "beam_size": 4, "n_passes": 2, "random_state": 0}
+    params.update(kw)
+    return GeneralizedResidualQuantizer(**params)
+
+
+# ------------------------------------------------------------- special case
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_one_pass_from_zeros_is_rq(seed, X):
+    """One pass from zero codebooks, beam 1: RQ's codebooks and codes, bit for bit.
+
+    Both run the same code path (training subsample, progressive k-means on
+    the same residuals, the same rng draws, the same beam step), so equality
+    is exact. GRVQ then sorts the codebooks by variance; RQ's stages already
+    come out in that order, which the test checks first.
+    """
+    rq = ResidualQuantizer(4, 16, beam_size=1, clustering="progressive", random_state=seed).fit(X)
+    assert np.all(np.diff(codebook_variances(rq.codebooks_)) <= 0)
+    g = GeneralizedResidualQuantizer(4, 16, beam_size=1, n_passes=1, init="zeros", random_state=seed).fit(X)
+    np.testing.assert_array_equal(g.codebooks_, rq.codebooks_)
+    codes = g.encode(X)
+    np.testing.assert_array_equal(codes, rq.encode(X))
+    np.testing.assert_array_equal(g.stage_errors_, rq.stage_errors_)
+    assert g.pass_errors_[0] == pytest.approx(rq.stage_errors_[-1], rel=1e-6)
+    np.testing.assert_allclose(g.pass_entropies_[0], usage_stats(codes, 16)["entropy_bits"])
+
+
+def test_init_rq_starts_from_the_rq_error(X):
+    rq = ResidualQuantizer(4, 16, beam_size=4, random_state=0).fit(X)
+    g = _grvq(init="rq").fit(X)
+    assert g.init_error_ == pytest.approx(rq.stage_errors_[-1], rel=1e-5)
+    assert g.pass_errors_[-1] < g.init_error_
+
+
+# ---------------------------------------------------------------- monotone
+
+
+@pytest.mark.parametrize("refit", ["warm", "transition"])
+@pytest.mark.parametrize("init", ["zeros", "rq"])
+@pytest.mark.parametrize("beam", [1, 4], ids=["beam1", "beam4"])
+def test_a_pass_never_raises_training_error(beam, init, refit, X):
+    g = _grvq(beam_size=beam, init=init, refit=refit, n_passes=3).fit(X)
+    errs = [g.init_error_] + g.pass_errors_
+    assert len(g.pass_errors_) == 3
+    assert np.all(np.diff(errs) <= 1e-9 * errs[0]), errs
+    assert g.pass_errors_[-1] < g.init_error_
+    # the record: one entropy per position per pass, within [0, log2 K]
+    assert len(g.pass_entropies_) == 3
+    for h in g.pass_entropies_:
+        assert h.shape == (4,) and np.all(h >= 0) and np.all(h <= np.log2(16) + 1e-12)
+
+
+def test_codebooks_come_out_in_descending_variance(X):
+    g = _grvq(init="zeros").fit(X)
+    v = codebook_variances(g.codebooks_)
+    np.testing.assert_allclose(g.codebook_variances_, v)
+    assert np.all(np.diff(v) <= 0)
+    # the variance is that of the codewords, as written
+    c = g.codebooks_[0].astype(np.float64)
+    assert v[0] == pytest.approx(((c - c.mean(0)) ** 2).sum(1).mean())
+
+
+def test_reencoding_from_the_saved_prefix_equals_a_full_beam_search(X):
+    """The re-encoding that reuses stages 0..m-1 finds what a full beam search finds."""
+    g = _grvq().fit(X)
+    books = g.codebooks_
+    full = beam_search_encode(X, books, g.beam_size)
+    state = _start_state(X)
+    for m in range(books.shape[0]):
+        codes, R, _err, _ = g._encode_from(state, books, m)
+        np.testing.assert_array_equal(codes, full)
+        np.testing.assert_allclose(R, X - g.decode(codes), rtol=1e-4, atol=1e-4)
+        state = g._step(state, books[m])
+
+
+# ---------------------------------------------------------------- quality
+
+
+def test_grvq_beats_rq_at_equal_bits(X, X_held):
+    rq1 = ResidualQuantizer(4, 16, beam_size=1, random_state=0).fit(X)
+    rq4 = ResidualQuantizer(4, 16, beam_size=4, random_state=0).fit(X)
+    g = _grvq(n_passes=3).fit(X)
+    assert g.bits_per_vector == rq1.bits_per_vector == rq4.bits_per_vector == 16
+    assert _mse(g, X) < 0.95 * min(_mse(rq1, X), _mse(rq4, X))
+    # on held-out data from the same source it still beats greedy RQ clearly
+    assert _mse(g, X_held) < 0.95 * _mse(rq1, X_held)
+
+
+# ------------------------------------------------------------- partial_fit
+
+
+def test_partial_fit_on_the_training_set_never_raises_its_error(X):
+    g = _grvq(n_passes=1).fit(X)
+    before = _mse(g, X)
+    for _ in range(2):
+        g.partial_fit(X)
+        after = _mse(g, X)
+        assert after <= before * (1 + 1e-6)
+        before = after
+
+
+def test_partial_fit_adapts_to_new_data(X):
+    g = _grvq(n_passes=1).fit(X)
+    X_new = (X[:, ::-1] * 1.5 + 0.5).astype(np.float32)  # a different source
+    before = _mse(g, X_new)
+    g.partial_fit(X_new)
+    assert g.partial_fit_kept_
+    assert _mse(g, X_new) < 0.9 * before
+    assert g.init_error_ == pytest.approx(before, rel=1e-4)
+    assert np.all(np.diff(codebook_variances(g.codebooks_)) <= 0)
+
+
+def test_partial_fit_on_unfitted_is_fit(X):
+    a = _grvq().partial_fit(X)
+    b = _grvq().fit(X)
+    np.testing.assert_array_equal(a.codebooks_, b.codebooks_)
+
+
+# ------------------------------------------------------------------ norms
+
+
+@pytest.fixture(scope="module")
+def norm_models(X):
+    return {norm: _grvq(norm=norm, norm_bits=6).fit(X) for norm in
+            ("none", "float", "quantized", "regularized")}
+
+
+def test_norm_options_cost_what_they_say_in_bits(norm_models):
+    assert {k: q.norm_bits_ for k, q in norm_models.items()} == {
+        "none": 0, "float": 32, "quantized": 6, "regularized": 0}
+
+
+def test_norm_none_and_float_give_the_exact_search_distance(norm_models, X):
+    q = norm_models["none"]
+    codes = q.encode(X[:200])
+    X_hat = q.decode(codes).astype(np.float64)
+    queries = X[-5:].astype(np.float64)
+    # fast Euclidean distance: ||q||^2 - 2 <q, x_hat> + ||x_hat||^2
+    adc = (queries ** 2).sum(1)[:, None] - 2 * queries @ X_hat.T + q.adc_norms(codes)[None, :]
+    exact = ((queries[:, None, :] - X_hat[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(adc, exact, rtol=1e-6, atol=1e-6)
+    assert q.norm_error_ == 0.0
+    f = norm_models["float"]
+    exact_f = (f.decode(codes).astype(np.float64) ** 2).sum(1)
+    np.testing.assert_allclose(f.adc_norms(codes), exact_f, rtol=1e-7)
+    assert f.norm_error_ < 1e-6 * exact_f.mean()
+
+
+def test_quantized_norm_error_is_at_most_half_a_step(norm_models, X):
+    q = norm_models["quantized"]
+    lo, hi = q.norm_range_
+    codes = q.encode(X)
+    exact = (q.decode(codes).astype(np.float64) ** 2).sum(1)
+    approx = q.adc_norms(codes)
+    assert len(np.unique(approx)) <= 2 ** 6
+    inside = (exact >= lo) & (exact <= hi)
+    step = (hi - lo) / (2 ** 6 - 1)
+    assert np.all(np.abs(approx - exact)[inside] <= step / 2 * (1 + 1e-9))
+    assert 0 < q.norm_error_ <= step / 2
+    # more bits, smaller error
+    q10 = _grvq(norm="quantized", norm_bits=10).fit(X)
+    assert q10.norm_error_ < q.norm_error_ / 8
+
+
+def test_regularized_norm_trades_reconstruction_for_norm_error(norm_models, X):
+    plain, reg = norm_models["none"], norm_models["regularized"]
+    # what the constant-cross-term approximation would cost without the penalty
+    codes = plain.encode(X)
+    exact = (plain.decode(codes).astype(np.float64) ** 2).sum(1)
+    cross = exact - plain._codeword_norms(codes)
+    unregularized = np.abs(cross - cross.mean()).mean()
+    assert reg.norm_error_ < 0.8 * unregularized
+    assert reg.norm_mse_cost_ > 0 and plain.norm_mse_cost_ == 0
+    # what the search uses: per-codebook norms (lookup tables) plus one constant
+    rcodes = reg.encode(X[:50])
+    np.testing.assert_allclose(reg.adc_norms(rcodes), reg._codeword_norms(rcodes) + reg.norm_constant_)
+    # a stronger penalty: less norm error, more reconstruction error
+    strong = _grvq(norm="regularized", norm_reg=10.0).fit(X)
+    assert strong.norm_error_ < reg.norm_error_ and strong.norm_mse_cost_ > reg.norm_mse_cost_
+
+
+@pytest.mark.parametrize("norm", ["quantized", "regularized"])
+def test_fit_norm_on_a_trained_quantizer_equals_fitting_with_that_norm(norm, norm_models, X):
+    q = copy.deepcopy(norm_models["none"]).set_params(norm=norm).fit_norm(X)
+    ref = norm_models[norm]
+    np.testing.assert_allclose(q.codebooks_, ref.codebooks_, rtol=1e-6, atol=1e-6)
+    assert q.norm_bits_ == ref.norm_bits_
+    assert q.norm_error_ == pytest.approx(ref.norm_error_, rel=1e-6)
+
+
+# ------------------------------------------------------------ spec, params
+
+
+def test_spec_and_faiss_string():
+    q = from_spec("GRVQ8x8_b5", random_state=0)
+    assert type(q) is GeneralizedResidualQuantizer
+    assert (q.n_codebooks, q.codebook_size, q.beam_size) == (8, 256, 5)
+    assert q.spec() == "GRVQ8x8_b5" and q.faiss_string() == "RQ8x8"
+    assert from_spec("grvq4x6_b1").spec() == "GRVQ4x6"
+
+
+def test_explicit_dims_sequence_is_used(X):
+    g = _grvq(dims=[2, 4], init="zeros", n_passes=1).fit(X)
+    assert g.dims_ == [2, 4, 16]
+    assert _grvq(init="zeros", n_passes=1).fit(X).dims_[-1] == 16
+
+
+def _x(n=200, d=8):
+    return np.random.default_rng(0).normal(size=(n, d)).astype(np.float32)
+
+
+BAD = [
+    pytest.param({"n_passes": 0}, "n_passes=0", id="passes=0"),
+    pytest.param({"beam_size": 0}, "beam_size=0", id="beam=0"),
+    pytest.param({"init": "kmeans"}, "init='kmeans'", id="bad-init"),
+    pytest.param({"refit": "cold"}, "refit='cold'", id="bad-refit"),
+    pytest.param({"n_iter": 0}, "n_iter=0", id="n_iter=0"),
+    pytest.param({"dims": [0, 4]}, "dims=[0, 4]", id="dims-zero"),
+    pytest.param({"dims": [4, 2]}, "dims=[4, 2]", id="dims-decreasing"),
+    pytest.param({"dims": [2, 9]}, "dims=[2, 9]", id="dims>d"),
+    pytest.param({"dims": 3}, "dims=3", id="dims-not-sequence"),
+    pytest.param({"dims": []}, "dims=[]", id="dims-empty"),
+    pytest.param({"norm": "l2"}, "norm='l2'", id="bad-norm"),
+    pytest.param({"norm_bits": 0}, "norm_bits=0", id="norm-bits=0"),
+    pytest.param({"norm_bits": 17}, "norm_bits=17", id="norm-bits=17"),
+    pytest.param({"norm_reg": -1.0}, "norm_reg=-1.0", id="norm-reg<0"),
+    pytest.param({"codebook_size": 300}, "codebook_size=300", id="K>n"),
+]
+
+
+@pytest.mark.parametrize("params, message", BAD)
+def test_bad_parameters_raise_clear_errors(params, message):
+    kw = {"n_codebooks": 2, "codebook_size": 8, "random_state": 0}
+    kw.update(params)
+    with pytest.raises(VQLensError) as info:
+        GeneralizedResidualQuantizer(**kw).fit(_x())
+    assert message in str(info.value)
