@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import vqcore
@@ -26,18 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 PAGE = {name: str(ROOT / "pages" / f"{name}.py") for name in ("1_Quantize", "2_Compare", "3_Map", "4_Learn")}
 TIMEOUT = 120
-
-
-@pytest.fixture(autouse=True)
-def _clear_cache():
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
-
-
-@pytest.fixture(scope="module")
-def toy():
-    return make_gaussian(2000, 16, correlated=True, rho=0.8, random_state=0)
 
 
 def npy_bytes(X):

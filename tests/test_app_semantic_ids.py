@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from ui import cache, charts
@@ -41,13 +40,6 @@ CODES = "sid_codes"
 #   largest group 3; TIGER's extra token, in item order: 0 1 0 0 2 1 0 0.
 HAND = np.array([[0, 0], [0, 0], [0, 1], [1, 2], [0, 0], [1, 2], [1, 3], [0, 2]])
 TEXTS = ["apple", "apples", "pear", "car", "apple pie", "cars", "truck", "plum"]
-
-
-@pytest.fixture(autouse=True)
-def _clear_cache():
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
 
 
 def npy_bytes(a):

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import vqcore.training
 from ui import cache, charts
 from ui import state as S
-from vqcore.datasets import load_sample, make_gaussian
+from vqcore.datasets import load_sample
 from vqcore.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,18 +24,6 @@ APP = str(ROOT / "app.py")
 PAGE = str(ROOT / "pages" / "5_Training.py")
 TIMEOUT = 120
 RESULT = "train_result"
-
-
-@pytest.fixture(autouse=True)
-def _clear_cache():
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
-
-
-@pytest.fixture(scope="module")
-def toy():
-    return make_gaussian(2000, 16, correlated=True, rho=0.8, random_state=0)
 
 
 def ok(at):

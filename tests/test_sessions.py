@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from ui import state as S
@@ -30,13 +29,6 @@ APP = str(ROOT / "app.py")
 QUANTIZE = "pages/1_Quantize.py"
 TIMEOUT = 120
 MIME = "application/octet-stream"
-
-
-@pytest.fixture(autouse=True)
-def _clear_cache():
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
 
 
 @pytest.fixture
