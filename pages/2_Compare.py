@@ -89,6 +89,7 @@ if run_clicked:
             "entropy_bits": rep["usage"]["entropy_bits"], "codebook_size": rep["codebook_size"],
             "fit_seconds": rep["fit_seconds"], "dead": int(sum(rep["usage"]["dead"])),
             "effective_bits": rep["effective_bits"], "collision_rate": rep["collisions"]["rate"],
+            "residual_variance": rep["residual_variance"],
         }
     bar.progress(1.0, text=f"Done: {len(todo)} fitted, {len(plan) - len(todo)} reused.")
 
@@ -111,7 +112,11 @@ with g1:
 with g2:
     W.show(figs[1], key="cmp_recall")
 W.show(figs[2], key="cmp_entropy")
-W.show(figs[3], key="cmp_fit")
+g3, g4 = st.columns(2)
+with g3:
+    W.show(figs[4], key="cmp_stages")
+with g4:
+    W.show(figs[3], key="cmp_fit")
 
 table = pd.DataFrame([{
     "spec": r["spec"], "bits": r["bits"], "relative error": r["relative"], "mse": r["mse"],

@@ -41,6 +41,10 @@ def chart_layouts(at):
     return [json.loads(el.proto.spec)["layout"] for el in at.get("plotly_chart")]
 
 
+def chart_figures(at):
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
 def values(v):
     """A plotly JSON array (a list, or plotly's base64 ``{"bdata", "dtype"}``) as a numpy array."""
     if isinstance(v, dict) and "bdata" in v:
@@ -238,6 +242,13 @@ def test_compare_runs_and_reuses_results(toy, monkeypatch):
     rd = next(r for r in store.values() if r["spec"] == "RQ4x4")
     rd16 = next(r for r in store.values() if r["spec"] == "RQ16x4")
     assert rd16["relative"] < rd["relative"]  # more bits, less error
+    # GRVQ's Figure 2 (left): RQ's residual variance starts at 1 and falls with every stage
+    stages = next(f for f in chart_figures(at) if f["layout"]["title"]["text"] == charts.TITLES["stages"])
+    (line,) = stages["data"]  # PQ has no stages
+    y = values(line["y"])
+    assert line["name"] == "RQ16x4" and y[0] == 1.0
+    assert np.all(np.diff(y) <= 1e-9)
+    assert y[-1] == pytest.approx(rd16["relative"], rel=1e-6)
 
     def boom(*a, **k):
         raise AssertionError("refitted a result that was already computed")

@@ -56,6 +56,7 @@ TITLES = {
     "rd": "Rate-distortion",
     "recall": "Recall@R vs bits",
     "fit_time": "Fit time",
+    "stages": "Error against number of stages",
     "norms": "Norm histogram",
     "pca": "PCA explained variance",
     "map": "Map of the data",
@@ -64,7 +65,7 @@ TITLES = {
     "rq_stages": "RQ: stages",
 }
 QUANTIZE_TITLES = [TITLES[k] for k in ("usage", "collapse", "residual", "entropy", "mi", "per_dim")]
-COMPARE_TITLES = [TITLES[k] for k in ("rd", "recall", "entropy", "fit_time")]
+COMPARE_TITLES = [TITLES[k] for k in ("rd", "recall", "entropy", "stages", "fit_time")]
 
 
 def _wrap_text(text, width):
@@ -405,8 +406,28 @@ def fit_time(rows):
     return fig
 
 
+def error_vs_stages(rows):
+    """Residual variance after each stage for the additive methods (RQ, AQ, GRVQ, VQ): the
+    left panel of GRVQ's Figure 2. One line per method, at its largest budget."""
+    fig = _figure(TITLES["stages"], "residual variance left after the first m codewords (additive methods at "
+                  "their largest budget); PQ/OPQ have no stages and are not drawn",
+                  xtitle="stages used (m)", ytitle="residual variance / total variance", legend_rows=1)
+    for i, (method, rs) in enumerate(_by_method(rows).items()):
+        rs = [r for r in rs if (r.get("residual_variance") or {}).get("kind") == "cumulative"]
+        if not rs:
+            continue
+        r = rs[-1]
+        vals = r["residual_variance"]["values"]
+        fig.add_trace(go.Scatter(
+            x=list(range(len(vals))), y=vals, mode="lines+markers", name=r["spec"],
+            line=dict(color=COLORS[i % len(COLORS)]),
+            hovertemplate=f"{r['spec']}" + "<br>%{x} stage(s)<br>%{y:.4f} of the variance left<extra></extra>"))
+    return fig
+
+
 def compare_figures(rows, R="10"):
-    return [rate_distortion(rows), recall_vs_bits(rows, R), entropy_side_by_side(rows), fit_time(rows)]
+    return [rate_distortion(rows), recall_vs_bits(rows, R), entropy_side_by_side(rows), fit_time(rows),
+            error_vs_stages(rows)]
 
 
 # ---------------------------------------------------------------- map page
