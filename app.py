@@ -13,18 +13,10 @@ from ui import state as S
 from ui import widgets as W
 from vqcore.datasets import SAMPLES
 
-st.set_page_config(page_title="VQ Lens", page_icon=":material/search:", layout="wide")
-W.nav()
 
 TOYS = ("Gaussian, uncorrelated", "Gaussian, correlated", "Gaussian mixture", "Rotated anisotropic")
 
-
-def _default_data():
-    return D.load_sample_into({}, cache.sample("MiniLM sentences"))
-
-
-state = st.session_state
-S.init(state, load_default=_default_data)
+state, _ = W.start_page()
 
 st.title("VQ Lens")
 st.markdown(
@@ -40,7 +32,7 @@ with left:
     st.subheader("Load data")
     tab_sample, tab_upload = st.tabs(["Shipped sample", "Upload a file"])
     with tab_sample:
-        name = st.selectbox("Sample", list(SAMPLES), key=S.restore(state, S.HOME_SAMPLE, "MiniLM sentences"),
+        name = st.selectbox("Sample", list(SAMPLES), key=S.restore(state, S.HOME_SAMPLE, W.DEFAULT_SAMPLE),
                             help="Real data (sentence embeddings with their texts, handwritten digits) or toy "
                                  "Gaussian sets whose size you choose.")
         S.remember(state, S.HOME_SAMPLE)

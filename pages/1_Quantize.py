@@ -8,11 +8,7 @@ from ui import state as S
 from ui import widgets as W
 from vqcore import VQLensError
 
-st.set_page_config(page_title="Quantize · VQ Lens", page_icon=":material/search:", layout="wide")
-W.nav()
-state = st.session_state
-S.init(state, load_default=lambda: D.load_sample_into({}, cache.sample("MiniLM sentences")))
-data = state[S.DATA]
+state, data = W.start_page("Quantize")
 
 st.title("Quantize")
 W.data_badge(data)

@@ -4,16 +4,11 @@ import pandas as pd
 import streamlit as st
 
 from ui import cache, charts
-from ui import data as D
 from ui import state as S
 from ui import widgets as W
 from vqcore import VQLensError
 
-st.set_page_config(page_title="Compare · VQ Lens", page_icon=":material/search:", layout="wide")
-W.nav()
-state = st.session_state
-S.init(state, load_default=lambda: D.load_sample_into({}, cache.sample("MiniLM sentences")))
-data = state[S.DATA]
+state, data = W.start_page("Compare")
 n, d = data.shape
 
 st.title("Compare")

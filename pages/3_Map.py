@@ -4,17 +4,12 @@ import numpy as np
 import streamlit as st
 
 from ui import cache, charts
-from ui import data as D
 from ui import state as S
 from ui import widgets as W
 from vqcore import VQLensError
 from vqcore.inspect import project
 
-st.set_page_config(page_title="Map · VQ Lens", page_icon=":material/search:", layout="wide")
-W.nav()
-state = st.session_state
-S.init(state, load_default=lambda: D.load_sample_into({}, cache.sample("MiniLM sentences")))
-data = state[S.DATA]
+state, data = W.start_page("Map")
 
 st.title("Map")
 W.data_badge(data)

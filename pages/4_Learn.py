@@ -8,9 +8,7 @@ from ui import cache, charts
 from ui import state as S
 from ui import widgets as W
 
-st.set_page_config(page_title="Learn · VQ Lens", page_icon=":material/search:", layout="wide")
-W.nav()
-state = st.session_state
+state, _ = W.start_page("Learn", load_data=False)
 
 st.title("Learn")
 st.markdown(

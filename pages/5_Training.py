@@ -8,17 +8,12 @@ import pandas as pd
 import streamlit as st
 
 from ui import cache, charts
-from ui import data as D
 from ui import state as S
 from ui import widgets as W
 from vqcore import VQLensError
 from vqcore.training import TRAINERS, TrainConfig
 
-st.set_page_config(page_title="Collapse lab · VQ Lens", page_icon=":material/search:", layout="wide")
-W.nav()
-state = st.session_state
-S.init(state, load_default=lambda: D.load_sample_into({}, cache.sample("MiniLM sentences")))
-data = state[S.DATA]
+state, data = W.start_page("Collapse lab")
 n, d = data.shape
 
 RESULT = "train_result"  # {"data_key", "train_size", "configs": {name: TrainConfig}, "runs": {name: result}}

@@ -10,11 +10,7 @@ from ui import state as S
 from ui import widgets as W
 from vqcore import VQLensError
 
-st.set_page_config(page_title="Semantic IDs · VQ Lens", page_icon=":material/search:", layout="wide")
-W.nav()
-state = st.session_state
-S.init(state, load_default=lambda: D.load_sample_into({}, cache.sample("MiniLM sentences")))
-data = state[S.DATA]
+state, data = W.start_page("Semantic IDs")
 
 # session keys of this page
 CODES = "sid_codes"  # the code set shown (ui.data.code_set)

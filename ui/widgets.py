@@ -12,6 +12,8 @@ import vqcore
 from vqcore.pq import check_subspaces
 from vqcore.report import headline
 
+from . import cache
+from . import data as D
 from . import state as S
 
 METHODS = {
@@ -72,6 +74,22 @@ PAGES = [("app.py", "Home: data", ":material/home:"), ("pages/1_Quantize.py", "Q
          ("pages/4_Learn.py", "Learn", ":material/school:"),
          ("pages/5_Training.py", "Collapse lab", ":material/monitoring:"),
          ("pages/6_Semantic_IDs.py", "Semantic IDs", ":material/account_tree:")]
+
+
+DEFAULT_SAMPLE = "MiniLM sentences"
+
+
+def start_page(title=None, *, load_data=True):
+    """Begin a page: its config, the sidebar, and the session (the shipped sample
+    is loaded on the first visit). Returns (session state, active data or None)."""
+    st.set_page_config(page_title=f"{title} · VQ Lens" if title else "VQ Lens",
+                       page_icon=":material/search:", layout="wide")
+    nav()
+    state = st.session_state
+    if not load_data:
+        return state, None
+    S.init(state, load_default=lambda: D.load_sample_into({}, cache.sample(DEFAULT_SAMPLE)))
+    return state, state[S.DATA]
 
 
 def nav():
