@@ -21,8 +21,6 @@ Files whose only fault is NaN or infinity follow the person's choice on the
 page: "drop" loads the other rows and says so, "stop" refuses the file.
 """
 
-import io
-import json
 import os
 import tomllib
 from pathlib import Path
@@ -30,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import streamlit as st
+from apptest_helpers import chart_titles, npy_bytes, ok
 from streamlit.testing.v1 import AppTest
 
 from ui import charts
@@ -71,21 +70,6 @@ def marker(tmp_path_factory):
 def corpus(marker):
     yield {c.name: c for c in malformed_cases(marker)}
     assert not os.path.exists(marker), "a pickle in an uploaded file was unpickled"
-
-
-def npy_bytes(X):
-    buf = io.BytesIO()
-    np.save(buf, X)
-    return buf.getvalue()
-
-
-def ok(at):
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def chart_titles(at):
-    return [json.loads(el.proto.spec)["layout"]["title"]["text"] for el in at.get("plotly_chart")]
 
 
 def snapshot(at):

@@ -6,13 +6,13 @@ uploader, and the browser test covers the real file input.
 """
 
 import base64
-import io
 import json
 import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from apptest_helpers import chart_titles, npy_bytes, ok
 from streamlit.testing.v1 import AppTest
 
 import vqcore
@@ -25,16 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 PAGE = {name: str(ROOT / "pages" / f"{name}.py") for name in ("1_Quantize", "2_Compare", "3_Map", "4_Learn")}
 TIMEOUT = 120
-
-
-def npy_bytes(X):
-    buf = io.BytesIO()
-    np.save(buf, X)
-    return buf.getvalue()
-
-
-def chart_titles(at):
-    return [json.loads(el.proto.spec)["layout"]["title"]["text"] for el in at.get("plotly_chart")]
 
 
 def chart_layouts(at):
@@ -56,11 +46,6 @@ def values(v):
 def page(name, dataset):
     at = AppTest.from_file(PAGE[name], default_timeout=TIMEOUT)
     S.seed(at.session_state, dataset)
-    return at
-
-
-def ok(at):
-    assert not at.exception, [e.value for e in at.exception]
     return at
 
 

@@ -12,12 +12,12 @@ What must hold:
 - the codes of the Quantize page's result are picked up with their texts.
 """
 
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from apptest_helpers import npy_bytes, ok
 from streamlit.testing.v1 import AppTest
 
 from ui import cache, charts
@@ -40,17 +40,6 @@ CODES = "sid_codes"
 #   largest group 3; TIGER's extra token, in item order: 0 1 0 0 2 1 0 0.
 HAND = np.array([[0, 0], [0, 0], [0, 1], [1, 2], [0, 0], [1, 2], [1, 3], [0, 2]])
 TEXTS = ["apple", "apples", "pear", "car", "apple pie", "cars", "truck", "plum"]
-
-
-def npy_bytes(a):
-    buf = io.BytesIO()
-    np.save(buf, a)
-    return buf.getvalue()
-
-
-def ok(at):
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def chart_specs(at):

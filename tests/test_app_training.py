@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from apptest_helpers import chart_titles, ok
 from streamlit.testing.v1 import AppTest
 
 import vqcore.training
@@ -26,20 +27,11 @@ TIMEOUT = 120
 RESULT = "train_result"
 
 
-def ok(at):
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def values(v):
     """A plotly JSON array (a list, or plotly's base64 ``{"bdata", "dtype"}``) as a numpy array."""
     if isinstance(v, dict) and "bdata" in v:
         return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
     return np.asarray(v)
-
-
-def chart_titles(at):
-    return [json.loads(el.proto.spec)["layout"]["title"]["text"] for el in at.get("plotly_chart")]
 
 
 def page(dataset=None):

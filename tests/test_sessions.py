@@ -13,11 +13,11 @@ server; it is keyed on the data's content hash, never on a file name, so:
 - a cached result reaches each session as its own copy.
 """
 
-import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+from apptest_helpers import npy_bytes, ok
 from streamlit.testing.v1 import AppTest
 
 from ui import state as S
@@ -47,17 +47,6 @@ def fits(monkeypatch):
 
 def data(n, d, seed):
     return np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
-
-
-def npy_bytes(X):
-    buf = io.BytesIO()
-    np.save(buf, X)
-    return buf.getvalue()
-
-
-def ok(at):
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def session_with_upload(filename, X):
