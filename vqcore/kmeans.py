@@ -202,13 +202,17 @@ def kmeans(
     return _kmeans(X, K, n_iter, init, max_points_per_centroid, init_centroids, rng)
 
 
-def _kmeans(X, K, n_iter, init, max_points_per_centroid, init_centroids, rng, warn=True):
+def _training_rows(X, K, max_points_per_centroid, rng):
+    """X, or a random subsample of K * max_points_per_centroid rows (faiss's rule);
+    and the size it was subsampled from (None when it was not)."""
     n = X.shape[0]
-    subsampled_from = None
-    if max_points_per_centroid is not None and n > K * max_points_per_centroid:
-        idx = rng.choice(n, size=K * max_points_per_centroid, replace=False)
-        X = X[np.sort(idx)]
-        subsampled_from = n
+    if max_points_per_centroid is None or n <= K * max_points_per_centroid:
+        return X, None
+    return X[np.sort(rng.choice(n, size=K * max_points_per_centroid, replace=False))], n
+
+
+def _kmeans(X, K, n_iter, init, max_points_per_centroid, init_centroids, rng, warn=True):
+    X, subsampled_from = _training_rows(X, K, max_points_per_centroid, rng)
     if init_centroids is not None:
         C = np.array(init_centroids, dtype=X.dtype, copy=True)
     elif init == "random":
@@ -275,11 +279,8 @@ def progressive_kmeans(
 
 
 def _progressive_kmeans(X, K, dims, n_iter, max_points_per_centroid, rng):
-    n, d = X.shape
-    subsampled_from = None
-    if max_points_per_centroid is not None and n > K * max_points_per_centroid:
-        X = X[np.sort(rng.choice(n, size=K * max_points_per_centroid, replace=False))]
-        subsampled_from = n
+    X, subsampled_from = _training_rows(X, K, max_points_per_centroid, rng)
+    d = X.shape[1]
     if dims is None:
         dims = progressive_dims(d)
     mu = X.mean(axis=0, dtype=np.float64)
