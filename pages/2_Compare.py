@@ -7,6 +7,7 @@ from ui import cache, charts
 from ui import state as S
 from ui import widgets as W
 from vqcore import VQLensError
+from vqcore.report import entropy_profile
 
 state, data = W.start_page("Compare")
 n, d = data.shape
@@ -107,11 +108,50 @@ with g1:
 with g2:
     W.show(figs[1], key="cmp_recall")
 W.show(figs[2], key="cmp_entropy")
+entropy_note = entropy_profile(rows)["sentence"]
+if entropy_note:
+    st.caption(entropy_note)
 g3, g4 = st.columns(2)
 with g3:
     W.show(figs[4], key="cmp_stages")
 with g4:
     W.show(figs[3], key="cmp_fit")
+
+# GRVQ's Figure 2, right: the additive methods' codebooks re-encoded with wider and wider beams
+beam_plan = {}
+for method, bits, spec, params in plan:
+    if method in ("RQ", "GRVQ", "AQ") and bits // nbits >= 2 and _key(spec, params) in store:
+        beam_plan[method] = (spec, params)  # the plan is sorted by budget: the largest stays
+beams = state[S.CMP_BEAMS]
+with st.container(border=True):
+    b1, b2 = st.columns([5, 1])
+    b1.markdown("**Error against encoding time** (GRVQ's Figure 2, right)")
+    b1.caption("Re-encodes up to 5,000 rows with the fitted codebooks of each additive method (its largest "
+               "budget) by beam search with beams 1, 2, 4, 8 and 16, timing each. A wider beam costs more "
+               "time and usually lowers the error, not always: RQ's later codebooks were trained on the "
+               "residuals of its own beam, so a path a wider beam prefers early can end worse. AQ is "
+               "measured without its local search, so all methods run the same search.")
+    todo = [(spec, params) for spec, params in beam_plan.values() if _key(spec, params) not in beams]
+    measure = b2.button("Measure", key="cmp_beams_run", disabled=not todo,
+                        help="Takes a few seconds per method." if beam_plan else
+                             "Run RQ, GRVQ or AQ with at least 2 codebooks first.")
+    if measure:
+        bar = st.progress(0.0, text="Starting…")
+        for i, (spec, params) in enumerate(todo):
+            bar.progress(i / len(todo), text=f"Encoding with {spec}'s codebooks, beams 1 to 16 ({i + 1} of "
+                                             f"{len(todo)})…")
+            try:
+                beams[_key(spec, params)] = cache.beam_sweep(data.key, spec, params, int(train_size), int(seed),
+                                                              data.X)
+            except VQLensError as exc:
+                st.error(f"{spec}: {exc}")
+        bar.progress(1.0, text="Done.")
+    sweeps = {spec: beams[_key(spec, params)] for spec, params in beam_plan.values()
+              if _key(spec, params) in beams}
+    if sweeps:
+        W.show(charts.error_vs_encode_time(sweeps), key="cmp_beams")
+    elif not beam_plan:
+        st.caption("No additive method with at least 2 codebooks among the results: add RQ, GRVQ or AQ.")
 
 table = pd.DataFrame([{
     "spec": r["spec"], "bits": r["bits"], "relative error": r["relative"], "mse": r["mse"],

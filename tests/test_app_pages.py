@@ -235,6 +235,21 @@ def test_compare_runs_and_reuses_results(toy, monkeypatch):
     assert np.all(np.diff(y) <= 1e-9)
     assert y[-1] == pytest.approx(rd16["relative"], rel=1e-6)
 
+    # the entropy view says what it shows on this data
+    assert any("RQ16x4 goes from" in c.value for c in at.caption)
+
+    # GRVQ's Figure 2 (right): RQ's codebooks re-encoded with beams 1..16; beam 1 is RQ's own
+    # encoding, and the widest beam finds better tuples than it
+    at.button(key="cmp_beams_run").click()
+    ok(at.run())
+    assert chart_titles(at) == charts.COMPARE_TITLES + [charts.TITLES["beams"]]
+    fig = next(f for f in chart_figures(at) if f["layout"]["title"]["text"] == charts.TITLES["beams"])
+    (line,) = fig["data"]
+    assert line["name"] == "RQ16x4" and list(line["text"]) == ["1", "2", "4", "8", "16"]
+    y = values(line["y"]).astype(float)
+    assert y[0] == pytest.approx(rd16["relative"], rel=1e-5) and y[-1] < 0.9 * y[0]
+    assert np.all(values(line["x"]).astype(float) > 0)
+
     def boom(*a, **k):
         raise AssertionError("refitted a result that was already computed")
 
@@ -243,7 +258,7 @@ def test_compare_runs_and_reuses_results(toy, monkeypatch):
     ok(at.run())
     at.button(key="cmp_run").click()
     ok(at.run())
-    assert chart_titles(at) == charts.COMPARE_TITLES
+    assert chart_titles(at) == charts.COMPARE_TITLES + [charts.TITLES["beams"]]
     recall = next(lay for lay in chart_layouts(at) if lay["title"]["text"] == charts.TITLES["recall"])
     assert recall["yaxis"]["title"]["text"] == "recall@100"
 

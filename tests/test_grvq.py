@@ -264,3 +264,58 @@ def test_bad_parameters_raise_clear_errors(params, message):
     with pytest.raises(VQLensError) as info:
         GeneralizedResidualQuantizer(**kw).fit(_x())
     assert message in str(info.value)
+
+
+# ---------------------------------------------------------------- the paper's figures, as the app shows them
+
+
+def test_beam_sweep_beam_one_is_rq_encoding_and_exhaustive_is_best(X):
+    """Figure 2 (right): beam 1 reproduces RQ's own codes; a beam of K^M is exhaustive, so nothing beats it."""
+    from vqcore.report import beam_sweep
+
+    rq = ResidualQuantizer(n_codebooks=3, codebook_size=8, random_state=0).fit(X)
+    pts = beam_sweep(rq, X, beams=(1, 4, 8 ** 3))
+    assert [p["beam"] for p in pts] == [1, 4, 512]
+    assert pts[0]["mse"] == pytest.approx(_mse(rq, X), rel=1e-6)
+    assert pts[-1]["mse"] <= min(p["mse"] for p in pts) + 1e-9
+    assert pts[-1]["mse"] < 0.99 * pts[0]["mse"]
+    total = ((X - X.mean(0)) ** 2).sum(1).mean()
+    assert all(p["seconds"] > 0 and p["rows"] == len(X) for p in pts)
+    assert pts[0]["relative"] == pytest.approx(pts[0]["mse"] / total, rel=1e-5)
+    assert beam_sweep(rq, X, beams=(2,), max_rows=100)[0]["rows"] == 100
+
+
+def test_beam_sweep_refuses_what_has_no_beam(X):
+    from sklearn.exceptions import NotFittedError
+
+    from vqcore.report import beam_sweep
+
+    pq = from_spec("PQ4x4", random_state=0).fit(X)
+    with pytest.raises(VQLensError, match="PQ4x4"):
+        beam_sweep(pq, X)
+    with pytest.raises(NotFittedError):
+        beam_sweep(ResidualQuantizer(n_codebooks=2, codebook_size=4), X)
+    rq = ResidualQuantizer(n_codebooks=2, codebook_size=4, random_state=0).fit(X)
+    with pytest.raises(VQLensError, match="n_features"):
+        beam_sweep(rq, X[:, :8])
+
+
+def _item(method, H, bits=32, K=256):
+    return {"method": method, "spec": f"{method}{len(H)}x8", "bits": bits, "codebook_size": K, "entropy_bits": H}
+
+
+def test_entropy_profile_says_when_the_data_shows_figure_one():
+    from vqcore.report import entropy_profile
+
+    rq = _item("RQ", [7.9, 7.6, 6.8, 6.1])
+    gr = _item("GRVQ", [7.9, 7.8, 7.8, 7.7])
+    out = entropy_profile([rq, gr, _item("RQ", [7.0, 6.0], bits=16)])
+    assert out["methods"]["RQ"]["fall"] == pytest.approx((7.75 - 6.45))  # the 32-bit run, not the 16-bit one
+    assert out["methods"]["GRVQ"]["gap"] == pytest.approx(8 - 7.8)
+    assert "As in GRVQ's Figure 1" in out["sentence"]
+    flat = entropy_profile([_item("RQ", [7.5, 7.5, 7.5, 7.5]), _item("GRVQ", [7.0, 7.0, 7.0, 7.0])])
+    assert "does not show GRVQ's Figure 1" in flat["sentence"]
+    half = entropy_profile([_item("RQ", [7.5, 7.5, 7.5, 7.5]), gr])
+    assert "only half" in half["sentence"]
+    assert "Add GRVQ" in entropy_profile([rq])["sentence"]
+    assert entropy_profile([_item("VQ", [7.9])]) == {"methods": {}, "sentence": ""}

@@ -14,6 +14,7 @@ import streamlit as st
 import vqcore
 from vqcore import datasets
 from vqcore.inspect import codeword_points, data_summary, pca_basis, project, subsample_indices, umap_embed
+from vqcore.report import beam_sweep as report_beam_sweep
 from vqcore.report import default_n_queries, evaluate, holdout_split
 
 MAP_MAX_POINTS = 10_000
@@ -95,6 +96,14 @@ def run(key, spec, params, train_size, seed, _X):
                       fit_seconds=f["fit_seconds"], query_set=query_set)
     report["n_train"] = f["n_train"]
     return {**f, "codes": codes, "report": report, "eval_seconds": time.perf_counter() - t0}
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def beam_sweep(key, spec, params, train_size, seed, _X):
+    """Error against encoding time for beams 1 to 16 with the fitted (cached) codebooks,
+    on up to 5,000 base rows: :func:`vqcore.report.beam_sweep`."""
+    f = fit(key, spec, params, train_size, seed, _X)
+    return report_beam_sweep(f["quantizer"], _X[f["base_idx"]], random_state=seed)
 
 
 def run_with_progress(key, spec, params, train_size, seed, X, *, label=None):

@@ -57,6 +57,7 @@ TITLES = {
     "recall": "Recall@R vs bits",
     "fit_time": "Fit time",
     "stages": "Error against number of stages",
+    "beams": "Error against encoding time",
     "norms": "Norm histogram",
     "pca": "PCA explained variance",
     "map": "Map of the data",
@@ -422,6 +423,24 @@ def error_vs_stages(rows):
             x=list(range(len(vals))), y=vals, mode="lines+markers", name=r["spec"],
             line=dict(color=COLORS[i % len(COLORS)]),
             hovertemplate=f"{r['spec']}" + "<br>%{x} stage(s)<br>%{y:.4f} of the variance left<extra></extra>"))
+    return fig
+
+
+def error_vs_encode_time(sweeps):
+    """Relative error against encoding seconds, one line per quantizer through its beam widths:
+    the right panel of GRVQ's Figure 2. ``sweeps`` maps a spec to :func:`vqcore.report.beam_sweep`'s list."""
+    rows = next((pts[0]["rows"] for pts in sweeps.values() if pts), 0)
+    fig = _figure(TITLES["beams"], f"the fitted codebooks re-encoded by beam search with beams 1 to 16 "
+                  f"({rows:,} rows); each marker is one beam width, labelled with it",
+                  xtitle="encoding time (s)", ytitle="relative error (mse / total variance)", legend_rows=1)
+    for i, (spec, pts) in enumerate(sweeps.items()):
+        fig.add_trace(go.Scatter(
+            x=[p["seconds"] for p in pts], y=[p["relative"] for p in pts], mode="lines+markers+text",
+            name=spec, text=[str(p["beam"]) for p in pts], textposition="top center",
+            line=dict(color=COLORS[i % len(COLORS)]),
+            customdata=[[p["beam"], p["mse"]] for p in pts],
+            hovertemplate=f"{spec}" + "<br>beam %{customdata[0]}<br>%{x:.2f} s<br>relative error %{y:.4f}"
+                          "<br>mse %{customdata[1]:.4g}<extra></extra>"))
     return fig
 
 

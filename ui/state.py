@@ -37,6 +37,7 @@ Q_RESULT = "q_result"  # {"args": dict, "result": dict}
 
 # compare page
 CMP_RESULTS = "cmp_results"  # {(data key, spec, params...): result}
+CMP_BEAMS = "cmp_beams"  # {(data key, spec, params...): beam sweep (list of dict)}
 
 # map page
 MAP_UMAP = "map_umap"  # {"args": tuple, "emb": ..., ...}
@@ -104,6 +105,7 @@ def init(state, *, load_default=None):
     setdefault(state, TRAIN_SIZE, DEFAULT_TRAIN_SIZE)
     setdefault(state, SEED, DEFAULT_SEED)
     setdefault(state, CMP_RESULTS, {})
+    setdefault(state, CMP_BEAMS, {})
     if DATA not in state and load_default is not None:
         state[DATA] = load_default()
 
