@@ -79,7 +79,7 @@ def load(name):
 class FaissRunner:
     """fit / encode / decode with faiss's quantizer objects (no index around them)."""
 
-    def __init__(self, spec, d):
+    def __init__(self, spec, d, seed=0):
         import faiss
 
         method, M, K, beam = vqcore.parse_spec(spec)
@@ -97,6 +97,10 @@ class FaissRunner:
             self.q = faiss.LocalSearchQuantizer(d, M, nbits)
         else:
             raise ValueError(spec)
+        if hasattr(self.q, "cp"):  # k-means seed of PQ and RQ
+            self.q.cp.seed = 1234 + seed
+        if method == "AQ":
+            self.q.random_seed = 1234 + seed
 
     def fit(self, X):
         if self.opq is not None:
@@ -115,8 +119,8 @@ class FaissRunner:
 
 
 class VqcoreRunner:
-    def __init__(self, spec, d):
-        self.q = vqcore.from_spec(spec, random_state=0)
+    def __init__(self, spec, d, seed=0):
+        self.q = vqcore.from_spec(spec, random_state=seed)
 
     def fit(self, X):
         self.q.fit(X)
@@ -128,16 +132,35 @@ class VqcoreRunner:
         return self.q.decode(codes)
 
 
-def run_one(runner, data):
-    t0 = time.perf_counter()
-    runner.fit(data["train"])
-    t1 = time.perf_counter()
-    codes = runner.encode(data["base"])
-    t2 = time.perf_counter()
-    X_hat = runner.decode(codes)
-    mse = metrics.reconstruction_error(data["base"], X_hat)["mse"]
-    rec = metrics.recall_at(X_hat, data["queries"], data["gt"], R=(1, 10, 100))
-    return {"mse": mse, "fit": t1 - t0, "encode": t2 - t1, "R1": rec[1], "R10": rec[10], "R100": rec[100]}
+# A configuration whose first run is shorter than SHORT_S is run REPEATS times,
+# with seeds 0, 1, 2, for both libraries alike: quality is the mean over the
+# seeds (a single seed's mse varies by a few tenths of a percent, as much as
+# the differences measured) and time is the fastest run (a sub-second wall
+# time is otherwise dominated by the other library's threads winding down).
+SHORT_S = 3.0
+REPEATS = 3
+
+
+def run_one(make_runner, data):
+    runs = []
+    for seed in range(REPEATS):
+        runner = make_runner(seed)
+        t0 = time.perf_counter()
+        runner.fit(data["train"])
+        t1 = time.perf_counter()
+        codes = runner.encode(data["base"])
+        t2 = time.perf_counter()
+        X_hat = runner.decode(codes)
+        rec = metrics.recall_at(X_hat, data["queries"], data["gt"], R=(1, 10, 100))
+        runs.append({"mse": metrics.reconstruction_error(data["base"], X_hat)["mse"],
+                     "fit": t1 - t0, "encode": t2 - t1,
+                     "R1": rec[1], "R10": rec[10], "R100": rec[100]})
+        if t2 - t0 >= SHORT_S:
+            break
+    out = {k: float(np.mean([r[k] for r in runs])) for k in ("mse", "R1", "R10", "R100")}
+    fastest = min(runs, key=lambda r: r["fit"] + r["encode"])
+    out.update(fit=fastest["fit"], encode=fastest["encode"], runs=len(runs))
+    return out
 
 
 def fmt_row(cols, widths):
@@ -145,7 +168,7 @@ def fmt_row(cols, widths):
 
 
 HEADER = ["data", "config", "faiss", "mse vq", "mse faiss", "mse ratio", "R@1 vq/faiss",
-          "R@10 vq/faiss", "R@100 vq/faiss", "fit s vq/faiss", "enc s vq/faiss", "time ratio"]
+          "R@10 vq/faiss", "R@100 vq/faiss", "fit s vq/faiss", "enc s vq/faiss", "time ratio", "runs"]
 
 
 def main(argv=None):
@@ -160,15 +183,15 @@ def main(argv=None):
     faiss.omp_set_num_threads(2)
     configs = [c for c in CONFIGS if not args.only or c[0] in args.only]
     rows = []
-    widths = [6, 9, 12, 10, 10, 9, 13, 13, 14, 15, 15, 10]
+    widths = [6, 9, 12, 10, 10, 9, 13, 13, 14, 15, 15, 10, 4]
     print(fmt_row(HEADER, widths), flush=True)
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|", flush=True)
     for name in args.data:
         data = load(name)
         d = data["train"].shape[1]
         for spec, fspec in configs:
-            v = run_one(VqcoreRunner(spec, d), data)
-            f = run_one(FaissRunner(spec, d), data)
+            v = run_one(lambda seed: VqcoreRunner(spec, d, seed), data)
+            f = run_one(lambda seed: FaissRunner(spec, d, seed), data)
             ratio = v["mse"] / f["mse"]
             tratio = (v["fit"] + v["encode"]) / (f["fit"] + f["encode"])
             row = [
@@ -176,6 +199,7 @@ def main(argv=None):
                 f"{v['R1']:.3f}/{f['R1']:.3f}", f"{v['R10']:.3f}/{f['R10']:.3f}",
                 f"{v['R100']:.3f}/{f['R100']:.3f}",
                 f"{v['fit']:.2f}/{f['fit']:.2f}", f"{v['encode']:.2f}/{f['encode']:.2f}", f"{tratio:.2f}",
+                f"{v['runs']}/{f['runs']}",
             ]
             rows.append(row)
             print(fmt_row(row, widths), flush=True)
@@ -186,6 +210,9 @@ def main(argv=None):
         "mse ratio = vqcore mse / faiss mse on the base set (<= 1.00 is the target); "
         "time ratio = vqcore (fit + encode) / faiss (fit + encode) (<= 1.5 is the target).",
         "sift is trained in-sample on its base set; minilm on its learn set.",
+        f"runs: a configuration whose first run takes under {SHORT_S:g} s is run with "
+        f"{REPEATS} seeds (column 'runs'); mse and recall are the mean over the seeds, fit "
+        "and encode seconds the fastest run; the same for both libraries.",
     ]
     for n in notes:
         print(n)

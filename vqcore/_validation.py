@@ -91,3 +91,14 @@ def code_dtype(codebook_size):
     if codebook_size <= 2**16:
         return np.uint16
     return np.uint32
+
+
+def check_tol(tol, name="tol"):
+    """A relative tolerance in [0, 1), as a float; else an error naming it."""
+    try:
+        value = None if isinstance(tol, bool) else float(tol)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not 0.0 <= value < 1.0:
+        raise VQLensError(f"{name} should be a number in [0, 1); got {name}={tol!r}.")
+    return value

@@ -14,6 +14,7 @@ import numpy as np
 
 from ._parallel import single_blas_thread
 from ._validation import check_int, check_random_state, check_choice
+from .kmeans import DEFAULT_TOL
 from .pq import ProductQuantizer, check_subspaces
 
 
@@ -63,7 +64,10 @@ class OPQ(ProductQuantizer):
     n_codebooks : int, default=8
     codebook_size : int, default=256
     n_iter : int, default=25
-        Lloyd iterations of the final PQ fit.
+        Maximum Lloyd iterations of the final PQ fit.
+    tol : float, default=1e-4
+        Relative-improvement stop of each subspace's k-means, as in
+        :class:`ProductQuantizer`.
     n_iter_opq : int, default=20
         Alternations of PQ fit and Procrustes rotation update.
     n_iter_pq : int, default=4
@@ -92,6 +96,7 @@ class OPQ(ProductQuantizer):
         codebook_size=256,
         *,
         n_iter=25,
+        tol=DEFAULT_TOL,
         n_iter_opq=20,
         n_iter_pq=4,
         init_rotation="auto",
@@ -101,7 +106,7 @@ class OPQ(ProductQuantizer):
         random_state=None,
     ):
         super().__init__(
-            n_codebooks, codebook_size, n_iter=n_iter, init=init,
+            n_codebooks, codebook_size, n_iter=n_iter, tol=tol, init=init,
             max_points_per_centroid=max_points_per_centroid, random_state=random_state,
         )
         self.n_iter_opq = n_iter_opq

@@ -10,10 +10,10 @@ import numpy as np
 
 from ._distances import nearest
 from ._parallel import parallel_map
-from ._validation import check_choice, check_int, check_random_state
+from ._validation import check_choice, check_int, check_random_state, check_tol
 from .base import BaseQuantizer
 from .exceptions import VQLensError
-from .kmeans import _kmeans
+from .kmeans import DEFAULT_TOL, _kmeans
 
 
 def _divisors(d):
@@ -45,7 +45,10 @@ class ProductQuantizer(BaseQuantizer):
     codebook_size : int, default=256
         K, from 2 to 65536.
     n_iter : int, default=25
-        Lloyd iterations per subspace.
+        Maximum Lloyd iterations per subspace.
+    tol : float, default=1e-4
+        A subspace's k-means stops once an iteration lowers its training mse
+        by less than this fraction of it; 0 runs all ``n_iter``.
     init : {"k-means++", "random"}, default="k-means++"
     max_points_per_centroid : int or None, default=256
     random_state : int, Generator or None
@@ -80,6 +83,7 @@ class ProductQuantizer(BaseQuantizer):
         codebook_size=256,
         *,
         n_iter=25,
+        tol=DEFAULT_TOL,
         init="k-means++",
         max_points_per_centroid=256,
         random_state=None,
@@ -87,6 +91,7 @@ class ProductQuantizer(BaseQuantizer):
         self.n_codebooks = n_codebooks
         self.codebook_size = codebook_size
         self.n_iter = n_iter
+        self.tol = tol
         self.init = init
         self.max_points_per_centroid = max_points_per_centroid
         self.random_state = random_state
@@ -104,13 +109,14 @@ class ProductQuantizer(BaseQuantizer):
     def _fit_subspaces(self, X, n_iter, rng, init_codebooks=None):
         M, K = self.n_codebooks, self.codebook_size
         ds = X.shape[1] // M
+        tol = check_tol(self.tol)
         # one generator per subspace, so the result does not depend on threads
         rngs = rng.spawn(M)
 
         def fit_one(m):
             sub = np.ascontiguousarray(X[:, m * ds:(m + 1) * ds])
             warm = None if init_codebooks is None else init_codebooks[m]
-            return _kmeans(sub, K, n_iter, self.init, self.max_points_per_centroid, warm, rngs[m])
+            return _kmeans(sub, K, n_iter, self.init, self.max_points_per_centroid, warm, rngs[m], tol=tol)
 
         results = parallel_map(fit_one, range(M))
         self.codebooks_ = np.stack([r.centroids for r in results]).astype(np.float32)
