@@ -215,9 +215,12 @@ def test_aq_beats_rq_at_equal_bits(X):
     e_rq = ((Xb - rq.decode(rq.encode(Xb))) ** 2).sum(1).mean()
     e_aq = ((Xb - aq.decode(aq.encode(Xb))) ** 2).sum(1).mean()
     assert e_aq < 0.97 * e_rq
-    # the alternation never raises the training error
-    assert aq.train_errors_[0] <= aq.init_error_ + 1e-6
-    assert np.all(np.diff(aq.train_errors_) <= 1e-6 * aq.init_error_)
+    # the kept state is the best one seen, never worse than the RQ start
+    assert aq.stage_errors_[-1] == pytest.approx(min([aq.init_error_] + aq.train_errors_), rel=1e-5)
+    # without LSQ++'s annealed noise the alternation never raises the training error
+    plain = AdditiveQuantizer(**{**aq.get_params(), "relax": None}).fit(Xb)
+    assert plain.train_errors_[0] <= plain.init_error_ + 1e-6
+    assert np.all(np.diff(plain.train_errors_) <= 1e-6 * plain.init_error_)
 
 
 def test_kmeans_repairs_empty_clusters_and_says_so():
@@ -235,6 +238,41 @@ def test_kmeans_inertia_never_rises():
     X = np.random.default_rng(0).normal(size=(2000, 6)).astype(np.float32)
     res = kmeans(X, 32, random_state=0, n_iter=30)
     assert np.all(np.diff(res.inertia) <= 1e-6 * res.inertia[0])
+
+
+def test_kmeans_tol_stops_once_the_gain_is_small():
+    X = np.random.default_rng(0).normal(size=(3000, 8)).astype(np.float32)
+    full = kmeans(X, 64, random_state=0, n_iter=40, tol=0)
+    early = kmeans(X, 64, random_state=0, n_iter=40, tol=1e-2)
+    assert len(early.inertia) < len(full.inertia)
+    # same seed, same path: it stops at the first iteration whose gain was under 1% of the error
+    gains = -np.diff(full.inertia) / np.asarray(full.inertia[1:])
+    assert len(early.inertia) == int(np.argmax(gains <= 1e-2)) + 2
+    assert early.inertia == full.inertia[:len(early.inertia)]
+
+
+@pytest.mark.parametrize("pool_bytes", [1, 2**23])
+def test_kmeans_plusplus_never_picks_a_point_that_sits_on_a_centre(pool_bytes):
+    """D^2 sampling gives zero weight to points on a chosen centre; the pooled candidates drawn
+    earlier are thinned by rejection, so none of them is picked once its weight is 0."""
+    from vqcore.kmeans import _kmeans_plusplus
+
+    distinct = np.random.default_rng(1).normal(size=(12, 3)).astype(np.float32) * 5
+    X = np.repeat(distinct, 50, axis=0)
+    for seed in range(20):
+        C = _kmeans_plusplus(X, 12, np.random.default_rng(seed), pool_bytes=pool_bytes)
+        assert len(np.unique(C, axis=0)) == 12
+
+
+def test_kmeans_plusplus_spreads_the_centres():
+    """On well-separated blobs greedy k-means++ puts one centre in each blob."""
+    rng = np.random.default_rng(0)
+    means = rng.normal(size=(16, 10)).astype(np.float32) * 20
+    X = (np.repeat(means, 100, axis=0) + rng.normal(size=(1600, 10))).astype(np.float32)
+    for seed in range(5):
+        C = vqcore.kmeans_plusplus(X, 16, random_state=seed)
+        nearest_blob = vqcore._distances.nearest(C, means)[0]
+        assert len(np.unique(nearest_blob)) == 16
 
 
 def test_kmeans_subsamples_to_cap():
@@ -267,6 +305,9 @@ BAD = [
     pytest.param(lambda: from_spec("PQ8x8_b5"), "beam", id="beam-on-PQ"),
     pytest.param(lambda: from_spec("PQ8x20"), "nbits=20", id="nbits>16"),
     pytest.param(lambda: KMeansVQ(codebook_size=4, random_state="x").fit(_x()), "random_state='x'", id="bad-seed"),
+    pytest.param(lambda: KMeansVQ(codebook_size=4, tol=-0.1).fit(_x()), "tol=-0.1", id="tol<0"),
+    pytest.param(lambda: ProductQuantizer(2, 4, tol="small").fit(_x()), "tol='small'", id="tol-str"),
+    pytest.param(lambda: AdditiveQuantizer(2, 4, relax=0).fit(_x()), "relax=0", id="relax=0"),
 ]
 
 

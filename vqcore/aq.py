@@ -8,6 +8,9 @@ given the codes, alternating.
 J. Martinez, J. Clement, H. H. Hoos and J. J. Little, "Revisiting additive
 quantization", ECCV 2016 (LSQ): iterated conditional modes (ICM) refinement
 of the codes, which we run after the beam search.
+J. Martinez, S. Zakhmi, H. H. Hoos and J. J. Little, "LSQ++: lower running
+time and higher recall in multi-codebook quantization", ECCV 2018:
+stochastic relaxation, annealed noise in the codebook update.
 """
 
 import numpy as np
@@ -17,6 +20,7 @@ import scipy.sparse as sp
 from ._distances import nearest
 from ._parallel import parallel_map, single_blas_thread
 from ._validation import check_int, check_random_state
+from .exceptions import VQLensError
 from .rq import ResidualQuantizer, beam_search_encode
 
 # above this many codewords in total, the joint least-squares system
@@ -255,11 +259,15 @@ class AdditiveQuantizer(ResidualQuantizer):
     1. codebooks by least squares given the codes (all M*K codewords at once;
        exact block-coordinate updates when M*K > 4096), kept only if the
        error falls;
+       then, while the temperature is above 0, annealed noise on the
+       codebooks (LSQ++'s stochastic relaxation, Martinez et al. 2018), which
+       lets the alternation leave a poor local minimum;
     2. codes by iterated local search with ICM (Martinez et al. 2016, LSQ),
        which never raises any row's error.
 
-    Encoding new data: beam search over the codebooks (as RQ), then the same
-    local search. So the training error never rises from the RQ start.
+    The codebooks and codes with the lowest training error are kept, so the
+    result is never worse than the RQ start. Encoding new data: beam search
+    over the codebooks (as RQ), then the same local search.
 
     Parameters
     ----------
@@ -270,11 +278,23 @@ class AdditiveQuantizer(ResidualQuantizer):
     n_iter_aq : int, default=6
         Alternations of codebook and code updates.
     n_ils : int, default=8
-        Local-search rounds per code update (training and encoding).
+        Local-search rounds per code update in training.
+    n_ils_encode : int, default=16
+        Local-search rounds when encoding (new data has no codes refined
+        over the alternations, so it gets more, as in faiss's LSQ).
     n_icm : int, default=3
         ICM sweeps per local-search round.
     n_perturb : int, default=4
         Codes of a row re-drawn at random at the start of a round.
+    relax : float or None, default=0.5
+        Stochastic relaxation of LSQ++ (Martinez et al. 2018, SR-C): after
+        the codebook update of alternation t of T, codeword k of codebook m
+        is moved by Gaussian noise of variance ``temp * sigma_j^2 / n_mk`` in
+        dimension j (sigma_j^2 the data's variance, n_mk the rows using the
+        codeword: the diagonal of the least-squares estimate's covariance),
+        with temperature ``temp = (1 - (t + 1) / T) ** relax``, so the last
+        alternation is noise-free. The state with the lowest training error
+        is kept. None turns it off (plain alternation, error never rising).
     clustering, n_iter, init, max_points_per_centroid, max_train_points, random_state :
         as in ResidualQuantizer (they shape the RQ initialisation).
 
@@ -298,8 +318,10 @@ class AdditiveQuantizer(ResidualQuantizer):
         beam_size=4,
         n_iter_aq=6,
         n_ils=8,
+        n_ils_encode=16,
         n_icm=3,
         n_perturb=4,
+        relax=0.5,
         clustering="progressive",
         n_iter=10,
         init="k-means++",
@@ -314,14 +336,17 @@ class AdditiveQuantizer(ResidualQuantizer):
         )
         self.n_iter_aq = n_iter_aq
         self.n_ils = n_ils
+        self.n_ils_encode = n_ils_encode
         self.n_icm = n_icm
         self.n_perturb = n_perturb
+        self.relax = relax
 
     def fit(self, X, y=None):
         X = self._validate_fit(X)
         n_iter = self._check_rq_params()
         n_aq = check_int("n_iter_aq", self.n_iter_aq, low=0)
         check_int("n_ils", self.n_ils, low=0)
+        check_int("n_ils_encode", self.n_ils_encode, low=0)
         check_int("n_icm", self.n_icm, low=1)
         check_int("n_perturb", self.n_perturb, low=1)
         rng = check_random_state(self.random_state)
@@ -333,26 +358,51 @@ class AdditiveQuantizer(ResidualQuantizer):
         self.init_error_ = float(err.mean())
         self.train_errors_ = []
         K, M = self.codebook_size, self.n_codebooks
-        for _ in range(n_aq):
+        relax = self._check_relax()
+        var = Xt.var(axis=0, dtype=np.float64)
+        best = (float(err.mean()), books, codes)
+        for t in range(n_aq):
             if M * K <= _JOINT_LS_MAX:
                 new_books = least_squares_codebooks(Xt, codes, K)
                 if _row_sq_err(Xt, _additive_decode(new_books, codes)).mean() <= err.mean():
                     books = new_books
             else:
                 books = block_update_codebooks(Xt, codes, books)
+            temp = 0.0 if relax is None else (1.0 - (t + 1) / n_aq) ** relax
+            if temp > 0:
+                # the least-squares codeword is a mean over its n_mk rows: its spread is
+                # about sigma_j / sqrt(n_mk), scaled by the temperature
+                counts = np.stack([np.bincount(codes[:, m], minlength=K) for m in range(M)])
+                std = np.sqrt(temp * var[None, None, :] / np.maximum(counts, 1)[:, :, None])
+                books = books + (rng.standard_normal(books.shape) * std).astype(np.float32)
             codes = ils_encode(Xt, books, codes, rng, n_ils=self.n_ils, n_icm=self.n_icm,
                                n_perturb=self.n_perturb)
             err = _row_sq_err(Xt, _additive_decode(books, codes))
             self.train_errors_.append(float(err.mean()))
+            if self.train_errors_[-1] < best[0]:
+                best = (self.train_errors_[-1], books, codes)
+        _, books, codes = best
         self.codebooks_ = books
         self._encode_seed_ = int(rng.integers(2**31))
         self.stage_errors_ = self._blocked_stage_errors(Xt, codes)
         return self
 
+    def _check_relax(self):
+        relax = self.relax
+        if relax is None:
+            return None
+        try:
+            value = None if isinstance(relax, bool) else float(relax)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or not 0.0 < value < np.inf:
+            raise VQLensError(f"relax={relax!r} should be None or a positive number.")
+        return value
+
     def _encode(self, X):
         codes = beam_search_encode(X, self.codebooks_, self.beam_size)
         rng = np.random.default_rng(self._encode_seed_)
-        return ils_encode(X, self.codebooks_, codes, rng, n_ils=self.n_ils, n_icm=self.n_icm,
+        return ils_encode(X, self.codebooks_, codes, rng, n_ils=self.n_ils_encode, n_icm=self.n_icm,
                           n_perturb=self.n_perturb)
 
     def faiss_string(self):
