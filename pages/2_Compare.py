@@ -146,10 +146,10 @@ with st.container(border=True):
             except VQLensError as exc:
                 st.error(f"{spec}: {exc}")
         bar.progress(1.0, text="Done.")
-    sweeps = {spec: beams[_key(spec, params)] for spec, params in beam_plan.values()
+    sweeps = {spec: (method, beams[_key(spec, params)]) for method, (spec, params) in beam_plan.items()
               if _key(spec, params) in beams}
     if sweeps:
-        W.show(charts.error_vs_encode_time(sweeps), key="cmp_beams")
+        W.show(charts.error_vs_encode_time(sweeps, rows), key="cmp_beams")
     elif not beam_plan:
         st.caption("No additive method with at least 2 codebooks among the results: add RQ, GRVQ or AQ.")
 

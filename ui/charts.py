@@ -426,14 +426,17 @@ def error_vs_stages(rows):
     return fig
 
 
-def error_vs_encode_time(sweeps):
+def error_vs_encode_time(sweeps, rows=()):
     """Relative error against encoding seconds, one line per quantizer through its beam widths:
-    the right panel of GRVQ's Figure 2. ``sweeps`` maps a spec to :func:`vqcore.report.beam_sweep`'s list."""
-    rows = next((pts[0]["rows"] for pts in sweeps.values() if pts), 0)
+    the right panel of GRVQ's Figure 2. ``sweeps`` maps a spec to (method, :func:`vqcore.report.beam_sweep`'s
+    list); ``rows`` are the Compare results, so that each method has the colour of the other charts."""
+    order = list(_by_method(rows)) or sorted({m for m, _ in sweeps.values()})
+    n_rows = next((pts[0]["rows"] for _, pts in sweeps.values() if pts), 0)
     fig = _figure(TITLES["beams"], f"the fitted codebooks re-encoded by beam search with beams 1 to 16 "
-                  f"({rows:,} rows); each marker is one beam width, labelled with it",
+                  f"({n_rows:,} rows); each marker is one beam width, labelled with it",
                   xtitle="encoding time (s)", ytitle="relative error (mse / total variance)", legend_rows=1)
-    for i, (spec, pts) in enumerate(sweeps.items()):
+    for spec, (method, pts) in sweeps.items():
+        i = order.index(method) if method in order else len(order)
         fig.add_trace(go.Scatter(
             x=[p["seconds"] for p in pts], y=[p["relative"] for p in pts], mode="lines+markers+text",
             name=spec, text=[str(p["beam"]) for p in pts], textposition="top center",
