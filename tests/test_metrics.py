@@ -213,6 +213,35 @@ def test_xor_positions_are_pairwise_independent_but_redundant():
     assert allocated_bits(2, 3) == 3.0
 
 
+def test_shuffled_baseline_is_the_bias_of_independent_positions():
+    """Independent uniform positions: the plug-in MI is pure bias, and the shuffled baseline
+    measures that bias: close to the Miller-Madow term when n >> K^2, and far above it
+    (near the MI itself) when n < K^2."""
+    from vqcore.metrics import mutual_information_baseline
+
+    rng = np.random.default_rng(0)
+    for n, K in [(50_000, 8), (2_000, 64)]:
+        codes = rng.integers(K, size=(n, 3))
+        mi = mutual_information(codes, K)
+        base = mutual_information_baseline(codes, K, random_state=1)
+        np.testing.assert_allclose(np.diag(base), np.diag(mi))
+        off = ~np.eye(3, dtype=bool)
+        assert np.allclose(base, base.T)
+        miller_madow = (K - 1) ** 2 / (2 * n * math.log(2))
+        if n > 100 * K * K:  # the bias is tiny and so is each estimate's spread around it
+            np.testing.assert_allclose(base[off], mi[off], rtol=0.4)
+            np.testing.assert_allclose(base[off], miller_madow, rtol=0.3)
+        else:
+            np.testing.assert_allclose(base[off], mi[off], rtol=0.1)
+            assert base[off].min() > 3 * miller_madow / 4 and base[off].min() > 0.5
+    # dependent positions stand far above their baseline; the baseline keeps their frequencies
+    a = rng.integers(8, size=5000)
+    codes = np.stack([a, (a + (rng.random(5000) < 0.1)) % 8], axis=1)
+    mi = mutual_information(codes, 8)
+    base = mutual_information_baseline(codes, 8)
+    assert mi[0, 1] > 2.0 and base[0, 1] < 0.02
+
+
 @pytest.mark.parametrize(
     "K",
     [4, 5000],

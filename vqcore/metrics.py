@@ -12,7 +12,8 @@ Definitions (one meaning everywhere):
 - entropy ``H_m = -sum p log2 p`` bits (max ``log2 K_m``); perplexity ``2^H_m``;
   utilisation ``2^H_m / K_m``.
 - mutual information between positions a and b in bits, from their joint code
-  histogram; effective bits = entropy of the whole code tuple (at most
+  histogram, with a shuffled baseline (the same estimate for independent
+  positions with the same code frequencies at this n); effective bits = entropy of the whole code tuple (at most
   ``log2 n``), against allocated bits ``sum_m log2 K_m``.
 - reconstruction error ``mse = mean_i ||x_i - x_hat_i||^2`` (summed over
   dimensions); relative error ``mse / mean_i ||x_i - mean(X)||^2``;
@@ -34,7 +35,7 @@ import warnings
 import numpy as np
 
 from ._distances import DEFAULT_CHUNK_BYTES, KNN_CHUNK_BYTES, _row_chunks, knn_blocked
-from ._validation import check_data, check_int
+from ._validation import check_data, check_int, check_random_state
 from .exceptions import DataError, VQLensError, VQLensWarning
 
 __all__ = [
@@ -398,18 +399,59 @@ def mutual_information(codes, codebook_size=None):
     [[1.0, 1.0], [1.0, 1.0]]
     """
     codes, sizes = _check_codes(codes, codebook_size, counted=True)
-    n_codebooks = codes.shape[1]
-    columns = [_column(codes, m) for m in range(n_codebooks)]
+    return _mi_matrix([_column(codes, m) for m in range(codes.shape[1])], sizes)
+
+
+def _mi_matrix(columns, sizes, partner=None):
+    """Plug-in MI of every pair of columns; ``partner(b)`` replaces column b as the second
+    of each pair (the shuffled baseline)."""
     entropy = [
         _entropy_bits(np.bincount(col, minlength=k)) for col, k in zip(columns, sizes, strict=True)
     ]
     mi = np.diag(np.asarray(entropy, dtype=np.float64))
-    for a in range(n_codebooks):
-        for b in range(a + 1, n_codebooks):
-            joint = _entropy_bits(_joint_counts(columns[a], columns[b], sizes[a], sizes[b]))
+    for a in range(len(columns)):
+        for b in range(a + 1, len(columns)):
+            col_b = columns[b] if partner is None else partner(b)
+            joint = _entropy_bits(_joint_counts(columns[a], col_b, sizes[a], sizes[b]))
             value = entropy[a] + entropy[b] - joint
             mi[a, b] = mi[b, a] = min(max(value, 0.0), entropy[a], entropy[b])
     return mi
+
+
+def mutual_information_baseline(codes, codebook_size=None, *, random_state=0):
+    """What :func:`mutual_information` shows for independent positions at this n.
+
+    For each pair (a, b) the codes of position b are shuffled across rows
+    before the plug-in estimate: the code frequencies of both positions stay
+    exactly as they are and any dependence between them is destroyed, so the
+    value is the estimator's own floor (its upward bias) for these
+    frequencies and this n. A pair whose mutual information is not well above
+    its baseline shows no dependence that this many rows can resolve. Unlike
+    the Miller-Madow term ``(K_a - 1)(K_b - 1) / (2 n ln 2)`` it stays right
+    when ``n < K_a K_b`` and when codes are unevenly used.
+
+    Parameters
+    ----------
+    codes : array-like of shape (n_samples, n_codebooks)
+    codebook_size : int, sequence of int, or None, default=None
+    random_state : int, Generator or None, default=0
+
+    Returns
+    -------
+    baseline : ndarray of shape (n_codebooks, n_codebooks), float64
+        Symmetric, diagonal ``H_m`` (as in :func:`mutual_information`).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> codes = rng.integers(16, size=(200, 2))
+    >>> bool(mutual_information_baseline(codes, 16)[0, 1] > 0.3)   # 200 rows, 256 cells
+    True
+    """
+    codes, sizes = _check_codes(codes, codebook_size, counted=True)
+    rng = check_random_state(random_state)
+    columns = [_column(codes, m) for m in range(codes.shape[1])]
+    return _mi_matrix(columns, sizes, partner=lambda b: rng.permutation(columns[b]))
 
 
 def effective_bits(codes):

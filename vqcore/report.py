@@ -116,6 +116,7 @@ def evaluate(
         "reconstruction": _plain(rec),
         "usage": {**{k: _plain(v) for k, v in usage.items()}, "counts": [c.tolist() for c in counts]},
         "mutual_information": _plain(metrics.mutual_information(codes, K)),
+        "mutual_information_baseline": _plain(metrics.mutual_information_baseline(codes, K)),
         "effective_bits": float(metrics.effective_bits(codes)),
         "allocated_bits": float(metrics.allocated_bits(K, M)),
         "residual_variance": residual_variance(quantizer, X, codes),
