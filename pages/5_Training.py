@@ -16,7 +16,7 @@ from vqcore.training import TRAINERS, TrainConfig
 state, data = W.start_page("Collapse lab")
 n, d = data.shape
 
-RESULT = "train_result"  # {"data_key", "train_size", "configs": {name: TrainConfig}, "runs": {name: result}}
+RESULT = S.TRAIN_RESULT
 NAMES = ("A", "B")
 TRAINER_HELP = {
     "ste": "STE: straight-through VQ-VAE codebook loss + commitment, by SGD or Adam",

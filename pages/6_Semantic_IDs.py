@@ -13,9 +13,8 @@ from vqcore import VQLensError
 state, data = W.start_page("Semantic IDs")
 
 # session keys of this page
-CODES = "sid_codes"  # the code set shown (ui.data.code_set)
-UPLOAD_SIG, UPLOAD_ERROR = "sid_upload_sig", "sid_upload_error"
-DEDUP = "sid_dedup"  # the de-duplicated codes of the shown set, once asked for
+CODES, DEDUP = S.SID_CODES, S.SID_DEDUP
+UPLOAD_SIG, UPLOAD_ERROR = S.SID_UPLOAD_SIG, S.SID_UPLOAD_ERROR
 
 SOURCES = {
     "quantize": "Codes of the Quantize page",

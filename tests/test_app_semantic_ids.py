@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 PAGE = str(ROOT / "pages" / "6_Semantic_IDs.py")
 TIMEOUT = 120
-CODES = "sid_codes"
+CODES = S.SID_CODES
 
 # Eight items over two levels (the hand-worked example of tests/test_semantic_ids.py):
 #   tuples (0,0) -> items 0,1,4   (0,1) -> 2   (0,2) -> 7   (1,2) -> 3,5   (1,3) -> 6

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 PAGE = str(ROOT / "pages" / "5_Training.py")
 TIMEOUT = 120
-RESULT = "train_result"
+RESULT = S.TRAIN_RESULT
 
 
 def values(v):

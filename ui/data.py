@@ -145,7 +145,7 @@ def code_set(codes, codebook_size=None, *, X=None, labels=None, name="codes", so
 
 
 def accept_codes_upload(state, data, name, *, items=None, codebook_size=None, text_column=None, array_key=None,
-                        slot="sid_codes"):
+                        slot=S.SID_CODES):
     """Load an uploaded codes file into ``state[slot]``; return None, or the error message.
 
     ``items``, an :class:`ui.state.ActiveData`, supplies the embeddings (and the

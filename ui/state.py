@@ -39,6 +39,14 @@ Q_RESULT = "q_result"  # {"args": dict, "result": dict}
 CMP_RESULTS = "cmp_results"  # {(data key, spec, params...): result}
 CMP_BEAMS = "cmp_beams"  # {(data key, spec, params...): beam sweep (list of dict)}
 
+# Semantic IDs page
+SID_CODES = "sid_codes"  # the code set shown (ui.data.code_set)
+SID_UPLOAD_SIG, SID_UPLOAD_ERROR = "sid_upload_sig", "sid_upload_error"
+SID_DEDUP = "sid_dedup"  # the de-duplicated codes of the shown set, once asked for
+
+# Collapse lab
+TRAIN_RESULT = "train_result"  # {"data_key", "train_size", "configs": {name: TrainConfig}, "runs": {name: result}}
+
 # map page
 MAP_UMAP = "map_umap"  # {"args": tuple, "emb": ..., ...}
 

@@ -102,3 +102,25 @@ def check_tol(tol, name="tol"):
     if value is None or not 0.0 <= value < 1.0:
         raise VQLensError(f"{name} should be a number in [0, 1); got {name}={tol!r}.")
     return value
+
+
+def check_real(name, value, *, low=None, high=None, inclusive=True):
+    """Return ``value`` as a float within [low, high] (or (low, high)), else raise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise VQLensError(f"{name}={value!r} should be a real number.")
+    value = float(value)
+    if not np.isfinite(value):
+        raise VQLensError(f"{name}={value} should be finite.")
+    if inclusive:
+        too_low = low is not None and value < low
+        too_high = high is not None and value > high
+        lo_op, hi_op = ">=", "<="
+    else:
+        too_low = low is not None and value <= low
+        too_high = high is not None and value >= high
+        lo_op, hi_op = ">", "<"
+    if too_low:
+        raise VQLensError(f"{name}={value} should be {lo_op} {low}.")
+    if too_high:
+        raise VQLensError(f"{name}={value} should be {hi_op} {high}.")
+    return value

@@ -15,14 +15,19 @@ lists them for the app's picker.
   case where OPQ beats PQ.
 """
 
-import numbers
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_choice, check_data, check_int, check_random_state
+from ._validation import (
+    check_choice,
+    check_data,
+    check_int,
+    check_random_state,
+    check_real,
+)
 from .exceptions import DataError, VQLensError
 
 __all__ = [
@@ -70,26 +75,6 @@ class Dataset:
         return self.X.shape[1]
 
 
-def _check_real(name, value, *, low=None, high=None, inclusive=True):
-    """Return ``value`` as a float within [low, high] (or (low, high)), else raise."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise VQLensError(f"{name}={value!r} should be a real number.")
-    value = float(value)
-    if not np.isfinite(value):
-        raise VQLensError(f"{name}={value} should be finite.")
-    if inclusive:
-        too_low = low is not None and value < low
-        too_high = high is not None and value > high
-        lo_op, hi_op = ">=", "<="
-    else:
-        too_low = low is not None and value <= low
-        too_high = high is not None and value >= high
-        lo_op, hi_op = ">", "<"
-    if too_low:
-        raise VQLensError(f"{name}={value} should be {lo_op} {low}.")
-    if too_high:
-        raise VQLensError(f"{name}={value} should be {hi_op} {high}.")
-    return value
 
 
 # --------------------------------------------------------------------------
@@ -233,7 +218,7 @@ def make_gaussian(n=5000, d=16, *, correlated=False, rho=0.9, random_state=None)
     n = check_int("n", n, low=1)
     d = check_int("d", d, low=1)
     correlated = check_choice("correlated", correlated, {False, True})
-    rho = _check_real("rho", rho, low=-1.0, high=1.0, inclusive=False)
+    rho = check_real("rho", rho, low=-1.0, high=1.0, inclusive=False)
     rng = check_random_state(random_state)
     Z = rng.standard_normal((n, d))
     if correlated:
@@ -294,7 +279,7 @@ def make_mixture(n=5000, d=16, n_components=10, *, spread=3.0, random_state=None
     n_components = check_int("n_components", n_components, low=1)
     if n < n_components:
         raise VQLensError(f"n={n} should be >= n_components={n_components}.")
-    spread = _check_real("spread", spread, low=0.0)
+    spread = check_real("spread", spread, low=0.0)
     rng = check_random_state(random_state)
     centres = spread * rng.standard_normal((n_components, d))
     comp = rng.permutation(np.arange(n) % n_components)

@@ -94,9 +94,15 @@ import scipy.sparse as sp
 
 from ._distances import NearestAssigner, nearest, sq_norms
 from ._parallel import single_blas_thread
-from ._validation import check_choice, check_data, check_dim, check_int, code_dtype
+from ._validation import (
+    check_choice,
+    check_data,
+    check_dim,
+    check_int,
+    check_real,
+    code_dtype,
+)
 from .base import MAX_CODEBOOK_SIZE
-from .datasets import _check_real
 from .exceptions import DataError, VQLensError
 from .kmeans import _kmeans_plusplus, _update_centroids
 from .metrics import _entropy_bits, reconstruction_error, usage_stats
@@ -167,7 +173,7 @@ def _check_bool(name, value):
 
 def _check_fraction(name, value):
     """A float in [0, 1)."""
-    value = _check_real(name, value, low=0.0)
+    value = check_real(name, value, low=0.0)
     if value >= 1.0:
         raise VQLensError(f"{name}={value} should be < 1.")
     return value
@@ -268,18 +274,18 @@ class TrainConfig:
         put("steps", check_int("steps", self.steps, low=1))
         put("batch_size", check_int("batch_size", self.batch_size, low=1))
         if self.lr is not None:
-            put("lr", _check_real("lr", self.lr, low=0.0, inclusive=False))
+            put("lr", check_real("lr", self.lr, low=0.0, inclusive=False))
         check_choice("optimizer", self.optimizer, set(OPTIMIZERS))
         betas = self.adam_betas
         if isinstance(betas, (str, bytes)) or np.ndim(betas) != 1 or len(betas) != 2:
             raise VQLensError(f"adam_betas={betas!r} should be a pair of numbers in [0, 1).")
         put("adam_betas", tuple(_check_fraction(f"adam_betas[{i}]", b) for i, b in enumerate(betas)))
-        put("adam_eps", _check_real("adam_eps", self.adam_eps, low=0.0, inclusive=False))
-        put("beta", _check_real("beta", self.beta, low=0.0))
+        put("adam_eps", check_real("adam_eps", self.adam_eps, low=0.0, inclusive=False))
+        put("beta", check_real("beta", self.beta, low=0.0))
         put("decay", _check_fraction("decay", self.decay))
-        put("ema_epsilon", _check_real("ema_epsilon", self.ema_epsilon, low=0.0, inclusive=False))
+        put("ema_epsilon", check_real("ema_epsilon", self.ema_epsilon, low=0.0, inclusive=False))
         check_choice("init", self.init, set(INITS))
-        put("init_scale", _check_real("init_scale", self.init_scale, low=0.0, inclusive=False))
+        put("init_scale", check_real("init_scale", self.init_scale, low=0.0, inclusive=False))
         if self.reset_after is not None:
             put("reset_after", check_int("reset_after", self.reset_after, low=1))
         put("cosine", _check_bool("cosine", self.cosine))
