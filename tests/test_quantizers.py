@@ -217,10 +217,57 @@ def test_aq_beats_rq_at_equal_bits(X):
     assert e_aq < 0.97 * e_rq
     # the kept state is the best one seen, never worse than the RQ start
     assert aq.stage_errors_[-1] == pytest.approx(min([aq.init_error_] + aq.train_errors_), rel=1e-5)
-    # without LSQ++'s annealed noise the alternation never raises the training error
-    plain = AdditiveQuantizer(**{**aq.get_params(), "relax": None}).fit(Xb)
+    # plain least squares without LSQ++'s annealed noise never raises the training error
+    plain = AdditiveQuantizer(**{**aq.get_params(), "relax": None, "ridge": 0}).fit(Xb)
     assert plain.train_errors_[0] <= plain.init_error_ + 1e-6
     assert np.all(np.diff(plain.train_errors_) <= 1e-6 * plain.init_error_)
+
+
+def test_map_ridge_is_noise_over_prior_variance():
+    from vqcore.aq import map_ridge
+
+    center = np.array([1.0, 1.0])
+    books = np.array([[[1.0, 3.0], [1.0, -1.0]],    # codebook 0 around the centre: ||c - 1||^2 = 4
+                      [[0.0, 1.0], [0.0, 0.0]]])    # codebook 1 around 0: mean ||c||^2 = 0.5
+    np.testing.assert_allclose(map_ridge(books, 2.0, center), [2.0 / 4.0, 2.0 / 0.5])
+    assert map_ridge(np.zeros((1, 3, 2)) + center, 1.0, center).tolist() == [0.0]  # no spread: no prior
+
+
+def test_ridge_pulls_rarely_used_codewords_to_the_prior():
+    from vqcore.aq import block_update_codebooks, least_squares_codebooks
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4)) + 5.0
+    codes = np.stack([rng.integers(3, size=400), rng.integers(3, size=400)], axis=1)
+    center = X.mean(0)
+    plain = least_squares_codebooks(X, codes, 3)
+    huge = least_squares_codebooks(X, codes, 3, ridge=1e9, center=center)
+    np.testing.assert_allclose(huge[0], np.tile(center, (3, 1)), atol=1e-4)
+    np.testing.assert_allclose(huge[1], 0.0, atol=1e-4)
+    # ridge 0 is plain least squares: no lower training error exists for these codes
+    def err(C):
+        return ((X - C[0][codes[:, 0]] - C[1][codes[:, 1]]) ** 2).sum(1).mean()
+
+    assert err(plain) <= err(least_squares_codebooks(X, codes, 3, ridge=5.0, center=center)) + 1e-9
+    # the block update with ridge moves codebook 0 towards the centre too
+    blk = block_update_codebooks(X.astype(np.float32), codes, plain.copy(), ridge=1e9, center=center)
+    np.testing.assert_allclose(blk[0], np.tile(center, (3, 1)), atol=1e-3)
+
+
+def test_ridge_lowers_held_out_error_when_codebooks_overfit():
+    """M*K*d free values against few rows: the plain least squares fits the training rows and
+    generalises worse than the MAP update, whose prior strength is estimated from the data."""
+    rng = np.random.default_rng(3)
+    mix = rng.normal(size=(16, 16))
+    X = (rng.normal(size=(1200, 16)) @ mix).astype(np.float32)
+    X_train, X_test = X[:400], X[400:]
+    err = {}
+    for ridge in (0, "auto"):
+        aq = AdditiveQuantizer(4, 32, ridge=ridge, relax=None, random_state=0).fit(X_train)
+        err[ridge] = (((X_test - aq.decode(aq.encode(X_test))) ** 2).sum(1).mean(),
+                      aq.stage_errors_[-1])
+    assert err["auto"][0] < err[0][0]       # better on new rows
+    assert err["auto"][1] >= err[0][1] * 0.999  # while fitting the training rows no better
 
 
 def test_kmeans_repairs_empty_clusters_and_says_so():
@@ -308,6 +355,8 @@ BAD = [
     pytest.param(lambda: KMeansVQ(codebook_size=4, tol=-0.1).fit(_x()), "tol=-0.1", id="tol<0"),
     pytest.param(lambda: ProductQuantizer(2, 4, tol="small").fit(_x()), "tol='small'", id="tol-str"),
     pytest.param(lambda: AdditiveQuantizer(2, 4, relax=0).fit(_x()), "relax=0", id="relax=0"),
+    pytest.param(lambda: AdditiveQuantizer(2, 4, ridge=-1).fit(_x()), "ridge=-1", id="ridge<0"),
+    pytest.param(lambda: AdditiveQuantizer(2, 4, ridge="big").fit(_x()), "ridge='big'", id="ridge-str"),
 ]
 
 

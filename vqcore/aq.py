@@ -11,6 +11,10 @@ of the codes, which we run after the beam search.
 J. Martinez, S. Zakhmi, H. H. Hoos and J. J. Little, "LSQ++: lower running
 time and higher recall in multi-codebook quantization", ECCV 2018:
 stochastic relaxation, annealed noise in the codebook update.
+A. E. Hoerl and R. W. Kennard, "Ridge regression: biased estimation for
+nonorthogonal problems", Technometrics 12(1), 1970; D. J. C. MacKay,
+"Bayesian interpolation", Neural Computation 4(3), 1992 (the prior's
+strength re-estimated from the data): the regularised codebook update.
 """
 
 import numpy as np
@@ -44,13 +48,26 @@ def _onehot(codes_m, K, n):
     return sp.csr_matrix((np.ones(n, dtype=np.float64), (codes_m, np.arange(n))), shape=(K, n))
 
 
-def least_squares_codebooks(X, codes, K, *, ridge=1e-6):
-    """Codebooks C minimising ``sum_i ||x_i - sum_m C_m[codes_im]||^2`` given codes.
+def least_squares_codebooks(X, codes, K, *, ridge=0.0, center=None):
+    """Codebooks C minimising ``sum_i ||x_i - sum_m C_m[codes_im]||^2 + sum_mk lam_m ||c_mk||^2``.
 
-    Solves the normal equations ``(B^T B + ridge * tr/MK * I) C = B^T X`` where
-    B is the (n, M*K) one-hot code matrix; B^T B is built from the pairwise
-    code co-occurrence histograms. The tiny ridge fixes the directions that
-    the codes leave free (a constant moved from one codebook to another).
+    Solves the normal equations ``(B^T B + Lambda) C = B^T (X - center)``
+    where B is the (n, M*K) one-hot code matrix (built from the pairwise code
+    co-occurrence histograms) and Lambda holds ``ridge[m]`` on the diagonal
+    of codebook m's block: the MAP estimate under a Gaussian prior on the
+    codewords (ridge regression). ``center`` (e.g. the data mean) is then
+    added to codebook 0, so the prior pulls codewords towards it, not
+    towards 0. A tiny ridge is always added to fix the directions the codes
+    leave free (a constant moved from one codebook to another).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    codes : ndarray of shape (n, M)
+    K : int
+    ridge : float or array of shape (M,), default=0.0
+        lam_m, in rows (a codeword used by c rows is pulled as by lam_m rows at the centre).
+    center : ndarray of shape (d,), optional
 
     Returns
     -------
@@ -61,6 +78,8 @@ def least_squares_codebooks(X, codes, K, *, ridge=1e-6):
     G = np.zeros((M * K, M * K))
     H = np.empty((M * K, d))
     X64 = X.astype(np.float64)
+    if center is not None:
+        X64 -= center
     for a in range(M):
         H[a * K:(a + 1) * K] = _onehot(codes[:, a], K, n) @ X64
         G[a * K:(a + 1) * K, a * K:(a + 1) * K] = np.diag(np.bincount(codes[:, a], minlength=K))
@@ -68,28 +87,56 @@ def least_squares_codebooks(X, codes, K, *, ridge=1e-6):
             joint = np.bincount(codes[:, a] * K + codes[:, b], minlength=K * K).reshape(K, K)
             G[a * K:(a + 1) * K, b * K:(b + 1) * K] = joint
             G[b * K:(b + 1) * K, a * K:(a + 1) * K] = joint.T
-    lam = ridge * max(np.trace(G) / (M * K), 1.0)
-    G[np.diag_indices_from(G)] += lam
+    lam = np.repeat(np.broadcast_to(np.asarray(ridge, dtype=np.float64), (M,)), K)
+    G[np.diag_indices_from(G)] += lam + 1e-6 * max(np.trace(G) / (M * K), 1.0)
     with single_blas_thread():
         C = scipy.linalg.solve(G, H, assume_a="pos", check_finite=False)
-    return C.reshape(M, K, d).astype(np.float32)
+    C = C.reshape(M, K, d)
+    if center is not None:
+        C[0] += center
+    return C.astype(np.float32)
 
 
-def block_update_codebooks(X, codes, books):
-    """Exact update of one codebook at a time, the others fixed (in place)."""
+def block_update_codebooks(X, codes, books, *, ridge=0.0, center=None):
+    """Exact (MAP) update of one codebook at a time, the others fixed (in place).
+
+    Codeword k of codebook m becomes ``(sum of its rows' targets + lam_m * c0) /
+    (count + lam_m)`` with c0 = ``center`` for codebook 0 and 0 for the
+    others: the ridge of :func:`least_squares_codebooks`, one block at a time.
+    """
     n, M = codes.shape
     K = books.shape[1]
+    lam = np.broadcast_to(np.asarray(ridge, dtype=np.float64), (M,))
     X_hat = _additive_decode(books, codes)
     for m in range(M):
         target = X - X_hat + books[m][codes[:, m]]
-        counts = np.bincount(codes[:, m], minlength=K)
+        counts = np.bincount(codes[:, m], minlength=K).astype(np.float64)
         sums = _onehot(codes[:, m], K, n) @ target.astype(np.float64)
+        if m == 0 and center is not None and lam[m] > 0:
+            sums += lam[m] * np.asarray(center, dtype=np.float64)
         used = counts > 0
         new = books[m].copy()
-        new[used] = (sums[used] / counts[used, None]).astype(np.float32)
+        new[used] = (sums[used] / (counts[used, None] + lam[m])).astype(np.float32)
         X_hat += new[codes[:, m]] - books[m][codes[:, m]]
         books[m] = new
     return books
+
+
+def map_ridge(books, mse, center):
+    """Empirical-Bayes ridge of each codebook: noise variance over prior variance.
+
+    With reconstruction noise of variance ``mse / d`` per dimension and
+    codewords of codebook m spread around their prior mean (``center`` for
+    codebook 0, 0 for the others) with variance ``v_m / d`` per dimension,
+    ``v_m = mean_k ||c_mk - prior||^2``, the MAP codewords are the ridge
+    solution with ``lam_m = mse / v_m`` (in rows): a codeword used by few
+    rows is pulled towards the prior, a busy one hardly moves.
+    """
+    books = np.asarray(books, dtype=np.float64)
+    spread = books.copy()
+    spread[0] -= center
+    v = np.einsum("mkd,mkd->m", spread, spread) / books.shape[1]
+    return np.where(v > 0, mse / np.maximum(v, 1e-300), 0.0)
 
 
 def icm_refine(X, books, codes, n_sweeps=1, X_hat=None):
@@ -256,9 +303,10 @@ class AdditiveQuantizer(ResidualQuantizer):
     Training starts from a residual quantizer (progressive k-means, beam
     search) and alternates
 
-    1. codebooks by least squares given the codes (all M*K codewords at once;
-       exact block-coordinate updates when M*K > 4096), kept only if the
-       error falls;
+    1. codebooks by regularised least squares given the codes (the MAP
+       estimate under a Gaussian prior whose strength is re-estimated from
+       the data, empirical Bayes; all M*K codewords at once, exact
+       block-coordinate updates when M*K > 4096);
        then, while the temperature is above 0, annealed noise on the
        codebooks (LSQ++'s stochastic relaxation, Martinez et al. 2018), which
        lets the alternation leave a poor local minimum;
@@ -289,12 +337,22 @@ class AdditiveQuantizer(ResidualQuantizer):
     relax : float or None, default=0.5
         Stochastic relaxation of LSQ++ (Martinez et al. 2018, SR-C): after
         the codebook update of alternation t of T, codeword k of codebook m
-        is moved by Gaussian noise of variance ``temp * sigma_j^2 / n_mk`` in
-        dimension j (sigma_j^2 the data's variance, n_mk the rows using the
-        codeword: the diagonal of the least-squares estimate's covariance),
+        is moved by Gaussian noise of variance ``temp * s_j^2 / n_mk`` in
+        dimension j (s_j^2 the residual variance of dimension j, n_mk the rows
+        using the codeword: the diagonal of the least-squares estimate's
+        covariance),
         with temperature ``temp = (1 - (t + 1) / T) ** relax``, so the last
         alternation is noise-free. The state with the lowest training error
-        is kept. None turns it off (plain alternation, error never rising).
+        is kept. None turns it off.
+    ridge : "auto" or float, default="auto"
+        Prior on the codewords in the codebook update (ridge regression, the
+        MAP estimate; see :func:`least_squares_codebooks`): codewords used by
+        few rows are pulled towards the data mean (codebook 0) or 0 (the
+        others), which the plain least squares overfits with M*K*d free
+        values. "auto" re-estimates ``lam_m = mse / v_m`` before every update
+        (empirical Bayes, :func:`map_ridge`); a number is a fixed lam in rows;
+        0 is plain least squares (with ``relax=None`` the training error then
+        never rises).
     clustering, n_iter, init, max_points_per_centroid, max_train_points, random_state :
         as in ResidualQuantizer (they shape the RQ initialisation).
 
@@ -305,6 +363,8 @@ class AdditiveQuantizer(ResidualQuantizer):
         Training mse of the RQ initialisation.
     train_errors_ : list of float
         Training mse after each alternation.
+    ridge_ : list of list of float
+        lam_m used in each alternation's codebook update.
     stage_errors_ : ndarray of shape (M,)
     """
 
@@ -322,6 +382,7 @@ class AdditiveQuantizer(ResidualQuantizer):
         n_icm=3,
         n_perturb=4,
         relax=0.5,
+        ridge="auto",
         clustering="progressive",
         n_iter=10,
         init="k-means++",
@@ -340,6 +401,7 @@ class AdditiveQuantizer(ResidualQuantizer):
         self.n_icm = n_icm
         self.n_perturb = n_perturb
         self.relax = relax
+        self.ridge = ridge
 
     def fit(self, X, y=None):
         X = self._validate_fit(X)
@@ -359,19 +421,23 @@ class AdditiveQuantizer(ResidualQuantizer):
         self.train_errors_ = []
         K, M = self.codebook_size, self.n_codebooks
         relax = self._check_relax()
-        var = Xt.var(axis=0, dtype=np.float64)
+        center = Xt.mean(axis=0, dtype=np.float64)
         best = (float(err.mean()), books, codes)
+        self.ridge_ = []
         for t in range(n_aq):
+            lam = self._ridge_of(books, float(err.mean()), center)
+            self.ridge_.append(lam.tolist())
             if M * K <= _JOINT_LS_MAX:
-                new_books = least_squares_codebooks(Xt, codes, K)
-                if _row_sq_err(Xt, _additive_decode(new_books, codes)).mean() <= err.mean():
-                    books = new_books
+                books = least_squares_codebooks(Xt, codes, K, ridge=lam, center=center)
             else:
-                books = block_update_codebooks(Xt, codes, books)
+                books = block_update_codebooks(Xt, codes, books, ridge=lam, center=center)
             temp = 0.0 if relax is None else (1.0 - (t + 1) / n_aq) ** relax
             if temp > 0:
                 # the least-squares codeword is a mean over its n_mk rows: its spread is
-                # about sigma_j / sqrt(n_mk), scaled by the temperature
+                # about s_j / sqrt(n_mk) (s_j^2 the residual variance of dimension j),
+                # scaled by the temperature
+                resid = Xt - _additive_decode(books, codes)
+                var = np.einsum("ij,ij->j", resid, resid, dtype=np.float64) / resid.shape[0]
                 counts = np.stack([np.bincount(codes[:, m], minlength=K) for m in range(M)])
                 std = np.sqrt(temp * var[None, None, :] / np.maximum(counts, 1)[:, :, None])
                 books = books + (rng.standard_normal(books.shape) * std).astype(np.float32)
@@ -386,6 +452,18 @@ class AdditiveQuantizer(ResidualQuantizer):
         self._encode_seed_ = int(rng.integers(2**31))
         self.stage_errors_ = self._blocked_stage_errors(Xt, codes)
         return self
+
+    def _ridge_of(self, books, mse, center):
+        ridge = self.ridge
+        if isinstance(ridge, str) and ridge == "auto":
+            return map_ridge(books, mse, center)
+        try:
+            value = None if isinstance(ridge, bool) else float(ridge)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or not 0.0 <= value < np.inf:
+            raise VQLensError(f"ridge={ridge!r} should be 'auto' or a non-negative number.")
+        return np.full(books.shape[0], value)
 
     def _check_relax(self):
         relax = self.relax
