@@ -223,6 +223,17 @@ def test_aq_beats_rq_at_equal_bits(X):
     assert np.all(np.diff(plain.train_errors_) <= 1e-6 * plain.init_error_)
 
 
+def test_opq_alternation_stops_when_the_gain_is_small():
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(1500, 16)) @ rng.normal(size=(16, 16))).astype(np.float32)
+    full = OPQ(4, 16, n_iter_opq=12, tol_opq=0, random_state=0).fit(X)
+    early = OPQ(4, 16, n_iter_opq=12, tol_opq=0.05, random_state=0).fit(X)
+    assert len(full.rotation_errors_) == 12
+    gains = -np.diff(full.rotation_errors_) / np.asarray(full.rotation_errors_[1:])
+    assert len(early.rotation_errors_) == int(np.argmax(gains <= 0.05)) + 2
+    np.testing.assert_allclose(early.rotation_errors_, full.rotation_errors_[:len(early.rotation_errors_)])
+
+
 def test_map_ridge_is_noise_over_prior_variance():
     from vqcore.aq import map_ridge
 
@@ -356,6 +367,7 @@ BAD = [
     pytest.param(lambda: ProductQuantizer(2, 4, tol="small").fit(_x()), "tol='small'", id="tol-str"),
     pytest.param(lambda: AdditiveQuantizer(2, 4, relax=0).fit(_x()), "relax=0", id="relax=0"),
     pytest.param(lambda: AdditiveQuantizer(2, 4, ridge=-1).fit(_x()), "ridge=-1", id="ridge<0"),
+    pytest.param(lambda: OPQ(2, 4, tol_opq=1.5).fit(_x()), "tol_opq=1.5", id="tol_opq>=1"),
     pytest.param(lambda: AdditiveQuantizer(2, 4, ridge="big").fit(_x()), "ridge='big'", id="ridge-str"),
 ]
 
