@@ -19,9 +19,8 @@ strength re-estimated from the data): the regularised codebook update.
 
 import numpy as np
 import scipy.linalg
-import scipy.sparse as sp
 
-from ._distances import nearest
+from ._distances import cluster_sums, nearest
 from ._parallel import parallel_map, single_blas_thread
 from ._validation import check_int, check_random_state
 from .exceptions import VQLensError
@@ -42,10 +41,6 @@ def _additive_decode(books, codes):
     for m in range(1, books.shape[0]):
         out += books[m][codes[:, m]]
     return out
-
-
-def _onehot(codes_m, K, n):
-    return sp.csr_matrix((np.ones(n, dtype=np.float64), (codes_m, np.arange(n))), shape=(K, n))
 
 
 def least_squares_codebooks(X, codes, K, *, ridge=0.0, center=None):
@@ -81,7 +76,7 @@ def least_squares_codebooks(X, codes, K, *, ridge=0.0, center=None):
     if center is not None:
         X64 -= center
     for a in range(M):
-        H[a * K:(a + 1) * K] = _onehot(codes[:, a], K, n) @ X64
+        H[a * K:(a + 1) * K] = cluster_sums(codes[:, a], X64, K)
         G[a * K:(a + 1) * K, a * K:(a + 1) * K] = np.diag(np.bincount(codes[:, a], minlength=K))
         for b in range(a + 1, M):
             joint = np.bincount(codes[:, a] * K + codes[:, b], minlength=K * K).reshape(K, K)
@@ -111,7 +106,7 @@ def block_update_codebooks(X, codes, books, *, ridge=0.0, center=None):
     for m in range(M):
         target = X - X_hat + books[m][codes[:, m]]
         counts = np.bincount(codes[:, m], minlength=K).astype(np.float64)
-        sums = _onehot(codes[:, m], K, n) @ target.astype(np.float64)
+        sums = cluster_sums(codes[:, m], target.astype(np.float64), K)
         if m == 0 and center is not None and lam[m] > 0:
             sums += lam[m] * np.asarray(center, dtype=np.float64)
         used = counts > 0

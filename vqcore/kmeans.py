@@ -15,11 +15,16 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
 
-from ._distances import NearestAssigner, nearest, sq_norms
+from ._distances import NearestAssigner, cluster_sums, nearest, sq_norms
 from ._parallel import single_blas_thread
-from ._validation import check_choice, check_data, check_int, check_random_state, check_tol
+from ._validation import (
+    check_choice,
+    check_data,
+    check_int,
+    check_random_state,
+    check_tol,
+)
 from .base import BaseQuantizer
 from .exceptions import VQLensError, VQLensWarning
 
@@ -127,6 +132,9 @@ def _kmeans_plusplus(X, K, rng, n_local_trials=N_LOCAL_TRIALS, pool_bytes=_POOL_
     n_pad = -(-n // block) * block
     closest = np.zeros(n_pad, dtype=X.dtype)  # padded so that it reshapes to blocks
     closest[:n] = distance_rows([first])[0]
+    # low d: the product is cheap per row and the pool's rows are what costs (memory),
+    # so a smaller pool that stays in cache; high d: tall products run at BLAS speed
+    pool_bytes = max(pool_bytes // 8, int(pool_bytes * min(1.0, d / 128)))
     pool_size = int(min(K * n_local_trials,
                         max(2 * n_local_trials, pool_bytes // (n * X.dtype.itemsize))))
     pool_idx = np.empty(0, dtype=np.int64)
@@ -185,12 +193,8 @@ def _sample_proportional(w_blocks, rng, size):
 
 def _update_centroids(X, labels, K, centroids, rng):
     """Mean of each cluster; empty clusters get half of a split busy centroid."""
-    n = X.shape[0]
     counts = np.bincount(labels, minlength=K)
-    onehot = sp.csr_matrix(
-        (np.ones(n, dtype=X.dtype), (labels, np.arange(n))), shape=(K, n)
-    )
-    sums = onehot @ X
+    sums = cluster_sums(labels, X, K)
     new = centroids.copy()
     nz = counts > 0
     new[nz] = sums[nz] / counts[nz, None]

@@ -90,9 +90,8 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
-import scipy.sparse as sp
 
-from ._distances import NearestAssigner, nearest, sq_norms
+from ._distances import NearestAssigner, cluster_sums, nearest, sq_norms
 from ._parallel import single_blas_thread
 from ._validation import (
     check_choice,
@@ -577,12 +576,11 @@ def _mean_sq(R):
 def _scatter(Z, labels, K, weights=None):
     """Per code k: the (weighted) count and sum of the rows of Z assigned to k.
 
-    One sparse (K, B) one-hot product, as in :func:`vqcore.kmeans._update_centroids`.
+    One sparse (K, B) one-hot product (:func:`vqcore._distances.cluster_sums`).
     """
     B = Z.shape[0]
     w = np.ones(B, dtype=Z.dtype) if weights is None else weights.astype(Z.dtype, copy=False)
-    onehot = sp.csr_matrix((w, (labels, np.arange(B))), shape=(K, B))
-    return np.bincount(labels, weights=w, minlength=K), np.asarray(onehot @ Z)
+    return np.bincount(labels, weights=w, minlength=K), cluster_sums(labels, Z, K, w)
 
 
 def _ste_grad(Z, C, labels):
