@@ -291,9 +291,9 @@ def mutual_information(report):
     fig.add_trace(go.Heatmap(
         z=off, x=np.arange(M), y=np.arange(M), colorscale="Viridis", zmin=0,
         colorbar=dict(title=dict(text="bits", side="right"), thickness=12),
-        customdata=np.stack([mi, base], axis=-1),
-        hovertemplate="positions %{y} and %{x}<br>I = %{customdata[0]:.3f} bits<br>"
-                      "independent (shuffled): %{customdata[1]:.3f} bits<extra></extra>",
+        customdata=mi, text=[[f"{v:.3f}" for v in row] for row in base],
+        hovertemplate="positions %{y} and %{x}<br>I = %{customdata:.3f} bits<br>"
+                      "independent (shuffled): %{text} bits<extra></extra>",
         hoverongaps=False))
     fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", dtick=1 if M <= 24 else None,
                      showgrid=False)
