@@ -94,14 +94,8 @@ def code_dtype(codebook_size):
 
 
 def check_tol(tol, name="tol"):
-    """A relative tolerance in [0, 1), as a float; else an error naming it."""
-    try:
-        value = None if isinstance(tol, bool) else float(tol)
-    except (TypeError, ValueError):
-        value = None
-    if value is None or not 0.0 <= value < 1.0:
-        raise VQLensError(f"{name} should be a number in [0, 1); got {name}={tol!r}.")
-    return value
+    """A relative tolerance in [0, 1], as a float; else an error naming it."""
+    return check_real(name, tol, low=0.0, high=1.0)
 
 
 def check_real(name, value, *, low=None, high=None, inclusive=True):

@@ -22,8 +22,7 @@ import scipy.linalg
 
 from ._distances import cluster_sums, nearest
 from ._parallel import parallel_map, single_blas_thread
-from ._validation import check_int, check_random_state
-from .exceptions import VQLensError
+from ._validation import check_int, check_random_state, check_real
 from .rq import ResidualQuantizer, beam_search_encode
 
 # above this many codewords in total, the joint least-squares system
@@ -449,28 +448,14 @@ class AdditiveQuantizer(ResidualQuantizer):
         return self
 
     def _ridge_of(self, books, mse, center):
-        ridge = self.ridge
-        if isinstance(ridge, str) and ridge == "auto":
+        if isinstance(self.ridge, str) and self.ridge == "auto":
             return map_ridge(books, mse, center)
-        try:
-            value = None if isinstance(ridge, bool) else float(ridge)
-        except (TypeError, ValueError):
-            value = None
-        if value is None or not 0.0 <= value < np.inf:
-            raise VQLensError(f"ridge={ridge!r} should be 'auto' or a non-negative number.")
-        return np.full(books.shape[0], value)
+        return np.full(books.shape[0], check_real("ridge", self.ridge, low=0.0))
 
     def _check_relax(self):
-        relax = self.relax
-        if relax is None:
+        if self.relax is None:
             return None
-        try:
-            value = None if isinstance(relax, bool) else float(relax)
-        except (TypeError, ValueError):
-            value = None
-        if value is None or not 0.0 < value < np.inf:
-            raise VQLensError(f"relax={relax!r} should be None or a positive number.")
-        return value
+        return check_real("relax", self.relax, low=0.0, inclusive=False)
 
     def _encode(self, X):
         codes = beam_search_encode(X, self.codebooks_, self.beam_size)

@@ -268,6 +268,11 @@ def _training_rows(X, K, max_points_per_centroid, rng):
     return X[np.sort(rng.choice(n, size=K * max_points_per_centroid, replace=False))], n
 
 
+def gain_below(errors, tol):
+    """Whether the last step lowered the error by at most ``tol`` of it (never for tol=0)."""
+    return tol > 0 and len(errors) > 1 and errors[-2] - errors[-1] <= tol * errors[-1]
+
+
 def _kmeans(X, K, n_iter, init, max_points_per_centroid, init_centroids, rng, warn=True, tol=0.0):
     X, subsampled_from = _training_rows(X, K, max_points_per_centroid, rng)
     if init_centroids is not None:
@@ -287,10 +292,8 @@ def _kmeans(X, K, n_iter, init, max_points_per_centroid, init_centroids, rng, wa
         labels = new_labels
         C, repairs = _update_centroids(X, labels, K, C, rng)
         result.n_repairs += repairs
-        if len(result.inertia) > 1 and not repairs:
-            prev, cur = result.inertia[-2], result.inertia[-1]
-            if tol > 0 and prev - cur <= tol * cur:
-                break
+        if not repairs and gain_below(result.inertia, tol):
+            break
     result.centroids = C
     if result.n_repairs and warn:
         warnings.warn(

@@ -13,8 +13,9 @@ Definitions (one meaning everywhere):
   utilisation ``2^H_m / K_m``.
 - mutual information between positions a and b in bits, from their joint code
   histogram, with a shuffled baseline (the same estimate for independent
-  positions with the same code frequencies at this n); effective bits = entropy of the whole code tuple (at most
-  ``log2 n``), against allocated bits ``sum_m log2 K_m``.
+  positions with the same code frequencies at this n); effective bits =
+  entropy of the whole code tuple (at most ``log2 n``), against allocated
+  bits ``sum_m log2 K_m``.
 - reconstruction error ``mse = mean_i ||x_i - x_hat_i||^2`` (summed over
   dimensions); relative error ``mse / mean_i ||x_i - mean(X)||^2``;
   SNR ``-10 log10(relative)`` dB.

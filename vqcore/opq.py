@@ -14,7 +14,7 @@ import numpy as np
 
 from ._parallel import single_blas_thread
 from ._validation import check_choice, check_int, check_random_state, check_tol
-from .kmeans import DEFAULT_TOL
+from .kmeans import DEFAULT_TOL, gain_below
 from .pq import ProductQuantizer, check_subspaces
 
 
@@ -164,10 +164,8 @@ class OPQ(ProductQuantizer):
             books = self.codebooks_
             Y_hat = ProductQuantizer._decode(self, ProductQuantizer._encode(self, Y))
             self.rotation_errors_.append(float(((Y - Y_hat) ** 2).sum(axis=1).mean()))
-            if len(self.rotation_errors_) > 1:
-                prev, cur = self.rotation_errors_[-2], self.rotation_errors_[-1]
-                if tol_opq > 0 and prev - cur <= tol_opq * cur:
-                    break
+            if gain_below(self.rotation_errors_, tol_opq):
+                break
             R = procrustes(Xt, Y_hat).astype(np.float32)
         self.rotation_ = R
         Y = X @ R

@@ -6,12 +6,14 @@ set once and derives every metric of :mod:`vqcore.metrics` from those codes.
 
 import json
 import math
+import time
 
 import numpy as np
 
 from . import metrics
 from ._validation import check_data, check_dim, check_int, check_random_state
 from .exceptions import VQLensError
+from .rq import beam_search_encode
 
 
 def holdout_split(n, n_queries, *, random_state=None):
@@ -241,10 +243,6 @@ def beam_sweep(quantizer, X, beams=BEAMS, *, max_rows=5000, random_state=0):
         One per beam: ``beam``, ``seconds`` (wall time of the encoding),
         ``rows``, ``mse`` and ``relative`` (mse / total variance).
     """
-    import time
-
-    from .rq import beam_search_encode
-
     quantizer._check_fitted()
     if not getattr(quantizer, "additive", False) or quantizer.n_codebooks < 2:
         raise VQLensError(
