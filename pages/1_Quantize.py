@@ -54,12 +54,7 @@ st.caption(
 )
 W.headline_metrics(report)
 
-figs = charts.quantize_figures(report)
-for i in range(0, len(figs), 2):
-    cols = st.columns(2)
-    for col, fig in zip(cols, figs[i:i + 2]):
-        with col:
-            W.show(fig, key=f"q_chart_{i}_{charts.title_of(fig)}")
+W.show_grid(charts.quantize_figures(report), "q_chart")
 
 st.subheader("Downloads")
 d1, d2, d3, d4, d5 = st.columns(5)

@@ -125,12 +125,8 @@ m[5].metric("dead codes", f"{sum(ov['report']['usage']['dead']):,} of {M * K:,}"
 
 # ---------------------------------------------------------------- per-level usage and coverage
 st.subheader("Usage per level, coverage per depth")
-usage_figs = charts.semantic_usage_figures(ov["report"]) + [charts.coverage_per_depth(ov["table"], n=n)]
-for i in range(0, len(usage_figs), 2):
-    cols = st.columns(2)
-    for col, fig in zip(cols, usage_figs[i:i + 2]):
-        with col:
-            W.show(fig, key=f"sid_chart_{charts.title_of(fig)}")
+W.show_grid(charts.semantic_usage_figures(ov["report"]) + [charts.coverage_per_depth(ov["table"], n=n)],
+            "sid_chart")
 
 # ---------------------------------------------------------------- code tree
 st.subheader("The code tree")

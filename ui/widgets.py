@@ -12,7 +12,7 @@ import vqcore
 from vqcore.pq import check_subspaces
 from vqcore.report import headline
 
-from . import cache
+from . import cache, charts
 from . import data as D
 from . import state as S
 
@@ -106,6 +106,14 @@ def nav():
 def show(fig, key=None):
     """Draw a figure with the app's own template (not Streamlit's theme)."""
     st.plotly_chart(fig, theme=None, key=key, config={"displaylogo": False})
+
+
+def show_grid(figs, key_prefix, per_row=2):
+    """Draw figures side by side, ``per_row`` to a row; each keyed by its title."""
+    for i in range(0, len(figs), per_row):
+        for col, fig in zip(st.columns(per_row), figs[i:i + per_row]):
+            with col:
+                show(fig, key=f"{key_prefix}_{charts.title_of(fig)}")
 
 
 def data_badge(data):
