@@ -255,17 +255,14 @@ def beam_sweep(quantizer, X, beams=BEAMS, *, max_rows=5000, random_state=0):
     if X.shape[0] > max_rows:
         rng = check_random_state(random_state)
         X = X[np.sort(rng.choice(X.shape[0], max_rows, replace=False))]
-    books = quantizer.codebooks_
-    total = float(np.mean(np.sum((X - X.mean(axis=0)) ** 2, axis=1, dtype=np.float64)))
     out = []
     for beam in beams:
         t0 = time.perf_counter()
-        codes = beam_search_encode(X, books, beam)
+        codes = beam_search_encode(X, quantizer.codebooks_, beam)
         seconds = time.perf_counter() - t0
-        X_hat = quantizer.decode(codes)
-        mse = float(np.mean(np.sum((X - X_hat) ** 2, axis=1, dtype=np.float64)))
-        out.append({"beam": beam, "seconds": seconds, "rows": int(X.shape[0]), "mse": mse,
-                    "relative": mse / total if total > 0 else float("nan")})
+        err = metrics.reconstruction_error(X, quantizer.decode(codes))
+        out.append({"beam": beam, "seconds": seconds, "rows": int(X.shape[0]),
+                    "mse": float(err["mse"]), "relative": float(err["relative"])})
     return out
 
 
