@@ -223,6 +223,32 @@ def test_aq_beats_rq_at_equal_bits(X):
     assert np.all(np.diff(plain.train_errors_) <= 1e-6 * plain.init_error_)
 
 
+def test_table_local_search_is_the_explicit_one():
+    """The unary/pairwise tables give the exact error and the exact ICM moves
+    of explicit residuals, and iterated local search never raises a row's error."""
+    from vqcore.aq import _TableSearch, icm_refine, ils_encode, pair_tables
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6)).astype(np.float32)
+    books = rng.normal(size=(4, 8, 6)).astype(np.float32)
+    codes = rng.integers(8, size=(300, 4))
+    search = _TableSearch(X, books, 2.0 * pair_tables(books), np.einsum("mkd,mkd->mk", books, books))
+
+    def explicit_err(c):
+        return ((X - books[np.arange(4), c].sum(axis=1)) ** 2).sum(axis=1)
+
+    np.testing.assert_allclose(search.error(codes), explicit_err(codes), rtol=1e-4, atol=1e-3)
+    by_tables = codes.copy()
+    search.icm(by_tables, 2)
+    by_residuals, _ = icm_refine(X, books, codes, n_sweeps=2)
+    np.testing.assert_array_equal(by_tables, by_residuals)
+    # the local search starts with one ICM sweep, then keeps a round's codes only where they are better
+    one_sweep, _ = icm_refine(X, books, codes, n_sweeps=1)
+    after = ils_encode(X, books, codes, np.random.default_rng(1), n_ils=4)
+    assert np.all(explicit_err(after) <= explicit_err(one_sweep) * (1 + 1e-5))
+    assert explicit_err(after).mean() < explicit_err(one_sweep).mean()
+
+
 def test_opq_alternation_stops_when_the_gain_is_small():
     rng = np.random.default_rng(0)
     X = (rng.normal(size=(1500, 16)) @ rng.normal(size=(16, 16))).astype(np.float32)
