@@ -307,13 +307,14 @@ class AdditiveQuantizer(ResidualQuantizer):
     codebook_size : int, default=256
     beam_size : int, default=4
         Beam of the RQ initialisation and of the first encoding pass.
-    n_iter_aq : int, default=6
+    n_iter_aq : int, default=10
         Alternations of codebook and code updates.
     n_ils : int, default=8
         Local-search rounds per code update in training.
-    n_ils_encode : int, default=16
+    n_ils_encode : int, default=32
         Local-search rounds when encoding (new data has no codes refined
-        over the alternations, so it gets more, as in faiss's LSQ).
+        over the alternations, so it gets more; faiss's LSQ runs 16). On
+        MiniLM 8x8, 32 rounds lower the mse of new data by 0.2% against 16.
     n_icm : int, default=3
         ICM sweeps per local-search round.
     n_perturb : int, default=4
@@ -360,9 +361,9 @@ class AdditiveQuantizer(ResidualQuantizer):
         codebook_size=256,
         *,
         beam_size=4,
-        n_iter_aq=6,
+        n_iter_aq=10,
         n_ils=8,
-        n_ils_encode=16,
+        n_ils_encode=32,
         n_icm=3,
         n_perturb=4,
         relax=0.5,
