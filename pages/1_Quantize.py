@@ -1,5 +1,7 @@
 """Quantize: fit one quantizer on the loaded data and look inside it."""
 
+from functools import partial
+
 import streamlit as st
 
 from ui import cache, charts
@@ -57,16 +59,20 @@ W.headline_metrics(report)
 W.show_grid(charts.quantize_figures(report), "q_chart")
 
 st.subheader("Downloads")
+# the files are made when a button is clicked (callables), not on every rerun: the
+# compressed codebooks alone take a tenth of a second and megabytes sent to the browser
 d1, d2, d3, d4, d5 = st.columns(5)
 base = report["spec"]
-d1.download_button("Codes (.npy)", D.codes_npy(res["codes"]), f"{base}_codes.npy", "application/octet-stream",
+codes = res["codes"]
+spec_args = {"train_size": stored["args"]["train_size"], "seed": stored["args"]["seed"],
+             "data_name": stored["data_name"], "data_key": stored["args"]["key"]}
+d1.download_button("Codes (.npy)", partial(D.codes_npy, codes), f"{base}_codes.npy", "application/octet-stream",
                    key="q_dl_codes", help="(n, M) codes of the base rows, in row order.")
-d2.download_button("Codebooks (.npz)", D.codebooks_npz(q), f"{base}_codebooks.npz", "application/octet-stream",
-                   key="q_dl_books", help="codebooks (and rotation for OPQ).")
-d3.download_button("Report (JSON)", D.report_json(report), f"{base}_report.json", "application/json",
+d2.download_button("Codebooks (.npz)", partial(D.codebooks_npz, q), f"{base}_codebooks.npz",
+                   "application/octet-stream", key="q_dl_books", help="codebooks (and rotation for OPQ).")
+d3.download_button("Report (JSON)", partial(D.report_json, report), f"{base}_report.json", "application/json",
                    key="q_dl_json")
-d4.download_button("Report (CSV)", D.report_csv(report), f"{base}_report.csv", "text/csv", key="q_dl_csv")
-d5.download_button("Spec (JSON)", D.spec_json(q, report, train_size=stored["args"]["train_size"],
-                                               seed=stored["args"]["seed"], data_name=stored["data_name"],
-                                               data_key=stored["args"]["key"]),
+d4.download_button("Report (CSV)", partial(D.report_csv, report), f"{base}_report.csv", "text/csv",
+                   key="q_dl_csv")
+d5.download_button("Spec (JSON)", partial(D.spec_json, q, report, **spec_args),
                    f"{base}_spec.json", "application/json", key="q_dl_spec")
