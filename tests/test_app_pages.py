@@ -185,6 +185,22 @@ def test_quantize_default_is_rq_8x8_and_spec_strings_are_shown(toy):
     assert "`RQ8x8`" in text and "64 bits per vector" in text
 
 
+def test_quantize_rq_can_train_its_stages_on_the_best_beam_path(toy):
+    at = ok(page("1_Quantize", toy).run())
+    assert at.selectbox(key="q_train_on").disabled  # beam 1: one path, nothing to choose
+    at.number_input(key="q_beam_RQ").set_value(3)
+    ok(at.run())
+    assert not at.selectbox(key="q_train_on").disabled
+    at.selectbox(key="q_train_on").set_value("best")
+    at.number_input(key="q_M").set_value(3)
+    at.number_input(key="q_nbits").set_value(4)
+    at.button(key="q_run").click()
+    ok(at.run())
+    q = at.session_state[S.Q_RESULT]["result"]["quantizer"]
+    assert (q.beam_size, q.train_on) == (3, "best")
+    assert chart_titles(at) == charts.QUANTIZE_TITLES
+
+
 def test_quantize_bad_settings_are_an_error_not_an_exception(toy):
     at = ok(page("1_Quantize", toy).run())
     at.selectbox(key="q_method").set_value("PQ")

@@ -206,6 +206,20 @@ def test_opq_beats_pq_on_rotated_data():
     np.testing.assert_allclose(R.T @ R, np.eye(d), atol=1e-4)
 
 
+def test_rq_trained_on_the_best_path_learns_greedy_rq_first_stages(X):
+    """Stage 0 sees the data and, with train_on="best", stage 1 the residual of
+    the best one-code path, which is the greedy one: both codebooks are those
+    of beam 1. Trained on every path of the beam, stage 1 sees beam times the rows."""
+    kw = dict(n_codebooks=3, codebook_size=8, random_state=0)
+    greedy = ResidualQuantizer(beam_size=1, **kw).fit(X)
+    best = ResidualQuantizer(beam_size=4, train_on="best", **kw).fit(X)
+    beam = ResidualQuantizer(beam_size=4, train_on="beam", **kw).fit(X)
+    np.testing.assert_array_equal(best.codebooks_[:2], greedy.codebooks_[:2])
+    np.testing.assert_array_equal(beam.codebooks_[0], greedy.codebooks_[0])
+    assert not np.array_equal(beam.codebooks_[1], greedy.codebooks_[1])
+    assert np.all(np.diff(best.stage_errors_) <= 0)
+
+
 def test_aq_beats_rq_at_equal_bits(X):
     rng = np.random.default_rng(0)
     Xb = (rng.normal(size=(3000, 16)) @ rng.normal(size=(16, 16))).astype(np.float32)
@@ -380,6 +394,8 @@ BAD = [
     pytest.param(lambda: KMeansVQ(codebook_size=4.5).fit(_x()), "codebook_size=4.5", id="K-float"),
     pytest.param(lambda: ResidualQuantizer(n_codebooks=0, codebook_size=4).fit(_x()), "n_codebooks=0", id="M=0"),
     pytest.param(lambda: ResidualQuantizer(codebook_size=4, beam_size=0).fit(_x()), "beam_size=0", id="beam=0"),
+    pytest.param(lambda: ResidualQuantizer(codebook_size=4, train_on="all").fit(_x()), "train_on='all'",
+                 id="train_on"),
     pytest.param(lambda: KMeansVQ(codebook_size=4, init="bogus").fit(_x()), "init='bogus'", id="bad-init"),
     pytest.param(lambda: KMeansVQ(codebook_size=4).fit(np.where(_x() > 1, np.nan, _x())), "NaN", id="NaN"),
     pytest.param(lambda: KMeansVQ(codebook_size=4).fit(np.where(_x() > 1, np.inf, _x())), "infinite", id="inf"),

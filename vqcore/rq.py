@@ -113,8 +113,7 @@ class ResidualQuantizer(BaseQuantizer):
     Stage m is a k-means codebook learned on the residuals left by stages
     0..m-1 (Juang & Gray 1982; Chen et al. 2010). With ``beam_size > 1`` codes
     are found by beam search over partial code tuples (multi-path encoding,
-    Liu et al. 2015), both while training (stage m is trained on the residuals
-    of every path in the beam, as faiss does) and when encoding.
+    Liu et al. 2015), both while training and when encoding.
 
     Parameters
     ----------
@@ -123,6 +122,12 @@ class ResidualQuantizer(BaseQuantizer):
     codebook_size : int, default=256
         K, from 2 to 65536.
     beam_size : int, default=1
+    train_on : {"beam", "best"}, default="beam"
+        With ``beam_size > 1``, the residuals stage m is trained on: those of
+        every path kept in the beam (as faiss does), or of the best path only.
+        Which is better depends on the data: at 4x8 with beam 5, "best" gives
+        0.96 of "beam"'s mse on SIFT10K (and trains 2.5x faster) and 1.04 of it
+        on MiniLM.
     clustering : {"progressive", "plain"}, default="progressive"
         How each stage's codebook is clustered: "progressive" runs k-means on
         a growing number of principal dimensions of the residuals
@@ -168,6 +173,7 @@ class ResidualQuantizer(BaseQuantizer):
         codebook_size=256,
         *,
         beam_size=1,
+        train_on="beam",
         clustering="progressive",
         n_iter=10,
         init="k-means++",
@@ -178,6 +184,7 @@ class ResidualQuantizer(BaseQuantizer):
         self.n_codebooks = n_codebooks
         self.codebook_size = codebook_size
         self.beam_size = beam_size
+        self.train_on = train_on
         self.clustering = clustering
         self.n_iter = n_iter
         self.init = init
@@ -189,6 +196,7 @@ class ResidualQuantizer(BaseQuantizer):
         check_int("beam_size", self.beam_size, low=1, high=1024)
         check_choice("init", self.init, {"k-means++", "random"})
         check_choice("clustering", self.clustering, {"progressive", "plain"})
+        check_choice("train_on", self.train_on, {"beam", "best"})
         return check_int("n_iter", self.n_iter, low=1)
 
     def _training_subsample(self, X, rng):
@@ -218,7 +226,7 @@ class ResidualQuantizer(BaseQuantizer):
         codes = np.empty((X.shape[0], 1, 0), dtype=np.int64)
         self.n_repairs_ = 0
         for m in range(M):
-            train = R.reshape(-1, d)
+            train = R.reshape(-1, d) if self.train_on == "beam" else R[:, 0, :]
             if self.clustering == "progressive":
                 res = _progressive_kmeans(train, K, None, n_iter, self.max_points_per_centroid, rng)
             else:
