@@ -18,11 +18,14 @@ _pool = None
 _controller = None
 
 
+_CPU_COUNT = os.cpu_count() or 1  # read once: it is a system call, and n_threads runs in inner loops
+
+
 def n_threads():
     try:
-        return max(1, int(os.environ.get("VQCORE_NUM_THREADS", os.cpu_count() or 1)))
+        return max(1, int(os.environ.get("VQCORE_NUM_THREADS", _CPU_COUNT)))
     except ValueError:
-        return os.cpu_count() or 1
+        return _CPU_COUNT
 
 
 def _resources():
