@@ -58,6 +58,10 @@ def test_contract(name, X):
     assert errs.shape == (M,)
     expected = errs[-1] if q.additive else errs.sum()
     assert expected == pytest.approx(mse, rel=1e-4)
+    # the training stage errors kept at fit (here the training rows are X) are the same numbers;
+    # AQ keeps those of its training codes, which a fresh local search when encoding may improve on
+    if name != "AQ":
+        np.testing.assert_allclose(q.stage_errors_, errs, rtol=1e-4)
     # spec round-trips through from_spec
     q2 = from_spec(q.spec())
     assert type(q2) is type(q) and q2.n_codebooks == M and q2.codebook_size == q.codebook_size

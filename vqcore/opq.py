@@ -169,8 +169,8 @@ class OPQ(ProductQuantizer):
             R = procrustes(Xt, Y_hat).astype(np.float32)
         self.rotation_ = R
         Y = X @ R
-        self._fit_subspaces(Y, n_iter if books is None else max(n_pq, n_iter // 2), rng, books)
-        self.stage_errors_ = self._blocked_stage_errors(X)
+        self.stage_errors_ = self._fit_subspaces(Y, n_iter if books is None else max(n_pq, n_iter // 2), rng, books,
+                                                 errors=True)
         return self
 
     def _encode(self, X):

@@ -102,11 +102,13 @@ class ProductQuantizer(BaseQuantizer):
         check_choice("init", self.init, {"k-means++", "random"})
         n_iter = check_int("n_iter", self.n_iter, low=0)
         rng = check_random_state(self.random_state)
-        self._fit_subspaces(X, n_iter, rng)
-        self.stage_errors_ = self._blocked_stage_errors(X)
+        self.stage_errors_ = self._fit_subspaces(X, n_iter, rng, errors=True)
         return self
 
-    def _fit_subspaces(self, X, n_iter, rng, init_codebooks=None):
+    def _fit_subspaces(self, X, n_iter, rng, init_codebooks=None, errors=False):
+        """k-means in every subspace, in parallel; with ``errors``, also return each
+        subspace's training mse with the final codebooks (its stage error), measured
+        in the same worker instead of by a second pass over X."""
         M, K = self.n_codebooks, self.codebook_size
         ds = X.shape[1] // M
         tol = check_tol(self.tol)
@@ -116,12 +118,16 @@ class ProductQuantizer(BaseQuantizer):
         def fit_one(m):
             sub = np.ascontiguousarray(X[:, m * ds:(m + 1) * ds])
             warm = None if init_codebooks is None else init_codebooks[m]
-            return _kmeans(sub, K, n_iter, self.init, self.max_points_per_centroid, warm, rngs[m], tol=tol)
+            res = _kmeans(sub, K, n_iter, self.init, self.max_points_per_centroid, warm, rngs[m], tol=tol)
+            err = float(nearest(sub, res.centroids)[1].mean(dtype=np.float64)) if errors else None
+            return res, err
 
-        results = parallel_map(fit_one, range(M))
+        out = parallel_map(fit_one, range(M))
+        results = [r for r, _ in out]
         self.codebooks_ = np.stack([r.centroids for r in results]).astype(np.float32)
         self.n_repairs_ = sum(r.n_repairs for r in results)
         self.n_train_ = results[0].n_train
+        return np.array([e for _, e in out]) if errors else None
 
     def _encode(self, X):
         ds = self.codebooks_.shape[2]
