@@ -137,8 +137,8 @@ class VqcoreRunner:
         return self.q.decode(codes)
 
 
-# A configuration whose first run is shorter than SHORT_S (in either library) is run REPEATS times,
-# with seeds 0 to REPEATS - 1, for both libraries alike: quality is the mean
+# A configuration whose first run is shorter than SHORT_S (in either library) is
+# run REPEATS times, with seeds 0 to REPEATS - 1, for both libraries alike: quality is the mean
 # over the seeds (a single seed's mse varies by a few tenths of a percent, as
 # much as the differences measured; with 3 seeds MiniLM VQ1x8 read 1.0005,
 # with 10 it reads 0.999 +- 0.0006) and time is the fastest run (a sub-second
@@ -216,8 +216,9 @@ def main(argv=None):
             # standard error of the ratio of two independent means (first order)
             ratio_se = ratio * np.hypot(v["mse_se"] / v["mse"], f["mse_se"] / f["mse"])
             tratio = (v["fit"] + v["encode"]) / (f["fit"] + f["encode"])
+            ratio_txt = f"{ratio:.4f} ± {ratio_se:.4f}" if np.isfinite(ratio_se) else f"{ratio:.3f}"
             row = [
-                name, spec, fspec, f"{v['mse']:.4g}", f"{f['mse']:.4g}", f"{ratio:.4f} ± {ratio_se:.4f}" if np.isfinite(ratio_se) else f"{ratio:.3f}",
+                name, spec, fspec, f"{v['mse']:.4g}", f"{f['mse']:.4g}", ratio_txt,
                 f"{v['R1']:.3f}/{f['R1']:.3f}", f"{v['R10']:.3f}/{f['R10']:.3f}",
                 f"{v['R100']:.3f}/{f['R100']:.3f}",
                 f"{v['fit']:.2f}/{f['fit']:.2f}", f"{v['encode']:.2f}/{f['encode']:.2f}", f"{tratio:.2f}",

@@ -146,9 +146,7 @@ class OPQ(ProductQuantizer):
             trials = []
             for name in ("identity", "eigenvalue_allocation"):
                 R0 = candidates[name]().astype(np.float32)
-                Y = Xt @ R0
-                self._fit_subspaces(Y, n_pq, rng)
-                err = ((Y - ProductQuantizer._decode(self, ProductQuantizer._encode(self, Y))) ** 2).sum(1).mean()
+                err = self._fit_subspaces(Xt @ R0, n_pq, rng, errors=True).sum()
                 trials.append((err, name, R0))
             _, self.init_rotation_used_, R = min(trials, key=lambda t: t[0])
         else:
