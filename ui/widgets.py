@@ -41,13 +41,14 @@ def method_params(method, *, n_iter=None, init=None, beam=None, train_on="beam")
     """The from_spec keyword arguments for one method's settings, as a sorted tuple (a cache key).
 
     The defaults here are the app's defaults everywhere (Quantize and Compare),
-    so a result computed on one page is reused by the other.
+    so a result computed on one page is reused by the other. With beam 1 RQ has
+    one path, so both ``train_on`` choices are the same fit and the same key.
     """
     n_iter = DEFAULT_ITERS[method] if n_iter is None else int(n_iter)
     init = INITS[method][0] if init is None else init
     p = {"n_iter": n_iter}
     if method == "RQ":
-        p["train_on"] = train_on
+        p["train_on"] = train_on if beam is not None and beam > 1 else "beam"
     if method in ("RQ", "AQ"):
         if init == "progressive":
             p["clustering"] = "progressive"
@@ -242,8 +243,7 @@ def quantizer_form(prefix, data, *, default_method="RQ", default_M=8, default_nb
         S.remember(state, k("train_on"))
 
     spec = make_spec(method, int(M), int(K), int(beam))
-    # with beam 1 there is one path: both choices are the same fit (and the same cache entry)
-    params = method_params(method, n_iter=n_iter, init=init, train_on=train_on if beam > 1 else "beam")
+    params = method_params(method, n_iter=n_iter, init=init, beam=int(beam), train_on=train_on)
     return spec, params, int(train_size), int(seed)
 
 
