@@ -168,17 +168,18 @@ def _summary(runs):
     return out
 
 
-def run_pair(make_runners, data, seeds=None):
+def run_pair(makers, data, seeds=None):
     """Both libraries on seed 0, then on seeds 1.. when either first run was short.
 
-    Returns the summaries of vqcore and faiss, always over the same seeds.
+    ``makers`` holds one runner factory (seed -> runner) per library. Returns
+    their summaries, always over the same seeds.
     """
-    runs = [[_run_seed(runner, data)] for runner in make_runners(0)]
+    runs = [[_run_seed(make(0), data)] for make in makers]
     n = seeds or (REPEATS if min(r[0]["fit"] + r[0]["encode"] for r in runs) < SHORT_S else 1)
-    for lib in (0, 1):  # one library's seeds in a row, so its threads do not slow the other's runs
-        for seed in range(1, n):
-            runs[lib].append(_run_seed(make_runners(seed)[lib], data))
-    return _summary(runs[0]), _summary(runs[1])
+    for make, lib_runs in zip(makers, runs):  # one library's seeds in a row, so its threads
+        for seed in range(1, n):             # do not slow the other's runs
+            lib_runs.append(_run_seed(make(seed), data))
+    return tuple(_summary(r) for r in runs)
 
 
 def fmt_row(cols, widths):
@@ -210,7 +211,7 @@ def main(argv=None):
         data = load(name)
         d = data["train"].shape[1]
         for spec, fspec in configs:
-            v, f = run_pair(lambda seed: (VqcoreRunner(spec, d, seed), FaissRunner(spec, d, seed)),
+            v, f = run_pair((lambda seed: VqcoreRunner(spec, d, seed), lambda seed: FaissRunner(spec, d, seed)),
                             data, args.seeds)
             ratio = v["mse"] / f["mse"]
             # standard error of the ratio of two independent means (first order)
