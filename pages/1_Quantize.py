@@ -60,19 +60,21 @@ W.show_grid(charts.quantize_figures(report), "q_chart")
 
 st.subheader("Downloads")
 # the files are made when a button is clicked (callables), not on every rerun: the
-# compressed codebooks alone take a tenth of a second and megabytes sent to the browser
+# compressed codebooks alone take a tenth of a second and megabytes sent to the browser;
+# a click does not rerun the page (on_click="ignore"), so one download never cuts off the next
 d1, d2, d3, d4, d5 = st.columns(5)
 base = report["spec"]
 codes = res["codes"]
 spec_args = {"train_size": stored["args"]["train_size"], "seed": stored["args"]["seed"],
              "data_name": stored["data_name"], "data_key": stored["args"]["key"]}
 d1.download_button("Codes (.npy)", partial(D.codes_npy, codes), f"{base}_codes.npy", "application/octet-stream",
-                   key="q_dl_codes", help="(n, M) codes of the base rows, in row order.")
+                   key="q_dl_codes", on_click="ignore", help="(n, M) codes of the base rows, in row order.")
 d2.download_button("Codebooks (.npz)", partial(D.codebooks_npz, q), f"{base}_codebooks.npz",
-                   "application/octet-stream", key="q_dl_books", help="codebooks (and rotation for OPQ).")
+                   "application/octet-stream", key="q_dl_books", on_click="ignore",
+                   help="codebooks (and rotation for OPQ).")
 d3.download_button("Report (JSON)", partial(D.report_json, report), f"{base}_report.json", "application/json",
-                   key="q_dl_json")
+                   key="q_dl_json", on_click="ignore")
 d4.download_button("Report (CSV)", partial(D.report_csv, report), f"{base}_report.csv", "text/csv",
-                   key="q_dl_csv")
+                   key="q_dl_csv", on_click="ignore")
 d5.download_button("Spec (JSON)", partial(D.spec_json, q, report, **spec_args),
-                   f"{base}_spec.json", "application/json", key="q_dl_spec")
+                   f"{base}_spec.json", "application/json", key="q_dl_spec", on_click="ignore")

@@ -160,4 +160,4 @@ table = pd.DataFrame([{
     "fit s": r["fit_seconds"],
 } for r in rows])
 st.dataframe(table, hide_index=True, width="stretch")
-st.download_button("Table (CSV)", table.to_csv(index=False), "compare.csv", "text/csv", key="cmp_dl")
+st.download_button("Table (CSV)", table.to_csv(index=False), "compare.csv", "text/csv", key="cmp_dl", on_click="ignore")

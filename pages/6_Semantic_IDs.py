@@ -271,7 +271,7 @@ if dd is not None and dd["key"] == key:
     d[2].metric("collision rate after", f"{dd['collision_rate']:.2%}", border=True)
     b1, b2, _ = st.columns([1, 1, 3])
     base = "semantic_ids_dedup"
-    b1.download_button("New codes (.csv)", dd["csv"], f"{base}.csv", "text/csv", key="sid_dl_csv",
+    b1.download_button("New codes (.csv)", dd["csv"], f"{base}.csv", "text/csv", key="sid_dl_csv", on_click="ignore",
                        help="One column per level, the new one last" + (", then the labels." if labels else "."))
     b2.download_button("New codes (.npy)", dd["npy"], f"{base}.npy", "application/octet-stream", key="sid_dl_npy",
-                       help="(n, M + 1) unsigned integers, row i = item i.")
+                       on_click="ignore", help="(n, M + 1) unsigned integers, row i = item i.")
