@@ -310,71 +310,110 @@ def test_ridge_pulls_rarely_used_codewords_to_the_prior():
 
 
 def test_ridge_lowers_held_out_error_when_codebooks_overfit():
-    """M*K*d free values against few rows: the plain least squares fits the training rows and
-    generalises worse than the MAP update, whose prior strength is estimated from the data."""
+    """M*K*d = 2048 free values against 200 training rows: the plain least squares fits the
+    training rows and generalises worse than the MAP update, whose prior strength is
+    estimated from the data. (With 300 rows or more the two are level on this data.)"""
     rng = np.random.default_rng(3)
     mix = rng.normal(size=(16, 16))
     X = (rng.normal(size=(1200, 16)) @ mix).astype(np.float32)
-    X_train, X_test = X[:400], X[400:]
-    err = {}
-    for ridge in (0, "auto"):
-        aq = AdditiveQuantizer(4, 32, ridge=ridge, relax=None, random_state=0).fit(X_train)
-        err[ridge] = (((X_test - aq.decode(aq.encode(X_test))) ** 2).sum(1).mean(),
-                      aq.stage_errors_[-1])
-    assert err["auto"][0] < err[0][0]       # better on new rows
-    assert err["auto"][1] >= err[0][1] * 0.999  # while fitting the training rows no better
+    X_train, X_test = X[:200], X[200:]
+    held_out, train = [], []
+    for seed in range(3):
+        err = {}
+        for ridge in (0, "auto"):
+            aq = AdditiveQuantizer(4, 32, ridge=ridge, relax=None, random_state=seed).fit(X_train)
+            err[ridge] = (((X_test - aq.decode(aq.encode(X_test))) ** 2).sum(1).mean(),
+                          aq.stage_errors_[-1])
+        held_out.append(err["auto"][0] / err[0][0])
+        train.append(err["auto"][1] / err[0][1])
+    assert np.mean(held_out) < 0.995  # better on new rows
+    assert np.mean(train) > 1.0       # while fitting the training rows worse
 
 
-def test_kmeans_repairs_empty_clusters_and_says_so():
-    # 40 copies of 5 distinct points, K=8: some clusters must start or fall empty
-    X = np.repeat(np.eye(5, dtype=np.float32) * 10, 40, axis=0)
-    X = np.vstack([X, np.random.default_rng(0).normal(size=(10, 5)).astype(np.float32)])
-    with pytest.warns(vqcore.VQLensWarning, match="repaired"):
-        res = kmeans(X, 8, init="random", random_state=1, n_iter=10)
-    assert res.n_repairs > 0
-    labels = vqcore._distances.nearest(X, res.centroids)[0]
-    assert len(np.unique(labels)) >= 5
+def _seeders():
+    """Both greedy k-means++ implementations: the compiled low-dimension loop and the
+    BLAS pools (with pools of one candidate and of many), as (name, seeder(X, K, rng))."""
+    from vqcore.kmeans import _kmeans_plusplus_compiled, _kmeans_plusplus_pooled
+
+    return {
+        "compiled": lambda X, K, rng: _kmeans_plusplus_compiled(X, K, rng, 3),
+        "pooled, pools of 1": lambda X, K, rng: _kmeans_plusplus_pooled(X, K, rng, 3, pool_bytes=1),
+        "pooled, large pools": lambda X, K, rng: _kmeans_plusplus_pooled(X, K, rng, 3, pool_bytes=2**23),
+    }
 
 
-def test_kmeans_inertia_never_rises():
-    X = np.random.default_rng(0).normal(size=(2000, 6)).astype(np.float32)
-    res = kmeans(X, 32, random_state=0, n_iter=30)
-    assert np.all(np.diff(res.inertia) <= 1e-6 * res.inertia[0])
-
-
-def test_kmeans_tol_stops_once_the_gain_is_small():
-    X = np.random.default_rng(0).normal(size=(3000, 8)).astype(np.float32)
-    full = kmeans(X, 64, random_state=0, n_iter=40, tol=0)
-    early = kmeans(X, 64, random_state=0, n_iter=40, tol=1e-2)
-    assert len(early.inertia) < len(full.inertia)
-    # same seed, same path: it stops at the first iteration whose gain was under 1% of the error
-    gains = -np.diff(full.inertia) / np.asarray(full.inertia[1:])
-    assert len(early.inertia) == int(np.argmax(gains <= 1e-2)) + 2
-    assert early.inertia == full.inertia[:len(early.inertia)]
-
-
-@pytest.mark.parametrize("pool_bytes", [1, 2**23])
-def test_kmeans_plusplus_never_picks_a_point_that_sits_on_a_centre(pool_bytes):
+@pytest.mark.parametrize("seeder", list(_seeders()))
+def test_kmeans_plusplus_never_picks_a_point_that_sits_on_a_centre(seeder):
     """D^2 sampling gives zero weight to points on a chosen centre; the pooled candidates drawn
     earlier are thinned by rejection, so none of them is picked once its weight is 0."""
-    from vqcore.kmeans import _kmeans_plusplus
-
     distinct = np.random.default_rng(1).normal(size=(12, 3)).astype(np.float32) * 5
     X = np.repeat(distinct, 50, axis=0)
     for seed in range(20):
-        C = _kmeans_plusplus(X, 12, np.random.default_rng(seed), pool_bytes=pool_bytes)
+        C = _seeders()[seeder](X, 12, np.random.default_rng(seed))
         assert len(np.unique(C, axis=0)) == 12
 
 
-def test_kmeans_plusplus_spreads_the_centres():
+@pytest.mark.parametrize("seeder", list(_seeders()))
+def test_kmeans_plusplus_with_fewer_distinct_points_than_centres(seeder):
+    """Once every point sits on a centre the D^2 weights are all 0: the distinct points are
+    all centres, and the remaining centres are (duplicate) data points."""
+    distinct = np.random.default_rng(2).normal(size=(5, 4)).astype(np.float32)
+    X = np.repeat(distinct, 20, axis=0)
+    C = _seeders()[seeder](X, 8, np.random.default_rng(0))
+    assert len(np.unique(C, axis=0)) == 5
+    assert (C[:, None, :] == distinct[None, :, :]).all(axis=2).any(axis=1).all()
+
+
+@pytest.mark.parametrize("seeder", list(_seeders()))
+def test_kmeans_plusplus_spreads_the_centres(seeder):
     """On well-separated blobs greedy k-means++ puts one centre in each blob."""
     rng = np.random.default_rng(0)
     means = rng.normal(size=(16, 10)).astype(np.float32) * 20
     X = (np.repeat(means, 100, axis=0) + rng.normal(size=(1600, 10))).astype(np.float32)
     for seed in range(5):
-        C = vqcore.kmeans_plusplus(X, 16, random_state=seed)
+        C = _seeders()[seeder](X, 16, np.random.default_rng(seed))
         nearest_blob = vqcore._distances.nearest(C, means)[0]
         assert len(np.unique(nearest_blob)) == 16
+
+
+def test_compiled_kmeans_plusplus_is_greedy_kmeans_plusplus():
+    """The compiled loop against the algorithm written out in float64 numpy with the same
+    uniforms: candidates by inverse-CDF draws from the D^2 weights, the one that lowers the
+    potential most is kept. Same centres, in the same order."""
+    from vqcore import _kernels
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 7)).astype(np.float32)
+    K, trials, first = 24, 3, 17
+    uniforms = rng.random((K - 1, trials))
+    centers = np.empty((K, 7), dtype=np.float32)
+    assert _kernels.greedy_kmeans_pp(X, np.ascontiguousarray(X.T), first, uniforms, centers) == K
+
+    X64 = X.astype(np.float64)
+    chosen = [first]
+    closest = ((X64 - X64[first]) ** 2).sum(axis=1)
+    for u in uniforms:
+        cum = np.cumsum(closest)
+        cand = np.searchsorted(cum, u * cum[-1], side="right")
+        rows = np.minimum(((X64[None, :, :] - X64[cand][:, None, :]) ** 2).sum(axis=2), closest)
+        best = int(np.argmin(rows.sum(axis=1)))
+        chosen.append(int(cand[best]))
+        closest = rows[best]
+    np.testing.assert_array_equal(centers, X[chosen])
+
+
+def test_kmeans_plusplus_implementations_seed_equally_well():
+    """Both implementations draw from the same distribution: over 20 seeds the mean
+    seeding potential (mse to the nearest centre before Lloyd) agrees within 3%."""
+    from vqcore.kmeans import _kmeans_plusplus_compiled, _kmeans_plusplus_pooled
+
+    X = np.random.default_rng(4).normal(size=(3000, 12)).astype(np.float32)
+
+    def potential(seeder):
+        return np.mean([vqcore._distances.nearest(X, seeder(X, 64, np.random.default_rng(s), 3))[1].mean()
+                        for s in range(20)])
+
+    assert potential(_kmeans_plusplus_compiled) == pytest.approx(potential(_kmeans_plusplus_pooled), rel=0.03)
 
 
 def test_kmeans_subsamples_to_cap():

@@ -1,0 +1,130 @@
+"""Compiled loops for the few places where numpy's per-call cost dominates.
+
+The kernels are compiled by numba (which umap-learn already brings) on first
+use and cached on disk. They release the GIL, so the PQ subspaces that call
+them from the thread pool run truly in parallel.
+
+Import this module lazily (``from . import _kernels`` inside a function):
+importing numba costs about half a second.
+"""
+
+import numba
+import numpy as np
+
+# points per block of the sampling table: a draw scans the block totals, then one block
+_BLOCK = 128
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _add_sq_dist(out, XT, p):
+    """``out[i] = ||x_i - p||^2`` for the columns x_i of XT (d, n), four dimensions per pass."""
+    d, n = XT.shape
+    for i in range(n):
+        out[i] = 0.0
+    j = 0
+    while j + 4 <= d:
+        c0, c1, c2, c3 = p[j], p[j + 1], p[j + 2], p[j + 3]
+        x0, x1, x2, x3 = XT[j], XT[j + 1], XT[j + 2], XT[j + 3]
+        for i in range(n):
+            q0 = x0[i] - c0
+            q1 = x1[i] - c1
+            q2 = x2[i] - c2
+            q3 = x3[i] - c3
+            out[i] += (q0 * q0 + q1 * q1) + (q2 * q2 + q3 * q3)
+        j += 4
+    while j < d:
+        cj = p[j]
+        xj = XT[j]
+        for i in range(n):
+            q = xj[i] - cj
+            out[i] += q * q
+        j += 1
+
+
+@numba.njit(nogil=True, cache=True)
+def _draw(closest, block_sums, u):
+    """Index i drawn with probability closest[i] / sum(closest), by the uniform u."""
+    n = closest.shape[0]
+    n_blocks = block_sums.shape[0]
+    total = 0.0
+    for b in range(n_blocks):
+        total += block_sums[b]
+    r = u * total
+    b = 0
+    while b < n_blocks - 1 and r >= block_sums[b]:
+        r -= block_sums[b]
+        b += 1
+    i = b * _BLOCK
+    last = min(n, (b + 1) * _BLOCK) - 1
+    while i < last and r >= closest[i]:
+        r -= closest[i]
+        i += 1
+    return i
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _set_closest(closest, block_sums, row):
+    """closest = row, and the per-block totals (float64) of the sampling table."""
+    n = closest.shape[0]
+    for b in range(block_sums.shape[0]):
+        s = 0.0
+        for i in range(b * _BLOCK, min(n, (b + 1) * _BLOCK)):
+            closest[i] = row[i]
+            s += row[i]
+        block_sums[b] = s
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def greedy_kmeans_pp(X, XT, first, uniforms, centers):
+    """Greedy k-means++ (Arthur & Vassilvitskii 2007) with the uniforms given.
+
+    ``centers[0] = X[first]``; for each next centre c, ``uniforms[c - 1]``
+    (one per local trial) draw candidates with probability proportional to
+    the squared distance to the nearest centre so far, and the candidate that
+    most lowers the total of those distances becomes the centre. Distances are
+    direct differences over the columns of XT, so the kernel is for low
+    dimensions; higher ones go through BLAS in :func:`vqcore.kmeans._kmeans_plusplus`.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d), float32
+    XT : ndarray of shape (d, n), float32, C-contiguous
+    first : int
+    uniforms : ndarray of shape (K - 1, n_local_trials), float64 in [0, 1)
+    centers : ndarray of shape (K, d), float32, filled in place
+
+    Returns
+    -------
+    int
+        Centres placed. Fewer than K when every point already sits on a
+        centre (fewer than K distinct points); the caller fills the rest.
+    """
+    n, d = X.shape
+    K = centers.shape[0]
+    trials = uniforms.shape[1]
+    closest = np.empty(n, np.float32)
+    block_sums = np.empty((n + _BLOCK - 1) // _BLOCK, np.float64)
+    rows = np.empty((trials, n), np.float32)
+    chosen = np.empty(trials, np.int64)
+    potential = np.empty(trials, np.float64)
+    centers[0] = X[first]
+    _add_sq_dist(rows[0], XT, X[first])
+    _set_closest(closest, block_sums, rows[0])
+    for c in range(1, K):
+        if not block_sums.sum() > 0.0:
+            return c
+        for t in range(trials):
+            chosen[t] = _draw(closest, block_sums, uniforms[c - 1, t])
+        for t in range(trials):
+            row = rows[t]
+            _add_sq_dist(row, XT, X[chosen[t]])
+            s = 0.0
+            for i in range(n):
+                v = min(row[i], closest[i])
+                row[i] = v
+                s += v
+            potential[t] = s
+        best = np.argmin(potential)
+        centers[c] = X[chosen[best]]
+        _set_closest(closest, block_sums, rows[best])
+    return K
