@@ -330,6 +330,52 @@ def test_ridge_lowers_held_out_error_when_codebooks_overfit():
     assert np.mean(train) > 1.0       # while fitting the training rows worse
 
 
+def test_kmeans_repairs_empty_clusters_and_says_so():
+    # 40 copies of 5 distinct points, K=8: some clusters must start or fall empty
+    X = np.repeat(np.eye(5, dtype=np.float32) * 10, 40, axis=0)
+    X = np.vstack([X, np.random.default_rng(0).normal(size=(10, 5)).astype(np.float32)])
+    with pytest.warns(vqcore.VQLensWarning, match="repaired"):
+        res = kmeans(X, 8, init="random", random_state=1, n_iter=10)
+    assert res.n_repairs > 0
+    labels = vqcore._distances.nearest(X, res.centroids)[0]
+    assert len(np.unique(labels)) >= 5
+
+
+def test_kmeans_inertia_never_rises():
+    X = np.random.default_rng(0).normal(size=(2000, 6)).astype(np.float32)
+    res = kmeans(X, 32, random_state=0, n_iter=30)
+    assert np.all(np.diff(res.inertia) <= 1e-6 * res.inertia[0])
+
+
+def test_kmeans_tol_stops_once_the_gain_is_small():
+    X = np.random.default_rng(0).normal(size=(3000, 8)).astype(np.float32)
+    full = kmeans(X, 64, random_state=0, n_iter=40, tol=0)
+    early = kmeans(X, 64, random_state=0, n_iter=40, tol=1e-2)
+    assert len(early.inertia) < len(full.inertia)
+    # same seed, same path: it stops at the first iteration whose gain was under 1% of the error
+    gains = -np.diff(full.inertia) / np.asarray(full.inertia[1:])
+    assert len(early.inertia) == int(np.argmax(gains <= 1e-2)) + 2
+    assert early.inertia == full.inertia[:len(early.inertia)]
+
+
+@pytest.mark.parametrize("offset", [0.0, 20.0, 100.0])
+def test_kmeans_inertia_is_the_training_mse(offset):
+    """Each entry is the mse of that iteration's assignment, worked out from the cluster sums
+    about the data mean; it matches the mse computed point by point in float64, also for
+    data far from the origin (where a float32 expansion about 0 loses digits)."""
+    X = (np.random.default_rng(5).normal(size=(2000, 6)) + offset).astype(np.float32)
+    C0 = X[:32].copy()
+    one = kmeans(X, 32, n_iter=1, init_centroids=C0)
+    two = kmeans(X, 32, n_iter=2, init_centroids=C0, tol=0)
+
+    def mse(C):
+        X64, C64 = X.astype(np.float64), C.astype(np.float64)
+        return ((X64[:, None, :] - C64[None]) ** 2).sum(axis=2).min(axis=1).mean()
+
+    assert one.inertia[0] == pytest.approx(mse(C0), rel=1e-5)
+    assert two.inertia[1] == pytest.approx(mse(one.centroids), rel=1e-5)
+
+
 def _seeders():
     """Both greedy k-means++ implementations: the compiled low-dimension loop and the
     BLAS pools (with pools of one candidate and of many), as (name, seeder(X, K, rng))."""

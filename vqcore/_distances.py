@@ -44,13 +44,24 @@ class NearestAssigner:
         self.chunk_bytes = chunk_bytes
 
     def assign(self, C, C_sqnorms=None):
+        """Labels (n,) int64 and squared distances (n,) to the nearest row of C."""
+        labels, best = self._run(C, C_sqnorms, distances=True)
+        sqdist = self.xn - 2.0 * best
+        np.maximum(sqdist, 0, out=sqdist)
+        return labels, sqdist
+
+    def labels(self, C):
+        """Labels only: skips gathering each row's best value (about a tenth of the time)."""
+        return self._run(C, None, distances=False)[0]
+
+    def _run(self, C, C_sqnorms, distances):
         n = self.Xa.shape[0]
         K, d = C.shape
         CaT = np.empty((d + 1, K), dtype=self.Xa.dtype)
         CaT[:d] = C.T
         CaT[d] = -0.5 * (sq_norms(C) if C_sqnorms is None else C_sqnorms)
         labels = np.empty(n, dtype=np.int64)
-        best = np.empty(n, dtype=self.Xa.dtype)
+        best = np.empty(n, dtype=self.Xa.dtype) if distances else None
 
         def work(span):
             lo, hi = span
@@ -59,14 +70,13 @@ class NearestAssigner:
                 block = self.Xa[a:b] @ CaT
                 idx = np.argmax(block, axis=1)
                 labels[a:b] = idx
-                best[a:b] = np.take_along_axis(block, idx[:, None], axis=1)[:, 0]
+                if distances:
+                    best[a:b] = np.take_along_axis(block, idx[:, None], axis=1)[:, 0]
 
         # split only work big enough to pay for the threads
         parts = n_threads() if n * K * (d + 8) > 4_000_000 else 1
         parallel_map(work, split_rows(n, parts))
-        sqdist = self.xn - 2.0 * best
-        np.maximum(sqdist, 0, out=sqdist)
-        return labels, sqdist
+        return labels, best
 
 
 def nearest(X, C, *, C_sqnorms=None, chunk_bytes=DEFAULT_CHUNK_BYTES):

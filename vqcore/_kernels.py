@@ -99,7 +99,7 @@ def greedy_kmeans_pp(X, XT, first, uniforms, centers):
         Centres placed. Fewer than K when every point already sits on a
         centre (fewer than K distinct points); the caller fills the rest.
     """
-    n, d = X.shape
+    n = X.shape[0]
     K = centers.shape[0]
     trials = uniforms.shape[1]
     closest = np.empty(n, np.float32)

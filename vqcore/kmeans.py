@@ -219,14 +219,36 @@ def _sample_proportional(w_blocks, rng, size):
     return b * w_blocks.shape[1] + j
 
 
-def _update_centroids(X, labels, K, centroids, rng):
-    """Mean of each cluster; empty clusters get half of a split busy centroid."""
-    counts = np.bincount(labels, minlength=K)
-    sums = cluster_sums(labels, X, K)
+def _cluster_stats(X, labels, K):
+    """Size (K,) and sum of the rows (K, d) of each cluster."""
+    return np.bincount(labels, minlength=K), cluster_sums(labels, X, K)
+
+
+def _inertia_from_stats(sq_total, mean, centroids, counts, sums):
+    """Mean of ``||x - c_label||^2`` from the cluster statistics, without a pass over X.
+
+    ``(sum ||x - m||^2 - 2 sum_k (c_k - m).(S_k - n_k m) + sum_k n_k ||c_k - m||^2) / n``
+    in float64, with m the data mean and ``sq_total = sum ||x - m||^2``: taken about the
+    mean, the terms do not cancel digits away when the data sit far from the origin.
+    """
+    C = centroids.astype(np.float64) - mean
+    S = sums.astype(np.float64) - counts[:, None] * mean
+    total = sq_total - 2.0 * np.einsum("kd,kd->", C, S) + float(counts @ np.einsum("kd,kd->k", C, C))
+    return max(total, 0.0) / counts.sum()
+
+
+def _update_centroids(X, labels, K, centroids, rng, stats=None):
+    """Mean of each cluster; empty clusters get half of a split busy centroid.
+
+    ``stats`` are the labels' :func:`_cluster_stats`, when already computed.
+    """
+    counts, sums = _cluster_stats(X, labels, K) if stats is None else stats
     new = centroids.copy()
     nz = counts > 0
     new[nz] = sums[nz] / counts[nz, None]
     empty = np.flatnonzero(~nz)
+    if empty.size:
+        counts = counts.copy()  # the repairs below move counts between clusters
     repairs = 0
     for ci in empty:
         # faiss's rule: pick a cluster with probability ~ (size - 1), split it.
@@ -312,13 +334,19 @@ def _kmeans(X, K, n_iter, init, max_points_per_centroid, init_centroids, rng, wa
     result = KMeansResult(C, n_train=X.shape[0], subsampled_from=subsampled_from)
     labels = None
     assigner = NearestAssigner(X) if n_iter else None
+    if n_iter:
+        mean = X.mean(axis=0, dtype=np.float64)
+        Xc = X - mean.astype(X.dtype)
+        sq_total = float(np.einsum("ij,ij->", Xc, Xc, dtype=np.float64))
+        del Xc
     for _ in range(n_iter):
-        new_labels, dist = assigner.assign(C)
-        result.inertia.append(float(dist.mean(dtype=np.float64)))
+        new_labels = assigner.labels(C)
+        stats = _cluster_stats(X, new_labels, K)
+        result.inertia.append(_inertia_from_stats(sq_total, mean, C, *stats))
         if labels is not None and np.array_equal(new_labels, labels):
             break
         labels = new_labels
-        C, repairs = _update_centroids(X, labels, K, C, rng)
+        C, repairs = _update_centroids(X, labels, K, C, rng, stats)
         result.n_repairs += repairs
         if not repairs and gain_below(result.inertia, tol):
             break
@@ -391,7 +419,7 @@ def _progressive_kmeans(X, K, dims, n_iter, max_points_per_centroid, rng):
             C, _ = _update_centroids(Yi, labels, K, padded, rng)
         res = _kmeans(Yi, K, n_iter, "k-means++", None, C, rng, warn=False)
         C = res.centroids
-        labels, dist = nearest(Yi, C)
+        labels = NearestAssigner(Yi).labels(C)
         total.inertia.extend(res.inertia)
         total.n_repairs += res.n_repairs
     if C.shape[1] < d:
