@@ -5,7 +5,7 @@ use and cached on disk. They release the GIL, so the PQ subspaces that call
 them from the thread pool run truly in parallel.
 
 Import this module lazily (``from . import _kernels`` inside a function):
-importing numba costs about half a second.
+importing numba costs about a quarter of a second.
 """
 
 import numba

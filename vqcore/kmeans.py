@@ -333,8 +333,8 @@ def _kmeans(X, K, n_iter, init, max_points_per_centroid, init_centroids, rng, wa
         C = _kmeans_plusplus(X, K, rng)
     result = KMeansResult(C, n_train=X.shape[0], subsampled_from=subsampled_from)
     labels = None
-    assigner = NearestAssigner(X) if n_iter else None
     if n_iter:
+        assigner = NearestAssigner(X)
         mean = X.mean(axis=0, dtype=np.float64)
         Xc = X - mean.astype(X.dtype)
         sq_total = float(np.einsum("ij,ij->", Xc, Xc, dtype=np.float64))
