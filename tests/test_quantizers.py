@@ -519,3 +519,14 @@ def test_from_spec_builds_each_method():
     assert from_spec("rq4x8").faiss_string() is None or from_spec("rq4x8").faiss_string() == "RQ4x8"
     assert from_spec("OPQ4x8").faiss_string() == "OPQ4,PQ4x8"
     assert from_spec("AQ8x8").faiss_string() == "LSQ8x8"
+
+
+def test_warm_up_loads_the_compiled_seeding():
+    """After warm_up the k-means++ loop has machine code for float32 data, so the first fit
+    does not wait for numba; and the loop still seeds (it is the same function)."""
+    from vqcore import _kernels
+
+    vqcore.warm_up()
+    assert _kernels.greedy_kmeans_pp.signatures
+    X = np.random.default_rng(0).normal(size=(200, 8)).astype(np.float32)
+    assert len(np.unique(vqcore.kmeans_plusplus(X, 10, random_state=0), axis=0)) == 10

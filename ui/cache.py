@@ -6,6 +6,7 @@ change what the cache holds.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -18,6 +19,18 @@ from vqcore.report import beam_sweep as report_beam_sweep
 from vqcore.report import default_n_queries, evaluate, holdout_split
 
 MAP_MAX_POINTS = 10_000
+
+
+# ---------------------------------------------------------------- process
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up_vqcore():
+    """Once per server process: load vqcore's compiled loops in a background thread
+    (about 0.4 s), so that the first Run does not wait for them."""
+    thread = threading.Thread(target=vqcore.warm_up, name="vqcore-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 # ---------------------------------------------------------------- data

@@ -89,6 +89,7 @@ def start_page(title=None, *, load_data=True):
     st.set_page_config(page_title=f"{title} · VQ Lens" if title else "VQ Lens",
                        page_icon=":material/search:", layout="wide")
     nav()
+    cache.warm_up_vqcore()
     state = st.session_state
     if not load_data:
         return state, None

@@ -8,7 +8,7 @@ from .aq import AdditiveQuantizer
 from .base import BaseQuantizer
 from .exceptions import DataError, VQLensError, VQLensWarning
 from .grvq import GeneralizedResidualQuantizer
-from .kmeans import KMeansVQ, kmeans, kmeans_plusplus
+from .kmeans import KMeansVQ, kmeans, kmeans_plusplus, warm_up
 from .opq import OPQ
 from .pq import ProductQuantizer
 from .rq import ResidualQuantizer, beam_search_encode
@@ -31,4 +31,5 @@ __all__ = [
     "kmeans",
     "kmeans_plusplus",
     "parse_spec",
+    "warm_up",
 ]

@@ -128,3 +128,10 @@ def greedy_kmeans_pp(X, XT, first, uniforms, centers):
         centers[c] = X[chosen[best]]
         _set_closest(closest, block_sums, rows[best])
     return K
+
+
+def warm_up():
+    """Run each kernel once on a few points, so that numba loads their cached
+    machine code (or compiles it, the first time after install) now."""
+    X = np.arange(64, dtype=np.float32).reshape(16, 4)
+    greedy_kmeans_pp(X, np.ascontiguousarray(X.T), 0, np.full((3, 2), 0.5), np.empty((4, 4), np.float32))

@@ -87,6 +87,18 @@ def kmeans_plusplus(X, n_clusters, *, random_state=None, n_local_trials=N_LOCAL_
     return _kmeans_plusplus(X, n_clusters, rng, n_local_trials)
 
 
+def warm_up():
+    """Load vqcore's compiled loops now rather than in the first fit that needs them.
+
+    They are numba functions cached on disk: loading them takes about 0.4 s in
+    a fresh process, and the first run after install compiles them (a few
+    seconds). A server can call this in a background thread when it starts.
+    """
+    from . import _kernels
+
+    _kernels.warm_up()
+
+
 _POOL_BYTES = 8 * 2**20  # distance rows of the candidate pool
 _KERNEL_MAX_DIM = 32  # greedy k-means++ by the compiled loop up to this dimension
 
