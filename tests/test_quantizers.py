@@ -530,3 +530,31 @@ def test_warm_up_loads_the_compiled_seeding():
     assert _kernels.greedy_kmeans_pp.signatures
     X = np.random.default_rng(0).normal(size=(200, 8)).astype(np.float32)
     assert len(np.unique(vqcore.kmeans_plusplus(X, 10, random_state=0), axis=0)) == 10
+
+
+def test_kernels_compile_without_a_writable_cache(monkeypatch):
+    """Where numba finds no place to cache (a read-only install without a home directory) it
+    refuses cache=True at import; the kernels then compile in memory and seed the same."""
+    import importlib
+
+    from numba.core import caching
+
+    from vqcore import _kernels
+
+    X = np.random.default_rng(0).normal(size=(300, 6)).astype(np.float32)
+    uniforms = np.random.default_rng(1).random((9, 3))
+
+    def seed():
+        C = np.empty((10, 6), dtype=np.float32)
+        _kernels.greedy_kmeans_pp(X, np.ascontiguousarray(X.T), 5, uniforms, C)
+        return C
+
+    cached = seed()
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
+    try:
+        importlib.reload(_kernels)
+        assert _kernels.greedy_kmeans_pp._cache.__class__.__name__ == "NullCache"
+        np.testing.assert_array_equal(seed(), cached)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(_kernels)

@@ -1,8 +1,8 @@
 """Compiled loops for the few places where numpy's per-call cost dominates.
 
 The kernels are compiled by numba (which umap-learn already brings) on first
-use and cached on disk. They release the GIL, so the PQ subspaces that call
-them from the thread pool run truly in parallel.
+use and cached on disk (see :func:`_compiled`). They release the GIL, so the
+PQ subspaces that call them from the thread pool run truly in parallel.
 
 Import this module lazily (``from . import _kernels`` inside a function):
 importing numba costs about a quarter of a second.
@@ -15,7 +15,19 @@ import numpy as np
 _BLOCK = 128
 
 
-@numba.njit(nogil=True, cache=True, fastmath=True)
+def _compiled(fastmath=False):
+    """``numba.njit`` without the GIL, cached on disk where numba finds a writable place
+    (beside this file, else the user's cache directory); where it finds none (a
+    read-only install without a home directory) compiled in memory in each process."""
+    def wrap(fn):
+        try:
+            return numba.njit(nogil=True, cache=True, fastmath=fastmath)(fn)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return numba.njit(nogil=True, fastmath=fastmath)(fn)
+    return wrap
+
+
+@_compiled(fastmath=True)
 def _add_sq_dist(out, XT, p):
     """``out[i] = ||x_i - p||^2`` for the columns x_i of XT (d, n), four dimensions per pass."""
     d, n = XT.shape
@@ -41,7 +53,7 @@ def _add_sq_dist(out, XT, p):
         j += 1
 
 
-@numba.njit(nogil=True, cache=True)
+@_compiled()
 def _draw(closest, block_sums, u):
     """Index i drawn with probability closest[i] / sum(closest), by the uniform u."""
     n = closest.shape[0]
@@ -62,7 +74,7 @@ def _draw(closest, block_sums, u):
     return i
 
 
-@numba.njit(nogil=True, cache=True, fastmath=True)
+@_compiled(fastmath=True)
 def _set_closest(closest, block_sums, row):
     """closest = row, and the per-block totals (float64) of the sampling table."""
     n = closest.shape[0]
@@ -74,7 +86,7 @@ def _set_closest(closest, block_sums, row):
         block_sums[b] = s
 
 
-@numba.njit(nogil=True, cache=True, fastmath=True)
+@_compiled(fastmath=True)
 def greedy_kmeans_pp(X, XT, first, uniforms, centers):
     """Greedy k-means++ (Arthur & Vassilvitskii 2007) with the uniforms given.
 
