@@ -20,10 +20,11 @@ strength re-estimated from the data): the regularised codebook update.
 import numpy as np
 import scipy.linalg
 
+from . import progress
 from ._distances import cluster_sums, nearest
 from ._parallel import parallel_map, single_blas_thread
 from ._validation import check_int, check_random_state, check_real
-from .rq import ResidualQuantizer, beam_search_encode
+from .rq import RQ_START_SHARE, ResidualQuantizer, beam_search_encode
 
 # above this many codewords in total, the joint least-squares system
 # (M*K x M*K) is replaced by exact block-coordinate updates, one codebook at a time
@@ -402,7 +403,8 @@ class AdditiveQuantizer(ResidualQuantizer):
         rng = check_random_state(self.random_state)
         Xt = self._training_subsample(X, rng)
         self.n_train_ = Xt.shape[0]
-        books = self._train_stages(Xt, n_iter, rng)
+        with progress.part(0.0, RQ_START_SHARE, "RQ start: "):
+            books = self._train_stages(Xt, n_iter, rng)
         codes = beam_search_encode(Xt, books, self.beam_size)
         err = _row_sq_err(Xt, _additive_decode(books, codes))
         self.init_error_ = float(err.mean())
@@ -413,6 +415,8 @@ class AdditiveQuantizer(ResidualQuantizer):
         best = (float(err.mean()), books, codes)
         self.ridge_ = []
         for t in range(n_aq):
+            with progress.part(RQ_START_SHARE, 1.0):
+                progress.report(t / n_aq, f"alternation {t + 1} of {n_aq}")
             lam = self._ridge_of(books, float(err.mean()), center)
             self.ridge_.append(lam.tolist())
             if M * K <= _JOINT_LS_MAX:

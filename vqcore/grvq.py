@@ -24,12 +24,13 @@ import numbers
 
 import numpy as np
 
+from . import progress
 from ._distances import sq_norms
 from ._validation import check_choice, check_data, check_dim, check_int, check_random_state
 from .exceptions import VQLensError
 from .kmeans import _kmeans, _progressive_kmeans, progressive_dims
 from .metrics import usage_stats
-from .rq import ResidualQuantizer, _beam_step_chunked, beam_search_encode
+from .rq import RQ_START_SHARE, ResidualQuantizer, _beam_step_chunked, beam_search_encode
 
 NORMS = ("none", "float", "quantized", "regularized")
 
@@ -295,11 +296,13 @@ class GeneralizedResidualQuantizer(ResidualQuantizer):
                 M, K, beam_size=self.beam_size, clustering="progressive", n_iter=self.n_iter,
                 max_points_per_centroid=self.max_points_per_centroid,
             )
-            books = rq._train_stages(Xt, self.n_iter, rng)
+            with progress.part(0.0, RQ_START_SHARE, "RQ start: "):
+                books = rq._train_stages(Xt, self.n_iter, rng)
             self.n_repairs_ += rq.n_repairs_
         else:
             books = np.zeros((M, K, d), dtype=np.float32)
-        books = self._train(Xt, books, self.n_passes, rng)
+        with progress.part(RQ_START_SHARE if self.init == "rq" else 0.0, 1.0):
+            books = self._train(Xt, books, self.n_passes, rng)
         books, cost = self._norm_books(Xt, books)
         self._set_fitted(Xt, books, cost)
         self._rng = rng
@@ -377,7 +380,8 @@ class GeneralizedResidualQuantizer(ResidualQuantizer):
         self.init_error_ = float(err.mean(dtype=np.float64))
         self.pass_errors_, self.pass_entropies_ = [], []
         self.n_rejected_ = 0
-        for _ in range(n_passes):
+        for p in range(n_passes):
+            progress.report(p / n_passes, f"pass {p + 1} of {n_passes}")
             prefix, at = state0, 0
             for m in range(M):
                 while at < m:  # beam state before stage m (stages < m did not change)

@@ -12,6 +12,7 @@ alternate a PQ fit of ``X R`` and the orthogonal Procrustes solution
 
 import numpy as np
 
+from . import progress
 from ._parallel import single_blas_thread
 from ._validation import check_choice, check_int, check_random_state, check_tol
 from .kmeans import DEFAULT_TOL, gain_below
@@ -156,6 +157,7 @@ class OPQ(ProductQuantizer):
         self.rotation_errors_ = []
         books = None
         for it in range(n_opq):
+            progress.report(it / n_opq, f"rotation step {it + 1} of at most {n_opq}")
             Y = Xt @ R
             # the first PQ fit is a full one, later ones are warm-started refinements
             self._fit_subspaces(Y, n_iter if books is None else n_pq, rng, books)
