@@ -71,8 +71,14 @@ if run_clicked:
     todo = [p for p in plan if _key(p[2], p[3]) not in store]
     bar = st.progress(0.0, text="Starting…")
     for i, (method, bits, spec, params) in enumerate(todo):
-        bar.progress(i / len(todo), text=f"Fitting {spec} ({i + 1} of {len(todo)})…")
+        step = f"Fitting {spec} ({i + 1} of {len(todo)})"
+        bar.progress(i / len(todo), text=f"{step}…")
+
+        def on_progress(fraction, message, i=i, step=step):
+            bar.progress((i + fraction) / len(todo), text=f"{step}: {message}…")
+
         try:
+            cache.fit(data.key, spec, params, int(train_size), int(seed), data.X, on_progress=on_progress)
             res = cache.run(data.key, spec, params, int(train_size), int(seed), data.X)
         except VQLensError as exc:
             st.error(f"{spec}: {exc}")

@@ -271,3 +271,32 @@ def test_every_trainer_and_option_runs_against_a(toy, settings):
         assert sum(t["name"].startswith("B") for t in perplexity["data"]) == 3  # one line per stage
     if settings.get("train_b_trainer") == "fsq":
         assert b.codebook_size == 1000  # the implicit codebook of levels 8x5x5x5
+
+
+def test_cache_fit_follows_the_fit_and_keeps_it(toy):
+    """cache.fit reports the fit's progress while it computes, then serves the same fit from
+    its store without fitting (or reporting) again."""
+    seen = []
+    args = ("toy-progress", "RQ4x4", (), 1000, 0)
+    first = cache.fit(*args, toy.X, on_progress=lambda f, m: seen.append((f, m)))
+    assert [m for _, m in seen] == [f"stage {s} of 4" for s in range(1, 5)]
+    again = cache.fit(*args, toy.X, on_progress=lambda f, m: seen.append((f, m)))
+    assert len(seen) == 4
+    np.testing.assert_array_equal(again["quantizer"].codebooks_, first["quantizer"].codebooks_)
+
+
+def test_cache_fit_keeps_nothing_when_the_callback_stops_it(toy):
+    """An exception from the progress callback (Streamlit's stop on a click) ends the fit;
+    the next call fits afresh."""
+    class Stop(Exception):
+        pass
+
+    def stop(f, m):
+        raise Stop
+
+    args = ("toy-progress-stop", "RQ4x4", (), 1000, 0)
+    with pytest.raises(Stop):
+        cache.fit(*args, toy.X, on_progress=stop)
+    seen = []
+    cache.fit(*args, toy.X, on_progress=lambda f, m: seen.append(m))
+    assert seen == [f"stage {s} of 4" for s in range(1, 5)]

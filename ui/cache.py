@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 
 import vqcore
-from vqcore import datasets
+from vqcore import datasets, progress
 from vqcore.inspect import codeword_points, data_summary, pca_basis, project, subsample_indices, umap_embed
 from vqcore.report import beam_sweep as report_beam_sweep
 from vqcore.report import default_n_queries, evaluate, holdout_split
@@ -70,26 +70,47 @@ def split(n, seed):
     return holdout_split(n, nq, random_state=seed)
 
 
+class _Miss(Exception):
+    """A miss of a store of finished work (exceptions are never cached)."""
+
+
 @st.cache_data(max_entries=32, show_spinner=False)
-def fit(key, spec, params, train_size, seed, _X):
-    """Fit ``from_spec(spec, **params)`` on a training subsample of the base rows.
+def _finished_fit(key, spec, params, train_size, seed, _result=None):
+    """The finished :func:`fit` of these arguments: a store, not a computation (as
+    :func:`_finished_training`), because a fit's progress callback draws into elements
+    made outside it, which a cached function could not replay. Raises ``_Miss`` when
+    asked without ``_result`` for a fit it does not hold."""
+    if _result is None:
+        raise _Miss
+    return _result
+
+
+def fit(key, spec, params, train_size, seed, X, *, on_progress=None):
+    """Fit ``from_spec(spec, **params)`` on a training subsample of the base rows; cached.
 
     ``params`` is a tuple of (name, value) pairs. Returns a dict with the fitted
     ``quantizer``, ``fit_seconds``, ``n_train`` and the ``base_idx`` / ``query_idx``
-    split.
+    split. ``on_progress(fraction, message)`` follows a fit that is computed
+    (:mod:`vqcore.progress`); an exception it raises ends the fit, and nothing is kept.
     """
-    base_idx, query_idx = split(_X.shape[0], seed)
+    try:
+        return _finished_fit(key, spec, params, train_size, seed)
+    except _Miss:
+        pass
+    base_idx, query_idx = split(X.shape[0], seed)
     train = base_idx[subsample_indices(len(base_idx), int(train_size), random_state=seed)]
     q = vqcore.from_spec(spec, random_state=seed, **dict(params))
     t0 = time.perf_counter()
-    q.fit(_X[train])
-    return {
+    with progress.reporting(on_progress):
+        q.fit(X[train])
+    result = {
         "quantizer": q,
         "fit_seconds": time.perf_counter() - t0,
         "n_train": int(len(train)),
         "base_idx": base_idx,
         "query_idx": query_idx,
     }
+    return _finished_fit(key, spec, params, train_size, seed, _result=result)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -120,11 +141,19 @@ def beam_sweep(key, spec, params, train_size, seed, _X):
 
 
 def run_with_progress(key, spec, params, train_size, seed, X, *, label=None):
-    """:func:`run` inside an ``st.status`` that says what it is doing."""
+    """:func:`run` inside an ``st.status`` that says what it is doing, with a progress bar
+    above it that follows the fit's stages or iterations (:mod:`vqcore.progress`)."""
     label = label or spec
+    n_train = min(int(train_size), X.shape[0])
+    bar = st.empty()  # above the status, which stays collapsed
     with st.status(f"Running {label}…", expanded=False) as status:
-        status.write(f"Fitting {label} on {min(int(train_size), X.shape[0]):,} training rows…")
-        f = fit(key, spec, params, train_size, seed, X)
+        status.write(f"Fitting {label} on {n_train:,} training rows…")
+
+        def on_progress(fraction, message):
+            bar.progress(fraction, text=f"Fitting {label} on {n_train:,} rows: {message}…")
+
+        f = fit(key, spec, params, train_size, seed, X, on_progress=on_progress)
+        bar.empty()
         status.write(f"Fitted in {f['fit_seconds']:.2f} s; encoding and measuring…")
         res = run(key, spec, params, train_size, seed, X)
         status.update(label=f"{label}: fit {res['fit_seconds']:.2f} s, evaluation {res['eval_seconds']:.2f} s",
@@ -323,7 +352,6 @@ def sid_dedup(key, _codes, _labels):
 
 # ---------------------------------------------------------------- collapse lab (pages/5_Training.py)
 
-import threading  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 
 from threadpoolctl import threadpool_limits  # noqa: E402
@@ -359,10 +387,6 @@ def wait_for_training(state=None, timeout=30.0):
         done.wait(timeout)
 
 
-class _NotTrained(Exception):
-    """A miss of :func:`_finished_training` (exceptions are never cached)."""
-
-
 @st.cache_data(max_entries=16, show_spinner=False)
 def _finished_training(key, config, train_size, _result=None):
     """The finished training of ``config`` (a frozen, hashable TrainConfig holding the seed) on
@@ -371,10 +395,10 @@ def _finished_training(key, config, train_size, _result=None):
     A store, not a computation: :func:`train` computes the run outside any cached function, because
     its progress callback draws into elements made outside it (which a cached function could not
     replay), then hands it in as ``_result`` to be kept. Asked without ``_result`` on a miss, it
-    raises ``_NotTrained``, which is not cached.
+    raises ``_Miss``, which is not cached.
     """
     if _result is None:
-        raise _NotTrained
+        raise _Miss
     return _result
 
 
@@ -393,7 +417,7 @@ def train(key, config, train_size, X, *, callback=None, should_stop=None, callba
     if cacheable:
         try:
             return _finished_training(key, config, train_size), True
-        except _NotTrained:
+        except _Miss:
             pass
     n = X.shape[0]
     rows = subsample_indices(n, train_size, random_state=config.random_state)
