@@ -74,11 +74,12 @@ if run_clicked:
         step = f"Fitting {spec} ({i + 1} of {len(todo)})"
         bar.progress(i / len(todo), text=f"{step}…")
 
-        def on_progress(fraction, message, i=i, step=step):
+        def draw(fraction, message, i=i, step=step):
             bar.progress((i + fraction) / len(todo), text=f"{step}: {message}…")
 
         try:
-            cache.fit(data.key, spec, params, int(train_size), int(seed), data.X, on_progress=on_progress)
+            with cache.drawing_progress(draw) as on_progress:
+                cache.fit(data.key, spec, params, int(train_size), int(seed), data.X, on_progress=on_progress)
             res = cache.run(data.key, spec, params, int(train_size), int(seed), data.X)
         except VQLensError as exc:
             st.error(f"{spec}: {exc}")

@@ -300,3 +300,24 @@ def test_cache_fit_keeps_nothing_when_the_callback_stops_it(toy):
     seen = []
     cache.fit(*args, toy.X, on_progress=lambda f, m: seen.append(m))
     assert seen == [f"stage {s} of 4" for s in range(1, 5)]
+
+
+def test_a_click_during_a_fit_is_held_until_the_fit_is_kept(toy):
+    """Streamlit's stop or rerun request (a BaseException raised by the next st call, here the
+    bar's update) is held back: the fit finishes and is kept, then the request is raised."""
+    class Rerun(BaseException):
+        pass
+
+    drawn = []
+
+    def draw(fraction, message):
+        drawn.append(message)
+        raise Rerun
+
+    args = ("toy-held", "RQ4x4", (), 1000, 0)
+    with pytest.raises(Rerun), cache.drawing_progress(draw) as on_progress:
+        cache.fit(*args, toy.X, on_progress=on_progress)
+    assert drawn == ["stage 1 of 4"]  # no more drawing once a request is held
+    seen = []
+    cache.fit(*args, toy.X, on_progress=lambda f, m: seen.append(m))
+    assert seen == []  # kept: served without fitting again

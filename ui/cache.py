@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import streamlit as st
@@ -74,6 +75,50 @@ class _Miss(Exception):
     """A miss of a store of finished work (exceptions are never cached)."""
 
 
+class _HoldBack:
+    """Runs the Streamlit calls made while long work runs (progress bars, reads of the session),
+    holding back the stop or rerun request one of them raises.
+
+    Streamlit stops a running script when the person clicks a widget by raising a control
+    exception from the next ``st`` call. Raised inside a fit's progress callback it would end
+    the fit and lose it; held back, the work goes on (or ends early where it can, the Collapse
+    lab's training) and is kept, then :meth:`release` raises the request and Streamlit reruns.
+    ``on_hold`` runs once when a request is held.
+    """
+
+    def __init__(self, on_hold=None):
+        self.request = None
+        self._on_hold = on_hold
+
+    def __call__(self, st_call):
+        """``st_call()``, or None once a request is held."""
+        if self.request is not None:
+            return None
+        try:
+            return st_call()
+        except Exception:
+            raise
+        except BaseException as exc:  # Streamlit's StopException / RerunException
+            self.request = exc
+            if self._on_hold is not None:
+                self._on_hold()
+            return None
+
+    def release(self):
+        if self.request is not None:
+            raise self.request
+
+
+@contextmanager
+def drawing_progress(draw):
+    """An ``on_progress(fraction, message)`` for :func:`fit` that calls ``draw(fraction, message)``
+    (a progress bar's update), holding back a click's stop or rerun request until the block
+    ends, so that the fit inside it finishes and is kept first."""
+    hold = _HoldBack()
+    yield lambda fraction, message: hold(lambda: draw(fraction, message))
+    hold.release()
+
+
 @st.cache_data(max_entries=32, show_spinner=False)
 def _finished_fit(key, spec, params, train_size, seed, _result=None):
     """The finished :func:`fit` of these arguments: a store, not a computation (as
@@ -91,12 +136,24 @@ def fit(key, spec, params, train_size, seed, X, *, on_progress=None):
     ``params`` is a tuple of (name, value) pairs. Returns a dict with the fitted
     ``quantizer``, ``fit_seconds``, ``n_train`` and the ``base_idx`` / ``query_idx``
     split. ``on_progress(fraction, message)`` follows a fit that is computed
-    (:mod:`vqcore.progress`); an exception it raises ends the fit, and nothing is kept.
+    (:mod:`vqcore.progress`); an exception it raises ends the fit, and nothing is kept
+    (:func:`drawing_progress` makes one that holds Streamlit's stop back instead).
     """
-    try:
-        return _finished_fit(key, spec, params, train_size, seed)
-    except _Miss:
-        pass
+    # one fit of the same arguments at a time: a click during a fit reruns the page at once
+    # while the fit goes on in the old run (held back, see drawing_progress); a Run of the
+    # same settings then waits for it here instead of fitting a second time
+    with _FIT_LOCKS[hash((key, spec, params, train_size, seed)) % len(_FIT_LOCKS)]:
+        try:
+            return _finished_fit(key, spec, params, train_size, seed)
+        except _Miss:
+            pass
+        return _fit(key, spec, params, train_size, seed, X, on_progress)
+
+
+_FIT_LOCKS = [threading.Lock() for _ in range(16)]  # striped by the fit's arguments
+
+
+def _fit(key, spec, params, train_size, seed, X, on_progress):
     base_idx, query_idx = split(X.shape[0], seed)
     train = base_idx[subsample_indices(len(base_idx), int(train_size), random_state=seed)]
     q = vqcore.from_spec(spec, random_state=seed, **dict(params))
@@ -149,10 +206,11 @@ def run_with_progress(key, spec, params, train_size, seed, X, *, label=None):
     with st.status(f"Running {label}…", expanded=False) as status:
         status.write(f"Fitting {label} on {n_train:,} training rows…")
 
-        def on_progress(fraction, message):
+        def draw(fraction, message):
             bar.progress(fraction, text=f"Fitting {label} on {n_train:,} rows: {message}…")
 
-        f = fit(key, spec, params, train_size, seed, X, on_progress=on_progress)
+        with drawing_progress(draw) as on_progress:
+            f = fit(key, spec, params, train_size, seed, X, on_progress=on_progress)
         bar.empty()
         status.write(f"Fitted in {f['fit_seconds']:.2f} s; encoding and measuring…")
         res = run(key, spec, params, train_size, seed, X)
@@ -191,7 +249,7 @@ def umap_map(key, run_id, seed, _Xs, _extra):
     return umap_embed(_Xs, _extra, random_state=seed)
 
 
-__all__ = ["sample", "summary", "fit", "run", "run_with_progress", "split", "map_rows", "pca_map",
+__all__ = ["sample", "summary", "drawing_progress", "fit", "run", "run_with_progress", "split", "map_rows", "pca_map",
            "codeword_layer", "umap_map", "learn_toy"]
 
 
@@ -352,7 +410,6 @@ def sid_dedup(key, _codes, _labels):
 
 # ---------------------------------------------------------------- collapse lab (pages/5_Training.py)
 
-from contextlib import contextmanager  # noqa: E402
 
 from threadpoolctl import threadpool_limits  # noqa: E402
 
@@ -452,23 +509,14 @@ def train_with_progress(key, config, train_size, X, *, name, slot, store, state=
     state = st.session_state if state is None else state
     state[TRAIN_STOP] = False
     bar = slot.progress(0.0, text=f"{name}: starting…")
-    held = []
 
-    def hold(st_call):
-        """``st_call()``, holding back a stop or rerun request it raises (None then)."""
-        if held:
-            return None
+    def flag_stop():
         try:
-            return st_call()
-        except Exception:
-            raise
-        except BaseException as exc:  # Streamlit's StopException / RerunException
-            held.append(exc)
-            try:
-                state[TRAIN_STOP] = True
-            except BaseException:  # noqa: BLE001 - a second request: the held one reruns anyway
-                pass
-            return None
+            state[TRAIN_STOP] = True
+        except BaseException:  # noqa: BLE001 - a second request: the held one reruns anyway
+            pass
+
+    hold = _HoldBack(on_hold=flag_stop)
 
     def on_step(step, record):
         hold(lambda: bar.progress(min(step / config.steps, 1.0),
@@ -476,12 +524,11 @@ def train_with_progress(key, config, train_size, X, *, name, slot, store, state=
 
     def should_stop():
         flag = hold(lambda: state.get(TRAIN_STOP))
-        return bool(held) or bool(flag)
+        return hold.request is not None or bool(flag)
 
     result, cached = train(key, config, train_size, X, callback=on_step, should_stop=should_stop)
     store[name] = result
-    if held:
-        raise held[0]
+    hold.release()
     run = result["run"]
     if cached:
         text = f"{name}: reused the cached run ({run.steps_run:,} steps)."
