@@ -130,6 +130,9 @@ def _finished_fit(key, spec, params, train_size, seed, _result=None):
     return _result
 
 
+_FIT_LOCKS = [threading.Lock() for _ in range(16)]  # striped by the fit's arguments
+
+
 def fit(key, spec, params, train_size, seed, X, *, on_progress=None):
     """Fit ``from_spec(spec, **params)`` on a training subsample of the base rows; cached.
 
@@ -148,9 +151,6 @@ def fit(key, spec, params, train_size, seed, X, *, on_progress=None):
         except _Miss:
             pass
         return _fit(key, spec, params, train_size, seed, X, on_progress)
-
-
-_FIT_LOCKS = [threading.Lock() for _ in range(16)]  # striped by the fit's arguments
 
 
 def _fit(key, spec, params, train_size, seed, X, on_progress):
@@ -249,8 +249,8 @@ def umap_map(key, run_id, seed, _Xs, _extra):
     return umap_embed(_Xs, _extra, random_state=seed)
 
 
-__all__ = ["sample", "summary", "drawing_progress", "fit", "run", "run_with_progress", "split", "map_rows", "pca_map",
-           "codeword_layer", "umap_map", "learn_toy"]
+__all__ = ["sample", "summary", "drawing_progress", "fit", "run", "run_with_progress", "split", "map_rows",
+           "pca_map", "codeword_layer", "umap_map", "learn_toy"]
 
 
 # ---------------------------------------------------------------- learn page
@@ -409,7 +409,6 @@ def sid_dedup(key, _codes, _labels):
 
 
 # ---------------------------------------------------------------- collapse lab (pages/5_Training.py)
-
 
 from threadpoolctl import threadpool_limits  # noqa: E402
 
