@@ -86,3 +86,22 @@ def test_parts_nest_into_the_enclosing_share():
         progress.report(1.0, "c")
     assert [f for f, _ in seen] == pytest.approx([0.4, 0.4, 0.6, 1.0])
     assert [m for _, m in seen] == ["a", "inner: b", "inner: clipped", "c"]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: vqcore.ProductQuantizer(3, 16, random_state=0),
+    lambda: vqcore.ResidualQuantizer(3, 16, beam_size=2, random_state=0),
+])
+def test_long_encodings_go_in_blocks_and_report_them(make, X, monkeypatch):
+    """Above ENCODE_BLOCK_ROWS rows encode works block by block (bounded memory) and reports
+    each block; the codes of these row-by-row encoders do not depend on the blocks."""
+    q = make().fit(X)
+    whole = q.encode(X)
+    monkeypatch.setattr(vqcore.base, "ENCODE_BLOCK_ROWS", 250)
+    seen = []
+    with progress.reporting(lambda f, m: seen.append((f, m))):
+        blocked = q.encode(X)
+    np.testing.assert_array_equal(blocked, whole)
+    assert blocked.dtype == whole.dtype
+    assert seen == [(0.0, "encoding rows 1-250 of 600"), (250 / 600, "encoding rows 251-500 of 600"),
+                    (500 / 600, "encoding rows 501-600 of 600")]

@@ -10,10 +10,14 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from . import progress
 from ._validation import check_data, check_dim, check_int, code_dtype
 from .exceptions import DataError, VQLensError
 
 MAX_CODEBOOK_SIZE = 65536
+# encode works through at most this many rows at a time: bounded memory, and a
+# progress report (vqcore.progress) after each block of a long encoding
+ENCODE_BLOCK_ROWS = 16384
 
 
 class BaseQuantizer(BaseEstimator):
@@ -83,9 +87,16 @@ class BaseQuantizer(BaseEstimator):
         self._check_fitted()
         X = check_data(X, min_rows=0)
         check_dim(X, self.n_features_in_)
-        if X.shape[0] == 0:
-            return np.empty((0, self.n_codebooks), dtype=code_dtype(self.codebook_size))
-        return self._encode(X).astype(code_dtype(self.codebook_size), copy=False)
+        n = X.shape[0]
+        dtype = code_dtype(self.codebook_size)
+        if n <= ENCODE_BLOCK_ROWS:
+            return self._encode(X).astype(dtype, copy=False) if n else np.empty((0, self.n_codebooks), dtype)
+        codes = np.empty((n, self.n_codebooks), dtype=dtype)
+        for a in range(0, n, ENCODE_BLOCK_ROWS):
+            b = min(n, a + ENCODE_BLOCK_ROWS)
+            progress.report(a / n, f"encoding rows {a + 1:,}-{b:,} of {n:,}")
+            codes[a:b] = self._encode(X[a:b])
+        return codes
 
     def decode(self, codes):
         """Reconstruction from codes.
