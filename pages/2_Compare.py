@@ -1,5 +1,7 @@
 """Compare: several quantizers on the same data at the same bit budgets."""
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -74,13 +76,15 @@ if run_clicked:
         step = f"Fitting {spec} ({i + 1} of {len(todo)})"
         bar.progress(i / len(todo), text=f"{step}…")
 
-        def draw(fraction, message, i=i, step=step):
-            bar.progress((i + fraction) / len(todo), text=f"{step}: {message}…")
+        def draw(fraction, message, i=i, step=step, start=0.0, share=0.8):
+            # within this method's slot of the bar: the fit, then encoding the base rows
+            bar.progress((i + start + share * fraction) / len(todo), text=f"{step}: {message}…")
 
         try:
             with cache.drawing_progress(draw) as on_progress:
                 cache.fit(data.key, spec, params, int(train_size), int(seed), data.X, on_progress=on_progress)
-            res = cache.run(data.key, spec, params, int(train_size), int(seed), data.X)
+            with cache.drawing_progress(partial(draw, start=0.8, share=0.2)) as on_progress:
+                res = cache.run(data.key, spec, params, int(train_size), int(seed), data.X, on_progress=on_progress)
         except VQLensError as exc:
             st.error(f"{spec}: {exc}")
             continue

@@ -321,3 +321,19 @@ def test_a_click_during_a_fit_is_held_until_the_fit_is_kept(toy):
     seen = []
     cache.fit(*args, toy.X, on_progress=lambda f, m: seen.append(m))
     assert seen == []  # kept: served without fitting again
+
+
+def test_cache_run_follows_a_long_encoding_and_keeps_it(toy, monkeypatch):
+    """cache.run reports the blocks of the base rows' encoding while it computes, then serves
+    the result from its store."""
+    import vqcore.base
+
+    monkeypatch.setattr(vqcore.base, "ENCODE_BLOCK_ROWS", 1000)
+    args = ("toy-run-progress", "PQ4x4", (), 1000, 0)
+    seen = []
+    first = cache.run(*args, toy.X, on_progress=lambda f, m: seen.append(m))
+    n = first["report"]["n"]
+    assert n == 1800 and seen == [f"encoding rows 1-1,000 of {n:,}", f"encoding rows 1,001-{n:,} of {n:,}"]
+    again = cache.run(*args, toy.X, on_progress=lambda f, m: seen.append(m))
+    assert len(seen) == 2
+    np.testing.assert_array_equal(again["codes"], first["codes"])

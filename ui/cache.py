@@ -130,7 +130,13 @@ def _finished_fit(key, spec, params, train_size, seed, _result=None):
     return _result
 
 
-_FIT_LOCKS = [threading.Lock() for _ in range(16)]  # striped by the fit's arguments
+# one computation of the same arguments at a time, striped by them; reentrant, since run
+# holds its stripe while it asks fit for the same arguments
+_LOCKS = [threading.RLock() for _ in range(16)]
+
+
+def _lock_for(*args):
+    return _LOCKS[hash(args) % len(_LOCKS)]
 
 
 def fit(key, spec, params, train_size, seed, X, *, on_progress=None):
@@ -145,7 +151,7 @@ def fit(key, spec, params, train_size, seed, X, *, on_progress=None):
     # one fit of the same arguments at a time: a click during a fit reruns the page at once
     # while the fit goes on in the old run (held back, see drawing_progress); a Run of the
     # same settings then waits for it here instead of fitting a second time
-    with _FIT_LOCKS[hash((key, spec, params, train_size, seed)) % len(_FIT_LOCKS)]:
+    with _lock_for(key, spec, params, train_size, seed):
         try:
             return _finished_fit(key, spec, params, train_size, seed)
         except _Miss:
@@ -171,22 +177,40 @@ def _fit(key, spec, params, train_size, seed, X, on_progress):
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def run(key, spec, params, train_size, seed, _X):
-    """Fit (cached) and evaluate on the base rows with the held-out queries: the whole result."""
-    f = fit(key, spec, params, train_size, seed, _X)
-    q = f["quantizer"]
-    Xb = _X[f["base_idx"]]
-    t0 = time.perf_counter()
-    codes = q.encode(Xb)
-    nq = len(f["query_idx"])
-    query_set = (
-        f"{nq:,} rows held out of the data at random (seed {seed}); the base is the other {len(Xb):,}"
-        if nq else "no queries (fewer than 50 rows)"
-    )
-    report = evaluate(q, Xb, _X[f["query_idx"]] if nq else None, codes=codes,
-                      fit_seconds=f["fit_seconds"], query_set=query_set)
-    report["n_train"] = f["n_train"]
-    return {**f, "codes": codes, "report": report, "eval_seconds": time.perf_counter() - t0}
+def _finished_run(key, spec, params, train_size, seed, _result=None):
+    """The finished :func:`run` of these arguments; a store, as :func:`_finished_fit`."""
+    if _result is None:
+        raise _Miss
+    return _result
+
+
+def run(key, spec, params, train_size, seed, X, *, on_progress=None):
+    """Fit (kept) and evaluate on the base rows with the held-out queries: the whole result; cached.
+
+    ``on_progress`` follows the encoding of the base rows (in blocks, for large data) when
+    the result is computed; as for :func:`fit`.
+    """
+    with _lock_for(key, spec, params, train_size, seed):
+        try:
+            return _finished_run(key, spec, params, train_size, seed)
+        except _Miss:
+            pass
+        f = fit(key, spec, params, train_size, seed, X)
+        q = f["quantizer"]
+        Xb = X[f["base_idx"]]
+        t0 = time.perf_counter()
+        with progress.reporting(on_progress):
+            codes = q.encode(Xb)
+        nq = len(f["query_idx"])
+        query_set = (
+            f"{nq:,} rows held out of the data at random (seed {seed}); the base is the other {len(Xb):,}"
+            if nq else "no queries (fewer than 50 rows)"
+        )
+        report = evaluate(q, Xb, X[f["query_idx"]] if nq else None, codes=codes,
+                          fit_seconds=f["fit_seconds"], query_set=query_set)
+        report["n_train"] = f["n_train"]
+        result = {**f, "codes": codes, "report": report, "eval_seconds": time.perf_counter() - t0}
+        return _finished_run(key, spec, params, train_size, seed, _result=result)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -213,7 +237,13 @@ def run_with_progress(key, spec, params, train_size, seed, X, *, label=None):
             f = fit(key, spec, params, train_size, seed, X, on_progress=on_progress)
         bar.empty()
         status.write(f"Fitted in {f['fit_seconds']:.2f} s; encoding and measuring…")
-        res = run(key, spec, params, train_size, seed, X)
+
+        def draw_encoding(fraction, message):
+            bar.progress(fraction, text=f"{label}: {message}…")
+
+        with drawing_progress(draw_encoding) as on_progress:
+            res = run(key, spec, params, train_size, seed, X, on_progress=on_progress)
+        bar.empty()
         status.update(label=f"{label}: fit {res['fit_seconds']:.2f} s, evaluation {res['eval_seconds']:.2f} s",
                       state="complete")
     return res
