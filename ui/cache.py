@@ -223,25 +223,22 @@ def beam_sweep(key, spec, params, train_size, seed, _X):
 
 def run_with_progress(key, spec, params, train_size, seed, X, *, label=None):
     """:func:`run` inside an ``st.status`` that says what it is doing, with a progress bar
-    above it that follows the fit's stages or iterations (:mod:`vqcore.progress`)."""
+    above it that follows the fit's stages or iterations, then the encoding of large data
+    (:mod:`vqcore.progress`)."""
     label = label or spec
     n_train = min(int(train_size), X.shape[0])
     bar = st.empty()  # above the status, which stays collapsed
+
+    def into_bar(prefix):
+        return drawing_progress(lambda fraction, message: bar.progress(fraction, text=f"{prefix}{message}…"))
+
     with st.status(f"Running {label}…", expanded=False) as status:
         status.write(f"Fitting {label} on {n_train:,} training rows…")
-
-        def draw(fraction, message):
-            bar.progress(fraction, text=f"Fitting {label} on {n_train:,} rows: {message}…")
-
-        with drawing_progress(draw) as on_progress:
+        with into_bar(f"Fitting {label} on {n_train:,} rows: ") as on_progress:
             f = fit(key, spec, params, train_size, seed, X, on_progress=on_progress)
         bar.empty()
         status.write(f"Fitted in {f['fit_seconds']:.2f} s; encoding and measuring…")
-
-        def draw_encoding(fraction, message):
-            bar.progress(fraction, text=f"{label}: {message}…")
-
-        with drawing_progress(draw_encoding) as on_progress:
+        with into_bar(f"{label}: ") as on_progress:
             res = run(key, spec, params, train_size, seed, X, on_progress=on_progress)
         bar.empty()
         status.update(label=f"{label}: fit {res['fit_seconds']:.2f} s, evaluation {res['eval_seconds']:.2f} s",
