@@ -1,8 +1,8 @@
 """Progress of long fits and encodings, for a caller that shows it.
 
 The quantizers report how far they are through their outer loops (RQ stages,
-OPQ's rotation steps, AQ's alternations and local-search rounds, GRVQ's
-passes) to the callback set for the current context, if any::
+OPQ's rotation steps, AQ's alternations, GRVQ's passes; ``encode`` its blocks
+of rows on large inputs) to the callback set for the current context, if any::
 
     from vqcore import progress
 
@@ -12,8 +12,7 @@ passes) to the callback set for the current context, if any::
 ``fraction`` runs from 0 to 1 over the whole call; ``message`` says what is
 being done ("stage 3 of 8"). Reports come from the thread that called
 ``fit`` or ``encode``, a few dozen per call at most; without a callback they
-cost nothing. An exception raised by the callback ends the call (the app
-uses this to stop a fit when the person changes a setting).
+cost nothing. An exception raised by the callback ends the call.
 """
 
 import contextvars
