@@ -130,13 +130,24 @@ def _finished_fit(key, spec, params, train_size, seed, _result=None):
     return _result
 
 
-# one computation of the same arguments at a time, striped by them; reentrant, since run
-# holds its stripe while it asks fit for the same arguments
+# striped by the arguments of a computation; reentrant, since run holds its stripe while it
+# asks fit for the same arguments
 _LOCKS = [threading.RLock() for _ in range(16)]
 
 
-def _lock_for(*args):
-    return _LOCKS[hash(args) % len(_LOCKS)]
+def _kept(store, args, compute):
+    """``store(*args)`` when it holds a result, else ``compute()`` handed to ``store`` to keep.
+
+    One computation of the same arguments at a time: a click during a fit reruns the page at
+    once while the fit goes on in the old run (held back, see :func:`drawing_progress`); a Run
+    of the same settings then waits for it here instead of computing it a second time.
+    """
+    with _LOCKS[hash(args) % len(_LOCKS)]:
+        try:
+            return store(*args)
+        except _Miss:
+            pass
+        return store(*args, _result=compute())
 
 
 def fit(key, spec, params, train_size, seed, X, *, on_progress=None):
@@ -148,32 +159,24 @@ def fit(key, spec, params, train_size, seed, X, *, on_progress=None):
     (:mod:`vqcore.progress`); an exception it raises ends the fit, and nothing is kept
     (:func:`drawing_progress` makes one that holds Streamlit's stop back instead).
     """
-    # one fit of the same arguments at a time: a click during a fit reruns the page at once
-    # while the fit goes on in the old run (held back, see drawing_progress); a Run of the
-    # same settings then waits for it here instead of fitting a second time
-    with _lock_for(key, spec, params, train_size, seed):
-        try:
-            return _finished_fit(key, spec, params, train_size, seed)
-        except _Miss:
-            pass
-        return _fit(key, spec, params, train_size, seed, X, on_progress)
+    args = (key, spec, params, train_size, seed)
+    return _kept(_finished_fit, args, lambda: _fit(X, spec, params, train_size, seed, on_progress))
 
 
-def _fit(key, spec, params, train_size, seed, X, on_progress):
+def _fit(X, spec, params, train_size, seed, on_progress):
     base_idx, query_idx = split(X.shape[0], seed)
     train = base_idx[subsample_indices(len(base_idx), int(train_size), random_state=seed)]
     q = vqcore.from_spec(spec, random_state=seed, **dict(params))
     t0 = time.perf_counter()
     with progress.reporting(on_progress):
         q.fit(X[train])
-    result = {
+    return {
         "quantizer": q,
         "fit_seconds": time.perf_counter() - t0,
         "n_train": int(len(train)),
         "base_idx": base_idx,
         "query_idx": query_idx,
     }
-    return _finished_fit(key, spec, params, train_size, seed, _result=result)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -190,27 +193,25 @@ def run(key, spec, params, train_size, seed, X, *, on_progress=None):
     ``on_progress`` follows the encoding of the base rows (in blocks, for large data) when
     the result is computed; as for :func:`fit`.
     """
-    with _lock_for(key, spec, params, train_size, seed):
-        try:
-            return _finished_run(key, spec, params, train_size, seed)
-        except _Miss:
-            pass
-        f = fit(key, spec, params, train_size, seed, X)
-        q = f["quantizer"]
-        Xb = X[f["base_idx"]]
-        t0 = time.perf_counter()
-        with progress.reporting(on_progress):
-            codes = q.encode(Xb)
-        nq = len(f["query_idx"])
-        query_set = (
-            f"{nq:,} rows held out of the data at random (seed {seed}); the base is the other {len(Xb):,}"
-            if nq else "no queries (fewer than 50 rows)"
-        )
-        report = evaluate(q, Xb, X[f["query_idx"]] if nq else None, codes=codes,
-                          fit_seconds=f["fit_seconds"], query_set=query_set)
-        report["n_train"] = f["n_train"]
-        result = {**f, "codes": codes, "report": report, "eval_seconds": time.perf_counter() - t0}
-        return _finished_run(key, spec, params, train_size, seed, _result=result)
+    args = (key, spec, params, train_size, seed)
+    return _kept(_finished_run, args, lambda: _evaluate(fit(*args, X), X, seed, on_progress))
+
+
+def _evaluate(f, X, seed, on_progress):
+    q = f["quantizer"]
+    Xb = X[f["base_idx"]]
+    t0 = time.perf_counter()
+    with progress.reporting(on_progress):
+        codes = q.encode(Xb)
+    nq = len(f["query_idx"])
+    query_set = (
+        f"{nq:,} rows held out of the data at random (seed {seed}); the base is the other {len(Xb):,}"
+        if nq else "no queries (fewer than 50 rows)"
+    )
+    report = evaluate(q, Xb, X[f["query_idx"]] if nq else None, codes=codes,
+                      fit_seconds=f["fit_seconds"], query_set=query_set)
+    report["n_train"] = f["n_train"]
+    return {**f, "codes": codes, "report": report, "eval_seconds": time.perf_counter() - t0}
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
