@@ -9,6 +9,7 @@ from .base import BaseQuantizer
 from .exceptions import DataError, VQLensError, VQLensWarning
 from .grvq import GeneralizedResidualQuantizer
 from .kmeans import KMeansVQ, kmeans, kmeans_plusplus, warm_up
+from .models import ProjectedQuantizer, check_model_data, load_quantizer
 from .opq import OPQ
 from .pq import ProductQuantizer
 from .rq import ResidualQuantizer, beam_search_encode
@@ -22,14 +23,17 @@ __all__ = [
     "KMeansVQ",
     "OPQ",
     "ProductQuantizer",
+    "ProjectedQuantizer",
     "QUANTIZERS",
     "ResidualQuantizer",
     "VQLensError",
     "VQLensWarning",
     "beam_search_encode",
+    "check_model_data",
     "from_spec",
     "kmeans",
     "kmeans_plusplus",
+    "load_quantizer",
     "parse_spec",
     "warm_up",
 ]
