@@ -242,7 +242,8 @@ def load_quantizer(source, *, filename=None, prefix=None, max_bytes=DEFAULT_MAX_
         obj = read_torch_zip(data, max_bytes=max_bytes, max_elements=max_elements, what=what)
         refs = layouts.flatten(obj, is_tensor=_is_ref)
         if not refs:
-            raise DataError(f"{what}: the checkpoint holds no tensors.")
+            raise DataError(f"{what}: the checkpoint holds no tensors (only numbers or text). Save the model's "
+                            "weights: torch.save(model.state_dict(), path).")
     for name, ref in refs.items():
         n = 1
         for s in ref.shape:
