@@ -503,6 +503,13 @@ def _model_cases(marker_path):
                                              store), "m.ckpt"),
         ("pt_trap_as_storage_type", torch_zip([("w", torch_tensor_pickle("0", [1, 8, 4], storage="system"))], store),
          "m.pt"),
+        # BUILD on a checked tensor, to make it view memory past its storage
+        ("pt_build_changes_tensor_shape", torch_zip([("codebook.weight", torch_tensor_pickle("0", [8, 4]) + b"}"
+                                                      + _Op.str("shape") + _Op.tuple([_Op.int(10**5), _Op.int(4)])
+                                                      + b"sb")], {"0": C[0].tobytes()}), "m.pt"),
+        ("pt_build_on_storage", torch_zip([("codebook.weight", torch_tensor_pickle("0", [8, 4])[:-1]
+                                            .replace(b"Q", b"Q}" + _Op.str("numel") + _Op.int(10**6) + b"sb", 1) + b"R")],
+                                          {"0": C[0].tobytes()}), "m.pt"),
         ("pt_plain_pickle_trap", pickle.dumps(PickleTrap(marker_path)), "m.pt"),
         # malformed archives and tensors
         ("pt_truncated", good_pt[: len(good_pt) // 2], "m.pt"),

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import vqcore
 from tests.malformed import (
@@ -232,3 +234,72 @@ def test_check_model_data_says_which_side_is_wrong():
 def test_fixtures_stay_small():
     assert sum(p.stat().st_size for p in FIX.iterdir()) < 2**20
     assert not any(os.fspath(p).endswith(".pyc") for p in FIX.iterdir())
+
+
+# ------------------------------------------------------------------------ fuzz
+
+FUZZ_EXAMPLES = int(os.environ.get("VQLENS_FUZZ_EXAMPLES", "30"))
+FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None,
+                derandomize="VQLENS_FUZZ_EXAMPLES" not in os.environ,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def _outcome(data, filename, marker):
+    """A damaged model file loads (and then encodes) or is a DataError; nothing else, nothing run."""
+    try:
+        q = load_quantizer(data, filename=filename, max_bytes=2**20, max_elements=200_000)
+    except DataError:
+        return
+    finally:
+        assert not marker.exists()
+    X = np.random.default_rng(0).normal(size=(5, q.n_features_in_)).astype(np.float32)
+    codes = q.encode(X)
+    assert codes.shape == (5, q.n_codebooks) and int(codes.max()) < q.codebook_size
+
+
+@st.composite
+def _damaged(draw, data):
+    data = bytearray(data)
+    for _ in range(draw(st.integers(1, 4))):
+        pos = draw(st.integers(0, max(0, len(data) - 1)))
+        op = draw(st.sampled_from(["flip", "truncate", "insert", "int32"]))
+        if op == "flip" and data:
+            data[pos] ^= draw(st.integers(1, 255))
+        elif op == "truncate":
+            del data[pos:]
+        elif op == "insert":
+            data[pos:pos] = draw(st.binary(min_size=1, max_size=12))
+        else:
+            data[pos:pos + 4] = draw(st.sampled_from([0, 1, -1, 2**31 - 1, 2**16])).to_bytes(4, "little", signed=True)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("name", ["rvq.pt", "vq_proj_ckpt.pt", "rqvae_lcrec_ckpt.pt", "grvq.safetensors"])
+def test_fuzz_damaged_model_files(name, tmp_path):
+    seed = (FIX / name).read_bytes()
+
+    @FUZZ
+    @given(_damaged(seed))
+    def run(data):
+        _outcome(data, name, tmp_path / "ran")
+
+    run()
+
+
+@pytest.mark.parametrize("name", ["rvq_ckpt.pt", "rqvae_lcrec_ckpt.pt"])
+def test_fuzz_damaged_pickles_in_a_valid_archive(name, tmp_path):
+    """The pickle itself damaged, re-zipped with a correct CRC, so the unpickler sees every mutation."""
+    zf = zipfile.ZipFile(FIX / name)
+    members = {i.filename: zf.read(i) for i in zf.infolist()}
+    pkl_name = next(n for n in members if n.endswith("data.pkl"))
+
+    @FUZZ
+    @given(_damaged(members[pkl_name]))
+    def run(pkl):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as out:
+            for n, content in members.items():
+                out.writestr(n, pkl if n == pkl_name else content)
+        _outcome(buf.getvalue(), name, tmp_path / "ran")
+
+    run()

@@ -78,7 +78,22 @@ def bfloat16_to_float32(raw_u16):
 # stand-ins returned by find_class: inert, of this module, never torch's
 
 
-class _StorageType:
+class _Sealed:
+    """A stand-in the pickle may not modify: BUILD (``__setstate__``) on it is refused.
+
+    Without this, a pickle could set a checked TensorRef's shape or offset
+    after :meth:`_Archive.rebuild` validated them, and make the reader view
+    memory outside the storage.
+    """
+
+    __slots__ = ()
+
+    def __setstate__(self, state):
+        raise DataError(f"the pickle tries to change a {type(self).__name__.lstrip('_')} after it was built "
+                        "(a BUILD instruction), which current torch.save files do not hold; the file was refused.")
+
+
+class _StorageType(_Sealed):
     def __init__(self, name, code):
         self.name, self.code = name, code
 
@@ -86,7 +101,7 @@ class _StorageType:
         return f"torch.{self.name}"
 
 
-class _TorchDtype:
+class _TorchDtype(_Sealed):
     def __init__(self, name, code):
         self.name, self.code = name, code
 
@@ -99,21 +114,21 @@ class _Record:
     """Stand-in for argparse.Namespace: attributes set by the pickle's BUILD, nothing else."""
 
 
-class _TensorType:
+class _TensorType(_Sealed):
     """Stand-in for torch.Tensor / torch.nn.Parameter (named by ``_rebuild_from_type_v2``)."""
 
     def __init__(self, name):
         self.name = name
 
 
-class _Storage:
+class _Storage(_Sealed):
     """A storage named by a persistent id: which archive member, which dtype, how many elements."""
 
     def __init__(self, archive, key, code, numel):
         self.archive, self.key, self.code, self.numel = archive, key, code, numel
 
 
-class TensorRef:
+class TensorRef(_Sealed):
     """A tensor of the checkpoint, checked but not read: ``shape``, ``dtype`` and :meth:`numpy`."""
 
     def __init__(self, storage, offset, shape, stride, code=None):
@@ -260,6 +275,9 @@ class _Archive:
         flat = self._storage_array(ref.storage, ref.code)
         if ref.size == 0:
             return np.zeros(ref.shape, dtype=flat.dtype)
+        last = ref.offset + sum((n - 1) * s for n, s in zip(ref.shape, ref.stride))
+        if ref.offset < 0 or min(ref.stride, default=0) < 0 or last >= flat.size:  # checked at rebuild; never view past it
+            _refuse(self.what, "a tensor does not fit its storage; the file is corrupt.")
         itemsize = flat.dtype.itemsize
         view = np.lib.stride_tricks.as_strided(
             flat[ref.offset:], shape=ref.shape, strides=tuple(s * itemsize for s in ref.stride), writeable=False

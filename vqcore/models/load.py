@@ -231,6 +231,19 @@ def load_quantizer(source, *, filename=None, prefix=None, max_bytes=DEFAULT_MAX_
     if len(data) > max_bytes:
         raise DataError(f"{what} is {len(data) / 2**20:.1f} MiB, above the limit of {max_bytes / 2**20:.1f} MiB "
                         "(max_bytes). Save only the quantizer's weights (its state dict).")
+    try:
+        with np.errstate(all="ignore"):
+            return _load(data, filename, ext, what, prefix, max_bytes, max_elements)
+    except VQLensError:
+        raise
+    except MemoryError:
+        raise DataError(f"{what}: not enough memory to read it. Save only the quantizer's weights.") from None
+    except Exception as exc:  # damaged archives and arrays: zipfile, zlib, numpy errors
+        raise DataError(f"{what} could not be read ({type(exc).__name__}: {str(exc)[:200]}); the file is truncated "
+                        "or damaged. Save or upload it again.") from exc
+
+
+def _load(data, filename, ext, what, prefix, max_bytes, max_elements):
     if ext == ".safetensors":
         fmt, refs = "safetensors", _safetensors_refs(data, what)
     elif ext == ".npz":
