@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import vector_quantize_pytorch
 from safetensors.torch import save_file
 from torch import nn
 from vector_quantize_pytorch import GroupedResidualVQ, ResidualVQ, VectorQuantize
@@ -205,7 +204,7 @@ def main():
     rqvae_fixture()
 
     (OUT / "VERSIONS.txt").write_text(
-        f"torch {torch.__version__}\nvector-quantize-pytorch {vector_quantize_pytorch.__version__ if hasattr(vector_quantize_pytorch, '__version__') else _dist_version()}\n"
+        f"torch {torch.__version__}\nvector-quantize-pytorch {_dist_version()}\n"
         f"python {sys.version.split()[0]}\nnumpy {np.__version__}\n"
     )
     total = sum(p.stat().st_size for p in OUT.iterdir())

@@ -484,6 +484,9 @@ def _model_cases(marker_path):
     touch = f"open({marker_path!r}, 'w').close()"
     nan = C.copy()
     nan[1, 3, 2] = np.nan
+    # a BUILD right after the storage's persistent id, raising its element count
+    build_on_storage = torch_tensor_pickle("0", [8, 4]).replace(
+        b"Q", b"Q}" + _Op.str("numel") + _Op.int(10**6) + b"sb", 1)
 
     def st_bytes(arrays):
         from safetensors.numpy import save
@@ -507,9 +510,7 @@ def _model_cases(marker_path):
         ("pt_build_changes_tensor_shape", torch_zip([("codebook.weight", torch_tensor_pickle("0", [8, 4]) + b"}"
                                                       + _Op.str("shape") + _Op.tuple([_Op.int(10**5), _Op.int(4)])
                                                       + b"sb")], {"0": C[0].tobytes()}), "m.pt"),
-        ("pt_build_on_storage", torch_zip([("codebook.weight", torch_tensor_pickle("0", [8, 4])[:-1]
-                                            .replace(b"Q", b"Q}" + _Op.str("numel") + _Op.int(10**6) + b"sb", 1) + b"R")],
-                                          {"0": C[0].tobytes()}), "m.pt"),
+        ("pt_build_on_storage", torch_zip([("codebook.weight", build_on_storage)], {"0": C[0].tobytes()}), "m.pt"),
         ("pt_plain_pickle_trap", pickle.dumps(PickleTrap(marker_path)), "m.pt"),
         # malformed archives and tensors
         ("pt_truncated", good_pt[: len(good_pt) // 2], "m.pt"),
@@ -518,16 +519,18 @@ def _model_cases(marker_path):
         ("pt_legacy_format", b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little") + b".", "m.pt"),
         ("pt_no_data_pkl", zip_bytes([("archive/data/0", C.tobytes())]), "m.pt"),
         ("pt_torchscript", zip_bytes([("archive/constants.pkl", b"\x80\x02]."), ("archive/code/m.py", b"")]), "m.pt"),
-        ("pt_shape_exceeds_storage", torch_zip([("layers.0._codebook.embed", torch_tensor_pickle("0", [1, 8, 4], numel=16))],
+        ("pt_shape_exceeds_storage", torch_zip([("layers.0._codebook.embed",
+                                                 torch_tensor_pickle("0", [1, 8, 4], numel=16))],
                                                {"0": C[0].tobytes()[:64]}), "m.pt"),
         ("pt_stride_exceeds_storage", torch_zip([("layers.0._codebook.embed",
-                                                  torch_tensor_pickle("0", [1, 8, 4], stride=[32, 8, 1]))], store), "m.pt"),
+                                                  torch_tensor_pickle("0", [1, 8, 4], stride=[32, 8, 1]))], store),
+         "m.pt"),
         ("pt_offset_past_storage", torch_zip([("layers.0._codebook.embed",
                                                torch_tensor_pickle("0", [1, 8, 4], offset=8))], store), "m.pt"),
         ("pt_huge_shape", torch_zip([("layers.0._codebook.embed", torch_tensor_pickle("0", [1, 10**12, 4], numel=32))],
                                     store), "m.pt"),
-        ("pt_huge_storage", torch_zip([("layers.0._codebook.embed", torch_tensor_pickle("0", [10**6, 10**6], numel=10**12))],
-                                      store), "m.pt"),
+        ("pt_huge_storage", torch_zip([("layers.0._codebook.embed",
+                                        torch_tensor_pickle("0", [10**6, 10**6], numel=10**12))], store), "m.pt"),
         ("pt_missing_storage", torch_zip([("layers.0._codebook.embed", embed)], {}), "m.pt"),
         ("pt_storage_wrong_size", torch_zip([("layers.0._codebook.embed", embed)], {"0": C[0].tobytes() + b"\0" * 8}),
          "m.pt"),
@@ -545,8 +548,8 @@ def _model_cases(marker_path):
         ("safetensors_nan", st_bytes({f"layers.{m}._codebook.embed": nan[m][None] for m in range(2)}), "m.safetensors"),
         ("npz_object_codebooks", npz_bytes(codebooks=np.array([PickleTrap(marker_path)], dtype=object)), "m.npz"),
         ("npz_nan_codebooks", npz_bytes(codebooks=nan), "m.npz"),
-        ("npy_huge_codebook_shape", npy_raw("{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000, 4), }",
-                                            b"\0" * 64), "m.npy"),
+        ("npy_huge_codebook_shape",
+         npy_raw("{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000, 4), }", b"\0" * 64), "m.npy"),
         ("npy_1d_codebook", npy_bytes(np.arange(8, dtype=np.float32)), "m.npy"),
         ("model_wrong_extension", good_pt, "m.onnx"),
     ]

@@ -35,13 +35,13 @@ SPECS = ["VQ1x6", "PQ4x6", "PQ8x4", "OPQ4x5", "RQ3x5", "AQ2x5", "GRVQ2x5"]
 
 
 def _check_same_search(q, codes, Q, index, k=10):
-    D, I = index.search(Q, k)
+    D, found = index.search(Q, k)
     d_ref, i_ref = adc_search(q, codes, Q, k)
     # the same distances, nearest first
     np.testing.assert_allclose(D, d_ref, rtol=1e-4, atol=1e-3)
     # and faiss's items are at those distances (items at equal distance may come in another order)
     X_hat = q.decode(codes).astype(np.float64)
-    exact = ((Q[:, None, :].astype(np.float64) - X_hat[I]) ** 2).sum(-1)
+    exact = ((Q[:, None, :].astype(np.float64) - X_hat[found]) ** 2).sum(-1)
     np.testing.assert_allclose(D, exact, rtol=1e-4, atol=1e-3)
     # where the k-th distance is not tied with the next one, the sets are equal
     full = ((Q[:, None, :].astype(np.float64) - X_hat[None]) ** 2).sum(-1)
@@ -49,7 +49,7 @@ def _check_same_search(q, codes, Q, index, k=10):
     clear = srt[:, k] - srt[:, k - 1] > 1e-3
     assert clear.any() or q.n_codebooks == 1  # one codebook: items share few reconstructions, all tied
     for qi in np.flatnonzero(clear):
-        assert set(I[qi]) == set(i_ref[qi])
+        assert set(found[qi]) == set(i_ref[qi])
 
 
 @pytest.mark.parametrize("spec", SPECS)

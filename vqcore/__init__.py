@@ -7,6 +7,7 @@ Quantizers share one interface (``fit``, ``encode``, ``decode``,
 from .aq import AdditiveQuantizer
 from .base import BaseQuantizer
 from .exceptions import DataError, VQLensError, VQLensWarning
+from .export import adc_search, serialize_faiss_index, to_faiss_index
 from .grvq import GeneralizedResidualQuantizer
 from .kmeans import KMeansVQ, kmeans, kmeans_plusplus, warm_up
 from .models import ProjectedQuantizer, check_model_data, load_quantizer
@@ -28,6 +29,7 @@ __all__ = [
     "ResidualQuantizer",
     "VQLensError",
     "VQLensWarning",
+    "adc_search",
     "beam_search_encode",
     "check_model_data",
     "from_spec",
@@ -35,5 +37,7 @@ __all__ = [
     "kmeans_plusplus",
     "load_quantizer",
     "parse_spec",
+    "serialize_faiss_index",
+    "to_faiss_index",
     "warm_up",
 ]

@@ -176,6 +176,9 @@ def _pack(faiss, inner, codes, nbits):
 
 
 def serialize_faiss_index(index):
-    """The bytes of a faiss index (``faiss.serialize_index``), for a download; ``faiss.deserialize_index`` reads them."""
+    """The bytes of a faiss index (``faiss.serialize_index``), for a download.
+
+    ``faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))`` reads them back.
+    """
     faiss = _faiss()
     return faiss.serialize_index(index).tobytes()

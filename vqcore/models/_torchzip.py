@@ -276,7 +276,8 @@ class _Archive:
         if ref.size == 0:
             return np.zeros(ref.shape, dtype=flat.dtype)
         last = ref.offset + sum((n - 1) * s for n, s in zip(ref.shape, ref.stride))
-        if ref.offset < 0 or min(ref.stride, default=0) < 0 or last >= flat.size:  # checked at rebuild; never view past it
+        # checked at rebuild already; never view past the storage whatever happened since
+        if ref.offset < 0 or min(ref.stride, default=0) < 0 or last >= flat.size:
             _refuse(self.what, "a tensor does not fit its storage; the file is corrupt.")
         itemsize = flat.dtype.itemsize
         view = np.lib.stride_tricks.as_strided(

@@ -35,6 +35,7 @@ the codes are the same, and they are recognised and said.
 from __future__ import annotations
 
 import re
+
 import numpy as np
 
 from ..exceptions import DataError
@@ -89,7 +90,7 @@ def _array(refs, name, what, *, ndim=None):
 
 
 def _affine(refs, base, what):
-    """An nn.Linear at ``base`` (``base.weight`` / ``base.bias``), or a Linear then LayerNorm (``base.0``, ``base.1``)."""
+    """An nn.Linear at ``base`` (``.weight``, ``.bias``), or a Linear then a LayerNorm (``.0``, ``.1``)."""
     if base + ".weight" in refs:
         W = _array(refs, base + ".weight", what, ndim=2)
         b = _array(refs, base + ".bias", what, ndim=1) if base + ".bias" in refs else None
@@ -228,7 +229,8 @@ def _build_vqp_residual(refs, p, what):
             raise DataError(f"{what}: project_in gives {stem_in.n_out} values but the codebooks have length {c}.")
         notes.insert(0, f"encodes through project_in ({stem_in.n_in} -> {c}) and decodes through project_out")
     group = Group(books=books, cols=slice(0, c), out_cols=slice(0, c))
-    return Encoder([group], stem_in, stem_out, _dedupe(notes)), f"vector-quantize-pytorch ResidualVQ ({books.shape[0]} levels)"
+    kind = f"vector-quantize-pytorch ResidualVQ ({books.shape[0]} levels)"
+    return Encoder([group], stem_in, stem_out, _dedupe(notes)), kind
 
 
 def _build_vqp_grouped(refs, p, what):
@@ -249,7 +251,8 @@ def _build_vqp_grouped(refs, p, what):
         start += width
     _uniform([b for grp in groups for b in grp.books], what)
     L = groups[0].books.shape[0]
-    return Encoder(groups, notes=_dedupe(notes)), f"vector-quantize-pytorch GroupedResidualVQ ({len(groups)} groups x {L} levels)"
+    kind = f"vector-quantize-pytorch GroupedResidualVQ ({len(groups)} groups x {L} levels)"
+    return Encoder(groups, notes=_dedupe(notes)), kind
 
 
 def _build_embedding_list(refs, p, what, listname):
@@ -273,7 +276,8 @@ def _build_embedding_list(refs, p, what, listname):
             f"an encoder was found ({len(encoder)} tensors, e.g. {encoder[0]}) and is NOT run: the codebooks "
             f"quantize the encoder's output (d={books.shape[2]}), so load those latent vectors as the data")
     group = Group(books=books, cols=slice(0, books.shape[2]), out_cols=slice(0, books.shape[2]))
-    return Encoder([group], notes=_dedupe(notes)), f"RQ-VAE for semantic IDs: quantizer layers {p}{listname}.* ({len(books)} levels)"
+    kind = f"RQ-VAE for semantic IDs: quantizer layers {p}{listname}.* ({len(books)} levels)"
+    return Encoder([group], notes=_dedupe(notes)), kind
 
 
 def _build_vqtorch(refs, p, what):

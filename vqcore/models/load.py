@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import zipfile
 
 import numpy as np
 
@@ -146,7 +145,8 @@ def _npz_refs(data, what, max_elements):
     except DataError:
         raise
     except Exception as exc:
-        raise DataError(f"{what}: the .npz archive could not be read ({str(exc)[:160]}); it may be truncated.") from None
+        raise DataError(f"{what}: the .npz archive could not be read ({str(exc)[:160]}); it may be "
+                        "truncated.") from None
     if not refs:
         raise DataError(f"{what}: the .npz holds no numeric arrays. Save the codebooks with "
                         "numpy.savez(path, codebooks=C) with C of shape (M, K, d) or (K, d).")
@@ -311,7 +311,9 @@ def check_model_data(quantizer, X=None, codes=None):
     if X is not None:
         X = check_data(X)
         if X.shape[1] != d:
-            latent = " (for an RQ-VAE, the encoder's outputs, not the raw item embeddings)" if "RQ-VAE" in layout else ""
+            latent = ""
+            if "RQ-VAE" in layout:
+                latent = " (for an RQ-VAE, the encoder's outputs, not the raw item embeddings)"
             raise DataError(
                 f"The model ({layout}) encodes vectors of d={d} but the loaded data has d={X.shape[1]}. Load the "
                 f"embeddings the model was trained on{latent}, or the model that goes with this data."
