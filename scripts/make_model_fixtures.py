@@ -2,7 +2,8 @@
 
 Writes ``tests/fixtures/models/``: small models of vector-quantize-pytorch
 (``ResidualVQ``, ``VectorQuantize`` with and without ``project_in`` /
-``project_out``, multi-head, cosine-similarity codebooks,
+``project_out``, with a LayerNorm after ``project_in``, with ``affine_param``,
+multi-head with separate or shared codebooks, cosine-similarity codebooks,
 ``GroupedResidualVQ``) and one module laid out as the RQ-VAE of the semantic-ID
 repositories (LC-Rec's ``encoder.mlp_layers`` and ``rq.vq_layers.{m}.embedding``),
 each briefly trained (k-means init, a few EMA / Adam steps), then run in eval
@@ -200,6 +201,22 @@ def main():
     cos = ResidualVQ(dim=8, num_quantizers=2, codebook_size=16, use_cosine_sim=True, kmeans_init=True)
     train(cos, 8)
     save("rvq_cosine", cos, *run(cos, 8))
+
+    torch.manual_seed(7)
+    ln = VectorQuantize(dim=16, codebook_dim=8, codebook_size=16, layernorm_after_project_in=True, kmeans_init=True)
+    train(ln, 16)
+    save("vq_ln", ln, *run(ln, 16))
+
+    torch.manual_seed(8)
+    shared = VectorQuantize(dim=16, codebook_dim=4, heads=2, separate_codebook_per_head=False, codebook_size=16,
+                            kmeans_init=True)
+    train(shared, 16)
+    save("vq_heads_shared", shared, *run(shared, 16))
+
+    torch.manual_seed(9)
+    affine = VectorQuantize(dim=8, codebook_size=16, affine_param=True, kmeans_init=True)
+    train(affine, 8)
+    save("vq_affine", affine, *run(affine, 8))
 
     rqvae_fixture()
 

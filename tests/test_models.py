@@ -41,6 +41,9 @@ MODELS = {
     "vq_heads": (vqcore.ProductQuantizer, "2 heads (one codebook per head)"),
     "rvq_cosine": (vqcore.ResidualQuantizer, "ResidualVQ (2 levels)"),
     "rqvae_lcrec": (vqcore.ResidualQuantizer, "RQ-VAE for semantic IDs"),
+    "vq_ln": (ProjectedQuantizer, "VectorQuantize"),
+    "vq_heads_shared": (ProjectedQuantizer, "2 heads (sharing one codebook)"),
+    "vq_affine": (vqcore.KMeansVQ, "VectorQuantize"),
 }
 CHECKPOINTS = {  # nested training checkpoints and the container the weights sit under
     "rvq": "model.",
@@ -303,3 +306,20 @@ def test_fuzz_damaged_pickles_in_a_valid_archive(name, tmp_path):
         _outcome(buf.getvalue(), name, tmp_path / "ran")
 
     run()
+
+
+def test_safetensors_bfloat16_and_every_kind_of_source(tmp_path):
+    import json
+
+    values = np.array([[1.0, -0.5], [2.0**-3, 6.0], [-3.0, 0.25]], dtype=np.float32)
+    raw = (values.view(np.uint32) >> 16).astype("<u2").tobytes()
+    # the safetensors layout written by hand: header length, JSON header, data
+    header = json.dumps({"codebook.weight": {"dtype": "BF16", "shape": [3, 2], "data_offsets": [0, len(raw)]}})
+    header += " " * (-len(header) % 8)
+    data = len(header).to_bytes(8, "little") + header.encode() + raw
+    (tmp_path / "m.safetensors").write_bytes(data)
+    for source in (data, io.BytesIO(data), tmp_path / "m.safetensors", str(tmp_path / "m.safetensors")):
+        q = load_quantizer(source, filename=None if not isinstance(source, (bytes, io.BytesIO)) else "m.safetensors")
+        np.testing.assert_array_equal(q.codebooks_[0], values)
+    with pytest.raises(DataError, match="max_bytes"):
+        load_quantizer(tmp_path / "m.safetensors", max_bytes=10)

@@ -53,14 +53,14 @@ def _is_ref(obj):
     return isinstance(obj, (TensorRef, ArrayRef))
 
 
-def _read_source(source, filename):
+def _read_source(source, filename, max_bytes):
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         size = os.path.getsize(path)
         filename = filename or os.path.basename(path)
-        if size > DEFAULT_MAX_BYTES:
+        if size > max_bytes:  # refused before reading it
             raise DataError(f"{filename!r} is {size / 2**20:.1f} MiB, above the limit of "
-                            f"{DEFAULT_MAX_BYTES / 2**20:.0f} MiB. Save only the quantizer's weights.")
+                            f"{max_bytes / 2**20:.1f} MiB (max_bytes). Save only the quantizer's weights.")
         with open(path, "rb") as f:
             return f.read(), filename
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -217,9 +217,9 @@ def load_quantizer(source, *, filename=None, prefix=None, max_bytes=DEFAULT_MAX_
     >>> type(q).__name__, q.spec(), q.layout_
     ('ResidualQuantizer', 'RQ3x4', 'tensor codebooks (3 residual codebooks)')
     """
-    data, filename = _read_source(source, filename)
     max_bytes = check_int("max_bytes", max_bytes, low=1)
     max_elements = check_int("max_elements", max_elements, low=1)
+    data, filename = _read_source(source, filename, max_bytes)
     filename = str(filename or "model")
     what = repr(filename)
     ext = os.path.splitext(filename)[1].lower()

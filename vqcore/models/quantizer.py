@@ -215,7 +215,6 @@ def fitted(encoder, *, layout, source_info):
         q.encoder_ = encoder
         q.codebooks_ = encoder.data_space_codebooks()
     q.n_features_in_ = d
-    q.n_train_ = 0
     q.mean_ = np.zeros(d, dtype=np.float32)  # no learned centring: the model's codes are of x itself
     q.layout_ = layout
     q.source_info_ = source_info
