@@ -194,3 +194,12 @@ def test_compare_identical_permuted_and_split_code_sets():
 def test_compare_refuses_different_items():
     with pytest.raises(vqcore.DataError, match="same items"):
         compare_code_sets(np.zeros((4, 2), int), np.zeros((5, 2), int))
+
+
+def test_faiss_available_says_how_to_install(monkeypatch):
+    from vqcore.export import faiss_available
+
+    assert faiss_available() == (True, None)
+    monkeypatch.setitem(sys.modules, "faiss", None)
+    ok, message = faiss_available()
+    assert not ok and "pip install faiss-cpu" in message

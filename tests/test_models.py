@@ -323,3 +323,16 @@ def test_safetensors_bfloat16_and_every_kind_of_source(tmp_path):
         np.testing.assert_array_equal(q.codebooks_[0], values)
     with pytest.raises(DataError, match="max_bytes"):
         load_quantizer(tmp_path / "m.safetensors", max_bytes=10)
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("rvq", ["RQ3x4", "AQ3x4"]),  # M=3 does not divide d=8: no PQ / OPQ
+    ("grvq", ["RQ4x4", "PQ4x4", "OPQ4x4", "AQ4x4"]),
+])
+def test_baselines_at_the_same_bits(name, expected):
+    from vqcore.models import baseline_specs
+
+    q = load_quantizer(FIX / f"{name}.pt")
+    specs = baseline_specs(q)
+    assert specs == expected
+    assert all(vqcore.from_spec(s).bits_per_vector == q.bits_per_vector for s in specs)

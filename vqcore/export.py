@@ -41,6 +41,20 @@ from .pq import ProductQuantizer
 FAISS_MISSING = "The faiss index export needs faiss: pip install faiss-cpu"
 
 
+def faiss_available():
+    """Whether faiss can be imported; the message for a button that needs it otherwise.
+
+    Returns
+    -------
+    (bool, str or None)
+    """
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False, FAISS_MISSING
+    return True, None
+
+
 def _faiss():
     try:
         import faiss

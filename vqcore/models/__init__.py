@@ -9,7 +9,7 @@ codes are the model's own. :func:`check_model_data` says whether loaded data
 and codes fit the model.
 """
 
-from .load import MODEL_EXTENSIONS, check_model_data, load_quantizer
+from .load import MODEL_EXTENSIONS, baseline_specs, check_model_data, load_quantizer
 from .quantizer import ProjectedQuantizer
 
-__all__ = ["MODEL_EXTENSIONS", "ProjectedQuantizer", "check_model_data", "load_quantizer"]
+__all__ = ["MODEL_EXTENSIONS", "ProjectedQuantizer", "baseline_specs", "check_model_data", "load_quantizer"]

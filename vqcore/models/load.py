@@ -330,3 +330,36 @@ def check_model_data(quantizer, X=None, codes=None):
             raise DataError(f"The codes have {codes.shape[0]} rows but the data has {X.shape[0]}; row i of the "
                             "codes must be item i of the data.")
     return X
+
+
+def baseline_specs(quantizer, methods=("RQ", "PQ", "OPQ", "AQ")):
+    """Specs of vqcore quantizers with the same bits per vector as ``quantizer``, to fit beside it.
+
+    Each has the same number of codebooks M and codebook size K (so the same
+    ``M log2 K`` bits); PQ and OPQ only when M divides the dimension.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> q = load_quantizer(_example_npz(), filename="rq.npz")  # 3 levels of 16 codes, d=6
+    >>> baseline_specs(q)
+    ['RQ3x4', 'PQ3x4', 'OPQ3x4', 'AQ3x4']
+    """
+    from ..spec import QUANTIZERS, from_spec
+
+    M, K, d = quantizer.n_codebooks, quantizer.codebook_size, quantizer.n_features_in_
+    size = str(K.bit_length() - 1) if K & (K - 1) == 0 else f"K{K}"
+    out = []
+    for method in methods:
+        if method not in QUANTIZERS or (method in ("PQ", "OPQ") and d % M) or (method == "VQ" and M != 1):
+            continue
+        spec = f"{method}{M}x{size}"
+        from_spec(spec)  # valid
+        out.append(spec)
+    return out
+
+
+def _example_npz():
+    buf = io.BytesIO()
+    np.savez(buf, codebooks=np.random.default_rng(0).normal(size=(3, 16, 6)).astype(np.float32))
+    return buf.getvalue()
