@@ -336,3 +336,23 @@ def test_baselines_at_the_same_bits(name, expected):
     specs = baseline_specs(q)
     assert specs == expected
     assert all(vqcore.from_spec(s).bits_per_vector == q.bits_per_vector for s in specs)
+
+
+def test_vq_lens_own_opq_download_loads_back_with_the_same_codes():
+    rng = np.random.default_rng(6)
+    X = (rng.normal(size=(1500, 8)) @ rng.normal(size=(8, 8))).astype(np.float32)
+    opq = vqcore.OPQ(n_codebooks=4, codebook_size=16, n_iter_opq=5, random_state=0).fit(X)
+    # the arrays of the Quantize page's "Codebooks (.npz)" download (ui/data.codebooks_npz)
+    q = load_quantizer(npz_bytes(compressed=True, codebooks=opq.codebooks_, rotation=opq.rotation_), filename="o.npz")
+    assert "OPQ" in q.layout_
+    codes = opq.encode(X)
+    np.testing.assert_array_equal(q.encode(X), codes)
+    np.testing.assert_allclose(q.decode(codes), opq.decode(codes), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["grvq", "vq_ln", "rvq"])
+def test_loaded_quantizer_survives_pickling_as_a_cache_would(name):
+    X, codes, _ = fixture(name)
+    q = pickle.loads(pickle.dumps(load_quantizer(FIX / f"{name}.pt")))
+    np.testing.assert_array_equal(q.encode(X).astype(np.int64), codes)
+    assert q.layout_ and q.source_info_["format"] == "torch.save zip"

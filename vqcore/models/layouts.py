@@ -324,6 +324,24 @@ def build_single_tensor(refs, name, what):
     return Encoder([group]), f"tensor {name} ({kind})"
 
 
+def build_rotated_product(refs, what):
+    """VQ Lens's own OPQ download: ``codebooks`` (M, K, d/M) and ``rotation`` (d, d).
+
+    Codes are PQ codes of ``x @ rotation``; the reconstruction is rotated back.
+    """
+    books = _array(refs, "codebooks", what, ndim=3)
+    R = _array(refs, "rotation", what, ndim=2)
+    M, _, ds = books.shape
+    if R.shape != (M * ds, M * ds):
+        raise DataError(f"{what}: rotation has shape {R.shape} but {M} codebooks of width {ds} need "
+                        f"({M * ds}, {M * ds}).")
+    groups = [Group(books=books[m][None], cols=slice(m * ds, (m + 1) * ds), out_cols=slice(m * ds, (m + 1) * ds))
+              for m in range(M)]
+    notes = ["encodes x @ rotation by PQ and rotates the reconstruction back (OPQ)"]
+    return Encoder(groups, Affine(np.ascontiguousarray(R.T)), Affine(np.ascontiguousarray(R)), notes), \
+        f"VQ Lens OPQ codebooks ({M} subspaces of {ds} dimensions, with their rotation)"
+
+
 def candidates(refs):
     """Every layout the tensor names allow, as :class:`Found` (best first)."""
     out = {}

@@ -155,6 +155,9 @@ def _npz_refs(data, what, max_elements):
 
 def _npz_layout(refs, what, prefix):
     """Codebooks saved with numpy: our own export ('codebooks' [+ 'rotation']), or one array."""
+    if prefix is None and "codebooks" in refs and "rotation" in refs:
+        encoder, kind = layouts.build_rotated_product(refs, what)
+        return encoder, kind, encoder.notes
     if prefix is None and "codebooks" not in refs:
         arrays = {n: r for n, r in refs.items() if len(r.shape) in (2, 3)}
         if len(arrays) != 1:
