@@ -193,16 +193,17 @@ def test_unknown_layout_lists_the_tensors_and_prefix_picks_one():
         load_quantizer(data, filename="m.pt", prefix="nope")
 
 
-def test_two_models_in_one_checkpoint_the_preferred_one_is_taken_and_the_other_named():
+@pytest.mark.parametrize("root", ["model", "tokenizer", "state_dict"])
+def test_weights_are_taken_before_their_ema_copy_and_the_other_is_named(root):
     rng = np.random.default_rng(1)
     A, B = rng.normal(size=(2, 1, 8, 4)).astype(np.float32)
-    entries = [("model", b"}(" + _Op.str("_codebook.embed") + torch_tensor_pickle("0", [1, 8, 4]) + b"u"),
-               ("ema", b"}(" + _Op.str("_codebook.embed") + torch_tensor_pickle("1", [1, 8, 4]) + b"u")]
+    entries = [("ema", b"}(" + _Op.str("_codebook.embed") + torch_tensor_pickle("1", [1, 8, 4]) + b"u"),
+               (root, b"}(" + _Op.str("_codebook.embed") + torch_tensor_pickle("0", [1, 8, 4]) + b"u")]
     data = torch_zip(entries, {"0": A.tobytes(), "1": B.tobytes()})
     q = load_quantizer(data, filename="m.pt")
-    np.testing.assert_array_equal(q.codebooks_, A)
-    assert "ema." in " ".join(q.source_info_["notes"])
-    np.testing.assert_array_equal(load_quantizer(data, filename="m.pt", prefix="ema.").codebooks_, B)
+    np.testing.assert_array_equal(q.codebooks_[0], A[0])
+    assert f"prefix='{root}.'" in q.layout_ and "prefix='ema.'" in " ".join(q.source_info_["notes"])
+    np.testing.assert_array_equal(load_quantizer(data, filename="m.pt", prefix="ema.").codebooks_[0], B[0])
 
 
 @pytest.mark.parametrize("shape, cls", [((3, 16, 4), vqcore.ResidualQuantizer), ((16, 4), vqcore.KMeansVQ)])

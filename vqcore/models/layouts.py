@@ -41,9 +41,11 @@ import numpy as np
 from ..exceptions import DataError
 from .quantizer import Affine, Encoder, Group
 
-# containers a checkpoint keeps its weights under, most likely first
-PREFERRED_ROOTS = ("", "state_dict.", "model_state_dict.", "model.", "module.", "net.", "params.", "weights.",
+# containers a checkpoint keeps its weights under (for the note on an RQ-VAE's encoder)
+PREFERRED_ROOTS = ("state_dict.", "model_state_dict.", "model.", "module.", "net.", "params.", "weights.",
                    "ema.", "ema_model.", "model_ema.", "ema_state_dict.")
+# a checkpoint's moving-average copy of the weights: taken only when nothing else is there
+_EMA_ROOTS = ("ema", "ema_model", "model_ema", "ema_state_dict", "ema_params", "shadow")
 
 _VQP_GROUPED = re.compile(r"^(?P<p>.*?)rvqs\.(?P<g>\d+)\.layers\.(?P<m>\d+)\._codebook\.embed$")
 _VQP_RESIDUAL = re.compile(r"^(?P<p>.*?)layers\.(?P<m>\d+)\._codebook\.embed$")
@@ -60,9 +62,9 @@ class Found:
         self.name, self.prefix, self.build, self.rank = name, prefix, build, rank
 
     def key(self):
-        root = next((i for i, r in enumerate(PREFERRED_ROOTS) if r and self.prefix.startswith(r)), None)
-        root = 0 if self.prefix == "" else (len(PREFERRED_ROOTS) if root is None else root)
-        return (root, self.rank, len(self.prefix))
+        """Training weights before their EMA copy, then the more specific layout, then the shorter path."""
+        ema = self.prefix.split(".", 1)[0] in _EMA_ROOTS
+        return (ema, self.rank, len(self.prefix))
 
 
 def describe_tensors(refs, limit=40):
@@ -136,7 +138,7 @@ def _vqp_codebook(refs, base, what, notes):
     return E
 
 
-def _vqp_groups_split(H, c, E, stem_width, what):
+def _vqp_groups_split(H, c, E, what):
     """Heads of a VectorQuantize: H slices of width c of the projected input, own or shared codebook."""
     if E.shape[0] not in (1, H):
         raise DataError(f"{what}: the codebook has {E.shape[0]} heads but project_in gives {H}.")
@@ -162,7 +164,7 @@ def _build_vqp_single(refs, p, what):
                         + (" and decodes through project_out" if stem_out is not None else ""))
     else:
         H = E.shape[0]
-    groups = _vqp_groups_split(H, c, E, H * c, what)
+    groups = _vqp_groups_split(H, c, E, what)
     kind = "vector-quantize-pytorch VectorQuantize" + (f" with {H} heads" if H > 1 else "")
     if H > 1:
         kind += " (one codebook per head)" if E.shape[0] == H else " (sharing one codebook)"
@@ -407,7 +409,7 @@ def recognise(refs, what, prefix=None):
     best = found[0]
     encoder, kind = best.build(what)
     notes = list(encoder.notes)
-    others = [f for f in found[1:] if f.key()[:2] != best.key()[:2] or f.prefix != best.prefix]
+    others = found[1:]
     if others:
         notes.append("also found: " + "; ".join(f"{f.name} at prefix={f.prefix!r}" for f in others[:4])
                      + " (pick one with prefix=)")
