@@ -357,3 +357,9 @@ def test_loaded_quantizer_survives_pickling_as_a_cache_would(name):
     q = pickle.loads(pickle.dumps(load_quantizer(FIX / f"{name}.pt")))
     np.testing.assert_array_equal(q.encode(X).astype(np.int64), codes)
     assert q.layout_ and q.source_info_["format"] == "torch.save zip"
+
+
+def test_heads_sharing_a_codebook_without_projection_are_named_in_the_mismatch():
+    q = load_quantizer(FIX / "vq.pt")  # one VectorQuantize codebook of d=8
+    with pytest.raises(DataError, match="2 heads share one codebook"):
+        check_model_data(q, np.zeros((3, 16), np.float32))

@@ -317,6 +317,9 @@ def check_model_data(quantizer, X=None, codes=None):
             latent = ""
             if "RQ-VAE" in layout:
                 latent = " (for an RQ-VAE, the encoder's outputs, not the raw item embeddings)"
+            elif "VectorQuantize" in layout and X.shape[1] % d == 0 and X.shape[1] > d:
+                latent = (f" (a VectorQuantize whose {X.shape[1] // d} heads share one codebook without "
+                          "project_in does not record its heads in the file; VQ Lens cannot split it)")
             raise DataError(
                 f"The model ({layout}) encodes vectors of d={d} but the loaded data has d={X.shape[1]}. Load the "
                 f"embeddings the model was trained on{latent}, or the model that goes with this data."
