@@ -511,6 +511,10 @@ def _model_cases(marker_path):
                                                       + _Op.str("shape") + _Op.tuple([_Op.int(10**5), _Op.int(4)])
                                                       + b"sb")], {"0": C[0].tobytes()}), "m.pt"),
         ("pt_build_on_storage", torch_zip([("codebook.weight", build_on_storage)], {"0": C[0].tobytes()}), "m.pt"),
+        # BUILD with a slot state that would swap a record's class
+        ("pt_build_swaps_class", torch_zip([("args", _Op.glob("argparse", "Namespace") + b")\x81" + b"N}"
+                                             + _Op.str("__class__") + _Op.glob("collections", "OrderedDict")
+                                             + b"s\x86b")], {}), "m.pt"),
         ("pt_plain_pickle_trap", pickle.dumps(PickleTrap(marker_path)), "m.pt"),
         # malformed archives and tensors
         ("pt_truncated", good_pt[: len(good_pt) // 2], "m.pt"),

@@ -106,12 +106,23 @@ class _TorchDtype(_Sealed):
         self.name, self.code = name, code
 
 
+def _no_dunder(obj, name, value):
+    if name.startswith("__"):
+        raise DataError(f"the pickle tries to set {str(name)[:40]} on a {type(obj).__name__.lstrip('_')} (a BUILD "
+                        "instruction), which no checkpoint needs; the file was refused.")
+    object.__setattr__(obj, name, value)
+
+
 class _Dict(dict):
     """Stand-in for collections.OrderedDict (a state dict may carry ``_metadata`` by BUILD)."""
+
+    __setattr__ = _no_dunder
 
 
 class _Record:
     """Stand-in for argparse.Namespace: attributes set by the pickle's BUILD, nothing else."""
+
+    __setattr__ = _no_dunder
 
 
 class _TensorType(_Sealed):
@@ -272,6 +283,9 @@ class _Archive:
         return arr
 
     def tensor(self, ref):
+        if type(ref) is not TensorRef or type(ref.storage) is not _Storage or ref.storage.archive is not self:
+            _refuse(self.what, "a tensor is not one this archive built; the file was refused.")
+        self.rebuild(ref.storage, ref.offset, ref.shape, ref.stride, ref.code)  # the same checks again
         flat = self._storage_array(ref.storage, ref.code)
         if ref.size == 0:
             return np.zeros(ref.shape, dtype=flat.dtype)
@@ -435,8 +449,10 @@ def read_torch_zip(data, *, max_bytes, max_elements, what):
     archive = _Archive(zf, prefix, order == b"big", max_bytes, max_elements, what)
     try:
         obj = _Unpickler(io.BytesIO(pkl), archive).load()
-    except DataError:
-        raise
+    except DataError as exc:
+        if str(exc).startswith(what):
+            raise
+        raise DataError(f"{what}: {exc}") from None
     except RecursionError:
         _refuse(what, "its pickle nests too deeply; the file is corrupt or hostile.")
     except Exception as exc:  # truncated or malformed pickle opcodes, wrong argument counts

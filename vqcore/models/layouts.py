@@ -417,8 +417,8 @@ def recognise(refs, what, prefix=None):
     return encoder, f"{kind}{where}", notes
 
 
-def flatten(obj, prefix="", out=None, depth=0, is_tensor=None):
-    """Dotted names of every tensor in a nested checkpoint (dicts, lists, records)."""
+def flatten(obj, prefix="", out=None, depth=0, is_tensor=None, is_record=None):
+    """Dotted names of every tensor in a nested checkpoint (dicts, lists, records such as argparse.Namespace)."""
     out = {} if out is None else out
     if depth > 12:
         return out
@@ -427,10 +427,10 @@ def flatten(obj, prefix="", out=None, depth=0, is_tensor=None):
     elif isinstance(obj, dict):
         for k, v in obj.items():
             if isinstance(k, (str, int)):
-                flatten(v, f"{prefix}{k}.", out, depth + 1, is_tensor)
+                flatten(v, f"{prefix}{k}.", out, depth + 1, is_tensor, is_record)
     elif isinstance(obj, (list, tuple)):
         for i, v in enumerate(obj):
-            flatten(v, f"{prefix}{i}.", out, depth + 1, is_tensor)
-    elif hasattr(obj, "__dict__") and type(obj).__module__.startswith("vqcore."):
-        flatten(vars(obj), prefix, out, depth + 1, is_tensor)
+            flatten(v, f"{prefix}{i}.", out, depth + 1, is_tensor, is_record)
+    elif is_record is not None and is_record(obj):
+        flatten(dict(vars(obj)), prefix, out, depth + 1, is_tensor, is_record)
     return out

@@ -11,7 +11,7 @@ from .._validation import check_data, check_int
 from ..exceptions import DataError, VQLensError
 from ..io import DEFAULT_MAX_BYTES, DEFAULT_MAX_ELEMENTS, list_npz_arrays
 from . import layouts
-from ._torchzip import _ITEMSIZE, TensorRef, bfloat16_to_float32, read_torch_zip
+from ._torchzip import _ITEMSIZE, TensorRef, _Record, bfloat16_to_float32, read_torch_zip
 from .quantizer import fitted
 
 MODEL_EXTENSIONS = (".pt", ".pth", ".ckpt", ".bin", ".safetensors", ".npz", ".npy")
@@ -50,7 +50,7 @@ class _BF16Ref(ArrayRef):
 
 
 def _is_ref(obj):
-    return isinstance(obj, (TensorRef, ArrayRef))
+    return type(obj) in (TensorRef, ArrayRef, _BF16Ref)
 
 
 def _read_source(source, filename, max_bytes):
@@ -256,7 +256,7 @@ def _load(data, filename, ext, what, prefix, max_bytes, max_elements):
     else:
         fmt = "torch.save zip"
         obj = read_torch_zip(data, max_bytes=max_bytes, max_elements=max_elements, what=what)
-        refs = layouts.flatten(obj, is_tensor=_is_ref)
+        refs = layouts.flatten(obj, is_tensor=_is_ref, is_record=lambda o: type(o) is _Record)
         if not refs:
             raise DataError(f"{what}: the checkpoint holds no tensors (only numbers or text). Save the model's "
                             "weights: torch.save(model.state_dict(), path).")
