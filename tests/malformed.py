@@ -391,3 +391,175 @@ def _pandas_csv(arr, index):
     import pandas as pd
 
     return pd.DataFrame(arr.astype(np.float64)).to_csv(index=index).encode()
+
+
+# ---------------------------------------------------------------------------
+# trained-model files (vqcore.load_quantizer): torch.save zips written by hand
+# ---------------------------------------------------------------------------
+
+
+def write_marker(path):
+    """A custom callable a hostile checkpoint names: it creates ``path`` if ever called."""
+    with open(path, "w") as f:
+        f.write("ran")
+    return {}
+
+
+class _Op:
+    """Pickle opcodes (protocol 2), enough to write what torch.save writes, by hand."""
+
+    @staticmethod
+    def str(s):
+        b = s.encode()
+        return b"X" + struct.pack("<I", len(b)) + b
+
+    @staticmethod
+    def int(v):
+        if 0 <= v < 2**31:
+            return b"J" + struct.pack("<i", v)
+        raw = v.to_bytes((v.bit_length() + 8) // 8, "little", signed=True)
+        return b"\x8a" + bytes([len(raw)]) + raw
+
+    @staticmethod
+    def tuple(items):
+        return b"(" + b"".join(items) + b"t"
+
+    @staticmethod
+    def glob(module, name):
+        return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+def torch_tensor_pickle(key, shape, stride=None, offset=0, numel=None, storage="FloatStorage"):
+    """The pickle expression torch.save writes for one tensor (``_rebuild_tensor_v2``)."""
+    if stride is None:
+        stride, acc = [], 1
+        for s in reversed(shape):
+            stride.insert(0, acc)
+            acc *= s
+    if numel is None:
+        numel = int(np.prod(shape, dtype=object)) if shape else 1
+    pid = _Op.tuple([_Op.str("storage"), _Op.glob("torch", storage), _Op.str(key), _Op.str("cpu"), _Op.int(numel)])
+    args = _Op.tuple([
+        pid + b"Q",  # BINPERSID
+        _Op.int(offset),
+        _Op.tuple([_Op.int(s) for s in shape]),
+        _Op.tuple([_Op.int(s) for s in stride]),
+        b"\x89",  # False
+        _Op.glob("collections", "OrderedDict") + b")R",  # OrderedDict()
+    ])
+    return _Op.glob("torch._utils", "_rebuild_tensor_v2") + args + b"R"
+
+
+def torch_zip(entries, storages, *, archive="archive", byteorder=b"little", extra=()):
+    """A torch.save-style zip: ``entries`` (name, pickle expression) in a dict; ``storages`` key -> bytes."""
+    body = b"".join(_Op.str(name) + expr for name, expr in entries)
+    pkl = b"\x80\x02}(" + body + b"u."
+    members = [(f"{archive}/data.pkl", pkl), (f"{archive}/byteorder", byteorder), (f"{archive}/version", b"3\n")]
+    members += [(f"{archive}/data/{k}", v) for k, v in storages.items()]
+    return zip_bytes(members + list(extra))
+
+
+def torch_state_dict(tensors, **kwargs):
+    """A torch.save zip of a flat state dict of float32 arrays."""
+    entries, storages = [], {}
+    for i, (name, arr) in enumerate(tensors.items()):
+        arr = np.ascontiguousarray(arr, dtype="<f4")
+        entries.append((name, torch_tensor_pickle(str(i), list(arr.shape))))
+        storages[str(i)] = arr.tobytes()
+    return torch_zip(entries, storages, **kwargs)
+
+
+def _trap_pickle(module, name, arg):
+    return _Op.glob(module, name) + _Op.tuple([_Op.str(arg)]) + b"R"
+
+
+@functools.lru_cache(maxsize=4)
+def _model_cases(marker_path):
+    rng = np.random.default_rng(3)
+    C = rng.standard_normal((2, 8, 4)).astype(np.float32)
+    good = {f"layers.{m}._codebook.embed": C[m][None] for m in range(2)}
+    good_pt = torch_state_dict(good)
+    embed = torch_tensor_pickle("0", [1, 8, 4])
+    store = {"0": C[0].tobytes()}
+    touch = f"open({marker_path!r}, 'w').close()"
+    nan = C.copy()
+    nan[1, 3, 2] = np.nan
+    # a BUILD right after the storage's persistent id, raising its element count
+    build_on_storage = torch_tensor_pickle("0", [8, 4]).replace(
+        b"Q", b"Q}" + _Op.str("numel") + _Op.int(10**6) + b"sb", 1)
+
+    def st_bytes(arrays):
+        from safetensors.numpy import save
+
+        return save({k: np.ascontiguousarray(v) for k, v in arrays.items()})
+
+    cases = [
+        # hostile pickles: each would create marker_path if anything it names were called
+        ("pt_os_system", torch_zip([("x", _trap_pickle("os", "system", f"touch {marker_path}"))], {}), "m.pt"),
+        ("pt_posix_system", torch_zip([("x", _trap_pickle("posix", "system", f"touch {marker_path}"))], {}), "m.pt"),
+        ("pt_builtins_exec", torch_zip([("x", _trap_pickle("builtins", "exec", touch))], {}), "m.pt"),
+        ("pt_builtins_eval", torch_zip([("x", _trap_pickle("builtins", "eval", touch))], {}), "m.pth"),
+        ("pt_custom_callable", torch_zip([("x", _trap_pickle("tests.malformed", "write_marker", marker_path))], {}),
+         "m.pt"),
+        ("pt_trap_beside_weights", torch_zip([("layers.0._codebook.embed", embed),
+                                              ("hook", _trap_pickle("tests.malformed", "write_marker", marker_path))],
+                                             store), "m.ckpt"),
+        ("pt_trap_as_storage_type", torch_zip([("w", torch_tensor_pickle("0", [1, 8, 4], storage="system"))], store),
+         "m.pt"),
+        # BUILD on a checked tensor, to make it view memory past its storage
+        ("pt_build_changes_tensor_shape", torch_zip([("codebook.weight", torch_tensor_pickle("0", [8, 4]) + b"}"
+                                                      + _Op.str("shape") + _Op.tuple([_Op.int(10**5), _Op.int(4)])
+                                                      + b"sb")], {"0": C[0].tobytes()}), "m.pt"),
+        ("pt_build_on_storage", torch_zip([("codebook.weight", build_on_storage)], {"0": C[0].tobytes()}), "m.pt"),
+        # BUILD with a slot state that would swap a record's class
+        ("pt_build_swaps_class", torch_zip([("args", _Op.glob("argparse", "Namespace") + b")\x81" + b"N}"
+                                             + _Op.str("__class__") + _Op.glob("collections", "OrderedDict")
+                                             + b"s\x86b")], {}), "m.pt"),
+        ("pt_plain_pickle_trap", pickle.dumps(PickleTrap(marker_path)), "m.pt"),
+        # malformed archives and tensors
+        ("pt_truncated", good_pt[: len(good_pt) // 2], "m.pt"),
+        ("pt_empty", b"", "m.pt"),
+        ("pt_garbage", rng.integers(0, 256, 300, dtype=np.uint8).tobytes(), "m.pt"),
+        ("pt_legacy_format", b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little") + b".", "m.pt"),
+        ("pt_no_data_pkl", zip_bytes([("archive/data/0", C.tobytes())]), "m.pt"),
+        ("pt_torchscript", zip_bytes([("archive/constants.pkl", b"\x80\x02]."), ("archive/code/m.py", b"")]), "m.pt"),
+        ("pt_shape_exceeds_storage", torch_zip([("layers.0._codebook.embed",
+                                                 torch_tensor_pickle("0", [1, 8, 4], numel=16))],
+                                               {"0": C[0].tobytes()[:64]}), "m.pt"),
+        ("pt_stride_exceeds_storage", torch_zip([("layers.0._codebook.embed",
+                                                  torch_tensor_pickle("0", [1, 8, 4], stride=[32, 8, 1]))], store),
+         "m.pt"),
+        ("pt_offset_past_storage", torch_zip([("layers.0._codebook.embed",
+                                               torch_tensor_pickle("0", [1, 8, 4], offset=8))], store), "m.pt"),
+        ("pt_huge_shape", torch_zip([("layers.0._codebook.embed", torch_tensor_pickle("0", [1, 10**12, 4], numel=32))],
+                                    store), "m.pt"),
+        ("pt_huge_storage", torch_zip([("layers.0._codebook.embed",
+                                        torch_tensor_pickle("0", [10**6, 10**6], numel=10**12))], store), "m.pt"),
+        ("pt_missing_storage", torch_zip([("layers.0._codebook.embed", embed)], {}), "m.pt"),
+        ("pt_storage_wrong_size", torch_zip([("layers.0._codebook.embed", embed)], {"0": C[0].tobytes() + b"\0" * 8}),
+         "m.pt"),
+        ("pt_bad_byteorder", torch_state_dict(good, byteorder=b"middle"), "m.pt"),
+        ("pt_nan_codebook", torch_state_dict({f"layers.{m}._codebook.embed": nan[m][None] for m in range(2)}), "m.pt"),
+        ("pt_untrained_codebook", torch_state_dict({"_codebook.embed": np.zeros((1, 8, 4), np.float32)}), "m.pt"),
+        ("pt_sizes_differ", torch_state_dict({"layers.0._codebook.embed": C[0][None],
+                                              "layers.1._codebook.embed": C[1][None, :4]}), "m.pt"),
+        ("pt_unknown_layout", torch_state_dict({"encoder.0.weight": C[0], "decoder.0.weight": C[1]}), "m.pt"),
+        ("pt_no_tensors", torch_zip([("epoch", _Op.int(3))], {}), "m.pt"),
+        # safetensors / numpy
+        ("safetensors_truncated", st_bytes(good)[:-20], "m.safetensors"),
+        ("safetensors_garbage", b"\xff" * 64, "m.safetensors"),
+        ("safetensors_header_huge", (2**40).to_bytes(8, "little") + b"{}", "m.safetensors"),
+        ("safetensors_nan", st_bytes({f"layers.{m}._codebook.embed": nan[m][None] for m in range(2)}), "m.safetensors"),
+        ("npz_object_codebooks", npz_bytes(codebooks=np.array([PickleTrap(marker_path)], dtype=object)), "m.npz"),
+        ("npz_nan_codebooks", npz_bytes(codebooks=nan), "m.npz"),
+        ("npy_huge_codebook_shape",
+         npy_raw("{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000, 4), }", b"\0" * 64), "m.npy"),
+        ("npy_1d_codebook", npy_bytes(np.arange(8, dtype=np.float32)), "m.npy"),
+        ("model_wrong_extension", good_pt, "m.onnx"),
+    ]
+    return tuple(MalformedCase(*c) for c in cases)
+
+
+def malformed_model_cases(marker_path: str = DEFAULT_MARKER) -> list[MalformedCase]:
+    """Model files ``vqcore.load_quantizer`` must refuse with DataError, never creating ``marker_path``."""
+    return list(_model_cases(os.fspath(marker_path)))

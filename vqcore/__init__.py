@@ -7,8 +7,10 @@ Quantizers share one interface (``fit``, ``encode``, ``decode``,
 from .aq import AdditiveQuantizer
 from .base import BaseQuantizer
 from .exceptions import DataError, VQLensError, VQLensWarning
+from .export import adc_search, serialize_faiss_index, to_faiss_index
 from .grvq import GeneralizedResidualQuantizer
 from .kmeans import KMeansVQ, kmeans, kmeans_plusplus, warm_up
+from .models import ProjectedQuantizer, check_model_data, load_quantizer
 from .opq import OPQ
 from .pq import ProductQuantizer
 from .rq import ResidualQuantizer, beam_search_encode
@@ -22,14 +24,20 @@ __all__ = [
     "KMeansVQ",
     "OPQ",
     "ProductQuantizer",
+    "ProjectedQuantizer",
     "QUANTIZERS",
     "ResidualQuantizer",
     "VQLensError",
     "VQLensWarning",
+    "adc_search",
     "beam_search_encode",
+    "check_model_data",
     "from_spec",
     "kmeans",
     "kmeans_plusplus",
+    "load_quantizer",
     "parse_spec",
+    "serialize_faiss_index",
+    "to_faiss_index",
     "warm_up",
 ]

@@ -24,6 +24,13 @@ floats), ready for a table or a plotly sunburst / treemap; nothing draws.
 - :func:`deduplicate`: TIGER's extra token that makes every tuple unique;
   :func:`export_codes` writes codes back to ``.npy`` / ``.csv`` bytes that
   :func:`vqcore.io.load_codes` reads.
+- :func:`id_table`: item -> ID table (row, id, one column per level, the
+  joined ID, text) as parquet or formula-safe CSV (:func:`csv_safe`);
+  :func:`prefix_trie` / :func:`prefix_trie_json`: every prefix with its
+  children and item count, as constrained decoding needs.
+- :func:`compare_code_sets`: two code sets of the same items (a retrain, or
+  the user's pipeline against a loaded model): IDs changed, agreement per
+  level, items that moved between collision groups.
 
 Per-level usage, dead codes and entropy are :func:`vqcore.metrics.usage_stats`
 and :func:`vqcore.metrics.code_counts`; collision rates, collision groups and
@@ -54,11 +61,17 @@ from .metrics import _check_codes, _sorted_rows
 
 __all__ = [
     "collision_groups_detail",
+    "compare_code_sets",
+    "csv_safe",
     "deduplicate",
     "export_codes",
+    "id_table",
     "items_under_prefix",
     "prefix_collision_table",
     "prefix_tree",
+    "prefix_trie",
+    "prefix_trie_json",
+    "semantic_id_strings",
     "validate_codes",
 ]
 
@@ -680,3 +693,269 @@ def export_codes(codes, fmt="csv", *, labels=None, level_names=None, label_name=
     else:
         writer.writerows(row + [str(lab)] for row, lab in zip(rows, labels, strict=True))
     return text.getvalue().encode("utf-8")
+
+
+# --------------------------------------------------------------------------
+# the ID table, the prefix trie, and two code sets side by side
+
+#: Cells that a spreadsheet would read as a formula start with one of these (OWASP "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def csv_safe(cell):
+    """A text cell that a spreadsheet shows as text: a leading ``'`` when it starts like a formula.
+
+    Examples
+    --------
+    >>> csv_safe("=HYPERLINK(\\"http://x\\")"), csv_safe("plain"), csv_safe("-3 dB")
+    ('\\'=HYPERLINK("http://x")', 'plain', "'-3 dB")
+    """
+    text = str(cell)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def semantic_id_strings(codes, sep="_"):
+    """Each row's code tuple as one string, level 0 first (``"12_3_7"``).
+
+    ``_`` is the default separator because spreadsheets read ``12-3-7`` or
+    ``12/3/7`` as dates.
+    """
+    codes, _ = validate_codes(codes)
+    cols = [codes[:, m].astype(str) for m in range(codes.shape[1])]
+    out = cols[0].astype(object)
+    for c in cols[1:]:
+        out = out + sep + c
+    return out.tolist()
+
+
+def id_table(codes, fmt="parquet", *, ids=None, texts=None, level_names=None, sep="_"):
+    """The item -> semantic ID table, as the bytes of a ``.parquet`` or ``.csv`` file.
+
+    One row per item, in item order, with the columns ``row`` (the item's row
+    number in the data), ``id`` (the data's id column, when given), one column
+    per level (``level_0``, ``level_1``, ...: the codes unpacked, one integer
+    column each, unlike faiss's bit-packed codes), ``semantic_id`` (the tuple
+    joined by ``sep``) and ``text`` (the item's text, when given). In the CSV,
+    text and id cells that a spreadsheet would run as a formula are prefixed
+    with ``'`` (:func:`csv_safe`); the parquet file keeps them as they are.
+
+    Parameters
+    ----------
+    codes : array-like of shape (n_items, n_levels)
+    fmt : {"parquet", "csv"}, default="parquet"
+    ids, texts : sequence of length n_items, optional
+    level_names : sequence of str, optional
+    sep : str, default="_"
+
+    Returns
+    -------
+    data : bytes
+
+    Examples
+    --------
+    >>> print(id_table([[1, 0], [1, 2]], "csv", texts=["a", "=cmd()"]).decode())
+    row,level_0,level_1,semantic_id,text
+    0,1,0,1_0,a
+    1,1,2,1_2,'=cmd()
+    <BLANKLINE>
+    """
+    import pandas as pd
+
+    codes, _ = validate_codes(codes)
+    n, n_levels = codes.shape
+    fmt = check_choice("fmt", fmt, {"parquet", "csv"})
+    ids = _check_labels(ids, n)
+    texts = _check_labels(texts, n)
+    if level_names is None:
+        level_names = [f"level_{m}" for m in range(n_levels)]
+    level_names = [str(v) for v in level_names]
+    if len(level_names) != n_levels:
+        raise VQLensError(f"level_names has {len(level_names)} names but the codes have {n_levels} levels.")
+    if fmt == "csv":  # a spreadsheet must not run an id or a text as a formula
+        ids = None if ids is None else [v if v is None or not isinstance(v, str) else csv_safe(v) for v in ids]
+        texts = None if texts is None else [None if v is None else csv_safe(v) for v in texts]
+    cols = {"row": np.arange(n, dtype=np.int64)}
+    if ids is not None:
+        cols["id"] = ids
+    for m, name in enumerate(level_names):
+        cols[name] = codes[:, m].astype(np.int64)
+    cols["semantic_id"] = semantic_id_strings(codes, sep)
+    if texts is not None:
+        cols["text"] = [None if t is None else str(t) for t in texts]
+    df = pd.DataFrame(cols)
+    if fmt == "parquet":
+        buf = io.BytesIO()
+        df.to_parquet(buf, index=False)
+        return buf.getvalue()
+    return df.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def prefix_trie(codes, *, max_depth=None):
+    """The trie of the code tuples: for each prefix, its children and the number of items under it.
+
+    This is the structure constrained decoding of semantic IDs walks: after
+    generating a prefix, only its children are valid next codes.
+
+    Parameters
+    ----------
+    codes : array-like of shape (n_items, n_levels)
+    max_depth : int, optional
+        Deepest level kept (default: all levels).
+
+    Returns
+    -------
+    trie : dict
+        ``{"count": n_items, "children": {"<code>": {"count": ..., "children": {...}}, ...}}``;
+        nodes at the last kept level have no ``children``. Keys are the codes
+        as strings (JSON object keys), in increasing code order.
+        ``json.dumps(trie)`` gives the JSON file.
+
+    Examples
+    --------
+    >>> prefix_trie([[0, 1], [0, 1], [2, 0]])
+    {'count': 3, 'children': {'0': {'count': 2, 'children': {'1': {'count': 2}}}, '2': {'count': 1, 'children': {'0': {'count': 1}}}}}
+    """
+    codes, _ = validate_codes(codes)
+    n, n_levels = codes.shape
+    depth = n_levels if max_depth is None else min(check_int("max_depth", max_depth, low=1), n_levels)
+    _, _, _, perm = _sorted_rows(codes[:, :depth], order=True)
+    sorted_codes = codes[perm, :depth]
+    run_starts = _prefix_runs(sorted_codes, depth)
+    root = {"count": int(n)}
+    parents, parent_starts = [root], np.zeros(1, dtype=np.int64)
+    for d in range(depth):
+        starts = run_starts[d]
+        sizes = np.diff(np.append(starts, n))
+        owner = np.searchsorted(parent_starts, starts, side="right") - 1
+        nodes = []
+        for s, size, p in zip(starts.tolist(), sizes.tolist(), owner.tolist()):
+            node = {"count": int(size)}
+            parents[p].setdefault("children", {})[str(int(sorted_codes[s, d]))] = node
+            nodes.append(node)
+        parents, parent_starts = nodes, starts
+    return root
+
+
+def prefix_trie_json(codes, *, max_depth=None):
+    """:func:`prefix_trie` as compact JSON bytes, for a download."""
+    import json
+
+    return json.dumps(prefix_trie(codes, max_depth=max_depth), separators=(",", ":")).encode("utf-8")
+
+
+def _tuple_labels(codes):
+    """Group label of each row: rows with the same code tuple share a label (0..G-1)."""
+    _, _, new_run, perm = _sorted_rows(codes, order=True)
+    labels = np.empty(codes.shape[0], dtype=np.int64)
+    labels[perm] = np.cumsum(new_run) - 1
+    return labels
+
+
+_MAX_RELABEL_K = 1024
+
+
+def _relabelled_agreement(a, b):
+    """Share of items equal at one level after the best one-to-one renaming of b's codes (Hungarian)."""
+    from scipy.optimize import linear_sum_assignment
+
+    ua, ia = np.unique(a, return_inverse=True)
+    ub, ib = np.unique(b, return_inverse=True)
+    if max(ua.size, ub.size) > _MAX_RELABEL_K:
+        return None
+    table = np.zeros((ua.size, ub.size), dtype=np.int64)
+    np.add.at(table, (ia, ib), 1)
+    r, c = linear_sum_assignment(table, maximize=True)
+    return float(table[r, c].sum() / a.size)
+
+
+def compare_code_sets(codes_a, codes_b, *, min_group_size=2, top=20):
+    """Two code sets of the same items side by side: what changed, level by level and group by group.
+
+    A retrain of a tokenizer that changes most items' IDs breaks a deployed
+    generative recommender (its model emits the old IDs); this says how many
+    changed, at which level, and whether the items that collided together
+    still do.
+
+    Parameters
+    ----------
+    codes_a, codes_b : array-like of shape (n_items, n_levels)
+        Row i is item i in both (e.g. the codes of two runs on the same data).
+    min_group_size : int, default=2
+        A collision group (items sharing a whole tuple) of at least this many
+        items is "large".
+    top : int, default=20
+        How many of A's largest groups to detail.
+
+    Returns
+    -------
+    result : dict
+        ``n_items``; ``n_changed`` and ``share_changed`` (items whose whole ID
+        differs); ``level_agreement`` (per level, share of items with the same
+        code); ``prefix_agreement`` (per depth d, same first d codes);
+        ``relabelled_level_agreement`` (per level, the same after the best
+        one-to-one renaming of B's codes, Hungarian assignment on the joint
+        counts: near 1 with a low ``level_agreement`` means the same partition
+        under other names; None above 1,024 codes); ``large_groups_a`` /
+        ``large_groups_b``; ``items_in_large_groups``; ``n_moved`` and
+        ``share_moved`` (items of a large group in A or B whose group-mates are
+        not the same in both); ``groups`` (A's largest groups: ``codes_a``,
+        ``size``, ``n_parts`` (groups of B they were split into),
+        ``kept_together`` (items in their largest part), ``codes_b`` of that
+        part).
+
+    Examples
+    --------
+    >>> r = compare_code_sets([[0, 0], [0, 0], [1, 2]], [[5, 0], [5, 1], [1, 2]])
+    >>> r["share_changed"], r["level_agreement"], r["relabelled_level_agreement"], r["n_moved"]
+    (0.6666666666666666, [0.3333333333333333, 0.6666666666666666], [1.0, 0.6666666666666666], 2)
+    """
+    a, _ = validate_codes(codes_a)
+    b, _ = validate_codes(codes_b)
+    if a.shape != b.shape:
+        raise DataError(
+            f"the two code sets have shapes {a.shape} and {b.shape}; compare codes of the same items "
+            "(same rows) with the same number of levels."
+        )
+    min_group_size = check_int("min_group_size", min_group_size, low=2)
+    top = check_int("top", top, low=1)
+    n, n_levels = a.shape
+    a64, b64 = a.astype(np.int64), b.astype(np.int64)
+    same = a64 == b64
+    changed = ~same.all(axis=1)
+    prefix_same = np.cumprod(same, axis=1).astype(bool)
+    la, lb = _tuple_labels(a64), _tuple_labels(b64)
+    size_a, size_b = np.bincount(la), np.bincount(lb)
+    joint = la * (int(lb.max()) + 1) + lb
+    _, joint_inv, joint_counts = np.unique(joint, return_inverse=True, return_counts=True)
+    together = joint_counts[joint_inv]
+    stayed = (together == size_a[la]) & (together == size_b[lb])
+    large = (size_a[la] >= min_group_size) | (size_b[lb] >= min_group_size)
+    moved = large & ~stayed
+    groups = []
+    for tup, members in metrics.collision_groups(a64, top=top):
+        if members.size < min_group_size:
+            break
+        parts, counts = np.unique(lb[members], return_counts=True)
+        best = int(np.argmax(counts))
+        first = members[lb[members] == parts[best]][0]
+        groups.append({
+            "codes_a": tup,
+            "size": int(members.size),
+            "n_parts": int(parts.size),
+            "kept_together": int(counts[best]),
+            "codes_b": tuple(int(c) for c in b64[first]),
+        })
+    return {
+        "n_items": int(n),
+        "n_changed": int(changed.sum()),
+        "share_changed": float(changed.mean()),
+        "level_agreement": [float(v) for v in same.mean(axis=0)],
+        "prefix_agreement": [float(v) for v in prefix_same.mean(axis=0)],
+        "relabelled_level_agreement": [_relabelled_agreement(a64[:, m], b64[:, m]) for m in range(n_levels)],
+        "large_groups_a": int((size_a >= min_group_size).sum()),
+        "large_groups_b": int((size_b >= min_group_size).sum()),
+        "items_in_large_groups": int(large.sum()),
+        "n_moved": int(moved.sum()),
+        "share_moved": float(moved.mean()),
+        "groups": groups,
+    }
