@@ -18,7 +18,7 @@ W.data_badge(data)
 with st.container(border=True):
     spec, params, train_size, seed = W.quantizer_form("q", data)
     try:
-        W.spec_caption(spec, params, d=data.shape[1], train_size=train_size)
+        W.spec_caption(spec, params, d=data.shape[1], train_size=train_size, seed=seed)
         spec_ok = True
     except VQLensError as exc:
         st.error(str(exc))
@@ -35,8 +35,8 @@ if run_clicked:
 
 stored = state.get(S.Q_RESULT)
 if stored is None:
-    st.info("Choose a method and press **Run**. The default, RQ with 8 codebooks of 256 codes (64 bits), "
-            "takes a few seconds on the sample.")
+    st.info("Choose a method and its settings, then press **Run** to fit the quantizer the line above the "
+            "button describes (the default, RQ8x8, takes a few seconds on the sample).")
     st.stop()
 if stored["args"]["key"] != data.key:
     st.info("The last result was computed on other data; press **Run** to quantize the data loaded now.")

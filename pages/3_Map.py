@@ -46,16 +46,11 @@ codes = res["codes"][rows]
 labels = None if data.labels is None else [data.labels[i] for i in shown_idx]
 
 c1, c2, c3 = st.columns([2, 2, 3])
-pos_key = S.restore(state, "map_pos", 0)
-if state[pos_key] > M - 1:
-    state[pos_key] = 0
-position = c1.number_input("Code position", 0, M - 1, key=pos_key,
-                           help="Colour the items by their code at this position (codebook / stage).")
-projection = c2.radio("Projection", ["PCA", "UMAP"], horizontal=True, key=S.restore(state, "map_proj", "PCA"),
-                      help="PCA is instant. UMAP runs on at most "
-                           f"{cache.MAP_MAX_POINTS:,} items with a short schedule, once per result.")
-S.remember(state, "map_pos")
-S.remember(state, "map_proj")
+position = W.number_in(c1, "Code position", 0, M - 1, key="map_pos", default=0,
+                       help="Colour the items by their code at this position (codebook / stage).")
+projection = W.kept(c2.radio, "Projection", ["PCA", "UMAP"], horizontal=True, key="map_proj", default="PCA",
+                    help="PCA is instant. UMAP runs on at most "
+                         f"{cache.MAP_MAX_POINTS:,} items with a short schedule, once per result.")
 
 pts_all, counts = cache.codeword_layer(res, int(position))
 run_id = f"{args['spec']}|{args['params']}|{args['train_size']}|{args['seed']}"

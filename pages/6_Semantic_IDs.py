@@ -35,9 +35,8 @@ quantize_ok = stored is not None and stored["args"]["key"] == data.key
 
 # ---------------------------------------------------------------- codes
 with st.container(border=True):
-    source = st.radio("Codes", list(SOURCES), format_func=SOURCES.get, horizontal=True,
-                      key=S.restore(state, "sid_source", "quantize" if quantize_ok else "demo"))
-    S.remember(state, "sid_source")
+    source = W.kept(st.radio, "Codes", list(SOURCES), format_func=SOURCES.get, horizontal=True,
+                    key="sid_source", default="quantize" if quantize_ok else "demo")
     if source == "quantize":
         if stored is None:
             st.info("No quantizer has run on the **Quantize** page yet: run one there, or use the demo.")
@@ -60,20 +59,18 @@ with st.container(border=True):
                  "column per level; one text column becomes the item labels), .parquet (one column per "
                  "level, or a list column). Nothing is unpickled.")
         c1, c2, c3 = st.columns(3)
-        K_in = c1.number_input("Codebook size K (0 = infer)", 0, 2**31 - 1, key=S.restore(state, "sid_K", 0),
-                               help="Codes per level. Inferred as the largest code + 1, which misses unused "
-                                    "top codes (and so hides dead codes); enter the real K when known.")
+        K_in = W.number_in(c1, "Codebook size K (0 = infer)", 0, 2**31 - 1, key="sid_K", default=0,
+                           help="Codes per level. Inferred as the largest code + 1, which misses unused "
+                                "top codes (and so hides dead codes); enter the real K when known.")
         n_data = data.shape[0]
-        use_items = c2.checkbox(f"Embeddings and texts from the home page ({n_data:,} rows)",
-                                key=S.restore(state, "sid_use_data", False),
-                                help=f"Use the data loaded on the home page ({data.name}) as the items' "
-                                     "embeddings (for distances) and texts: row i of the codes must be row i "
-                                     "of the data, so the codes need the same number of rows.")
+        use_items = W.kept(c2.checkbox, f"Embeddings and texts from the home page ({n_data:,} rows)",
+                           key="sid_use_data", default=False,
+                           help=f"Use the data loaded on the home page ({data.name}) as the items' "
+                                "embeddings (for distances) and texts: row i of the codes must be row i "
+                                "of the data, so the codes need the same number of rows.")
         label_col = c3.text_input("Label column (CSV / parquet, optional)", key="sid_label_col",
                                   help="Column of item texts or titles; a single text column is used "
                                        "automatically.").strip()
-        for k in ("sid_K", "sid_use_data"):
-            S.remember(state, k)
         if up is not None:
             sig = (up.file_id, int(K_in), bool(use_items), data.key if use_items else None, label_col)
             if state.get(UPLOAD_SIG) != sig:
@@ -131,21 +128,16 @@ W.show_grid(charts.semantic_usage_figures(ov["report"]) + [charts.coverage_per_d
 # ---------------------------------------------------------------- code tree
 st.subheader("The code tree")
 c1, c2, c3 = st.columns(3)
-kind = c1.segmented_control("Chart", ["treemap", "sunburst"], key=S.restore(state, "sid_tree_kind", "treemap"),
-                            help="Treemap: nested boxes, the largest top left. Sunburst: level 0 at the centre "
-                                 "(clearer with fewer branches). Click a box or a sector to drill down.")
-depth_key = S.restore(state, "sid_tree_depth", min(2, M))
-if state[depth_key] > M:
-    state[depth_key] = M
-tree_depth = c2.number_input("Levels shown", 1, M, key=depth_key, help="How many code levels the tree shows.")
-branches = c3.select_slider(
-    "Branches per node", cache.SID_TREE_BRANCHES,
-    key=S.restore(state, "sid_tree_branches",
-                  next((b for b in cache.SID_TREE_BRANCHES if b >= min(K, 256)), cache.SID_TREE_BRANCHES[-1])),
+kind = W.kept(c1.segmented_control, "Chart", ["treemap", "sunburst"], key="sid_tree_kind", default="treemap",
+              help="Treemap: nested boxes, the largest top left. Sunburst: level 0 at the centre "
+                   "(clearer with fewer branches). Click a box or a sector to drill down.")
+tree_depth = W.number_in(c2, "Levels shown", 1, M, key="sid_tree_depth", default=min(2, M),
+                         help="How many code levels the tree shows.")
+branches = W.kept(
+    c3.select_slider, "Branches per node", cache.SID_TREE_BRANCHES, key="sid_tree_branches",
+    default=next((b for b in cache.SID_TREE_BRANCHES if b >= min(K, 256)), cache.SID_TREE_BRANCHES[-1]),
     help="Largest children shown under each node; the others are folded into one grey 'other' node. "
          f"Up to {cache.SID_TREE_MAX_NODES:,} sectors are drawn.")
-for k in ("sid_tree_kind", "sid_tree_depth", "sid_tree_branches"):
-    S.remember(state, k)
 shown_depth, _, wanted = cache.sid_tree_depth(ov["table"], int(tree_depth), int(branches))
 if shown_depth < tree_depth:
     st.caption(f"{int(tree_depth)} levels with {branches} branches per node could need about {wanted:,} sectors; "
@@ -210,11 +202,8 @@ how = c1.radio("Pick a prefix", ["largest", "type"], key="sid_pick_how", horizon
                format_func={"largest": "from the largest", "type": "type it"}.get)
 prefix = None
 if how == "largest":
-    pd_key = S.restore(state, "sid_pick_depth", 1)
-    if state[pd_key] > M:
-        state[pd_key] = M
-    pick_depth = c2.number_input("Depth", 1, M, key=pd_key, help="Number of leading codes of the prefix.")
-    S.remember(state, "sid_pick_depth")
+    pick_depth = W.number_in(c2, "Depth", 1, M, key="sid_pick_depth", default=1,
+                             help="Number of leading codes of the prefix.")
     tops = cache.sid_largest_prefixes(key, int(pick_depth), codes)
     if tops:
         chosen = c3.selectbox("Prefix (items)", tops, key="sid_prefix_pick",

@@ -225,8 +225,8 @@ def test_codes_of_the_quantize_page_with_their_texts():
     ok(at.run())
     at.switch_page("pages/1_Quantize.py")
     ok(at.run())
-    at.number_input(key="q_M").set_value(3)
-    at.number_input(key="q_nbits").set_value(3)
+    at.number_input(key="q_RQ_M").set_value(3)
+    at.number_input(key="q_RQ_nbits").set_value(3)
     at.button(key="q_run").click()
     ok(at.run())
     res = at.session_state[S.Q_RESULT]["result"]

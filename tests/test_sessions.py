@@ -71,8 +71,8 @@ def quantize(at, M=2, nbits=4):
     ok(at.run())
     at.selectbox(key="q_method").set_value("PQ")
     ok(at.run())
-    at.number_input(key="q_M").set_value(M)
-    at.number_input(key="q_nbits").set_value(nbits)
+    at.number_input(key="q_PQ_M").set_value(M)
+    at.number_input(key="q_PQ_nbits").set_value(nbits)
     ok(at.run())  # PQ8 (the default M) may not divide d: Run is enabled once M is set
     at.button(key="q_run").click()
     return ok(at.run())

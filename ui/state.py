@@ -4,7 +4,7 @@ Every key lives here, prefixed by the page that owns it (``home_``, ``q_``,
 ``cmp_``, ``map_``, ``learn_``); ``data`` and ``train_size`` are shared.
 State is initialised once with ``setdefault``. Streamlit forgets the value of
 a widget whose page is not shown, so widget values that must survive a page
-switch are mirrored in a ``keep_<key>`` entry (see :func:`restore` /
+switch are mirrored in a ``keep_<key>`` entry (see :func:`kept` /
 :func:`remember`).
 """
 
@@ -49,6 +49,8 @@ TRAIN_RESULT = "train_result"  # {"data_key", "train_size", "configs": {name: Tr
 
 # map page
 MAP_UMAP = "map_umap"  # {"args": tuple, "emb": ..., ...}
+
+KEEP = "keep_"  # prefix of the remembered value of a widget
 
 DEFAULT_TRAIN_SIZE = 4096
 DEFAULT_SEED = 0
@@ -138,14 +140,26 @@ def seed(state, dataset, **kw):
     return set_data(state, dataset.X, dataset.labels, dataset.name, description=dataset.description, **kw)
 
 
-def restore(state, key, default):
-    """Before drawing widget ``key``: give it its remembered value (or the default)."""
-    if key not in state:
-        state[key] = state.get("keep_" + key, default)
-    return key
+def kept(state, key, default):
+    """The value widget ``key`` is drawn with: its remembered value (see :func:`remember`), else ``default``.
+
+    Pass it as the widget's own starting value (``value=``, ``index=`` or ``default=``),
+    never by writing ``state[key]`` before the widget is drawn: in the browser, a widget
+    that comes back after a run without it (another method's settings, another page)
+    and whose value was written to its key shows its minimum, not that value, and sends
+    it back on the next click (issue 15: RQ's Iterations 10 -> 1 after a visit to AQ).
+    While the widget is on the page, Streamlit keeps its value and ignores this one.
+    """
+    return state.get(KEEP + key, default)
 
 
 def remember(state, key):
     """After drawing widget ``key``: remember its value across page switches."""
     if key in state:
-        state["keep_" + key] = state[key]
+        state[KEEP + key] = state[key]
+
+
+def clamp(state, key, low, high):
+    """Keep a drawn widget's value within [low, high] (a bound that moved, e.g. with the data)."""
+    if key in state and not low <= state[key] <= high:
+        state[key] = min(max(state[key], low), high)
