@@ -39,10 +39,9 @@ res = stored["result"]
 args = stored["args"]
 q = res["quantizer"]
 M = q.n_codebooks
-base_idx = res["base_idx"]
-rows = cache.map_rows(data.key, len(base_idx), args["seed"])
-shown_idx = base_idx[rows]
-codes = res["codes"][rows]
+n = res["codes"].shape[0]
+shown_idx = cache.map_rows(data.key, n, args["seed"])
+codes = res["codes"][shown_idx]
 labels = None if data.labels is None else [data.labels[i] for i in shown_idx]
 
 c1, c2, c3 = st.columns([2, 2, 3])
@@ -80,9 +79,10 @@ else:
     cw = u["extra"][int(position) * K:(int(position) + 1) * K]
 
 fig = charts.code_map(P, codes[:, int(position)], labels, cw, counts, position=int(position),
-                      method_spec=args["spec"], projection=projection, n_total=len(base_idx))
+                      method_spec=args["spec"], projection=projection, n_total=n)
 W.show(fig, key="map_chart")
-st.caption("Items are the base rows (held-out queries excluded). A codeword is placed at the average "
+st.caption("Items are the rows of the data (at most "
+           f"{cache.MAP_MAX_POINTS:,}, drawn at random). A codeword is placed at the average "
            "reconstruction when every item takes that code at this position: for VQ and RQ's first stage "
            "that is the codeword itself; for later RQ/AQ stages the codeword plus the average of the other "
            "stages; for PQ/OPQ the codeword in its subspace with the other subspaces at their average. "

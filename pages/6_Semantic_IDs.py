@@ -15,6 +15,7 @@ state, data = W.start_page("Semantic IDs")
 # session keys of this page
 CODES, DEDUP = S.SID_CODES, S.SID_DEDUP
 UPLOAD_SIG, UPLOAD_ERROR = S.SID_UPLOAD_SIG, S.SID_UPLOAD_ERROR
+ITEM_HELP = "The item's row in the data, counting from 0 (for uploaded codes: its row in the codes file)."
 
 SOURCES = {
     "quantize": "Codes of the Quantize page",
@@ -174,9 +175,9 @@ if groups:
     st.markdown(f"**The {len(groups)} largest collision groups**, their items and how far apart they are "
                 "(the first items of each group):")
     rows = [{"group": r + 1, "ID": "/".join(map(str, g["codes"])), "size": g["size"],
-             "pair distance": g["mean_pairwise"], "spread": g["tightness"], "item": item,
+             "pair distance": g["mean_pairwise"], "spread": g["tightness"], "item": int(item),
              "text": g["labels"][j] if g["labels"] is not None else ""}
-            for r, g in enumerate(groups) for j, item in enumerate(g["items"])]
+            for r, g in enumerate(groups) for j, item in enumerate(D.item_numbers(cs, g["items"]))]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=min(420, 38 + 35 * len(rows)),
                  column_config={
                      "group": st.column_config.NumberColumn(width="small"),
@@ -189,7 +190,7 @@ if groups:
                          format="%.2f", width="small",
                          help="Mean distance to the group's centre / the data's: 0 for duplicates, about 1 "
                               "for unrelated items."),
-                     "item": st.column_config.NumberColumn(width="small"),
+                     "item": st.column_config.NumberColumn(width="small", help=ITEM_HELP),
                      "text": st.column_config.TextColumn(width="large"),
                  })
 else:
@@ -238,11 +239,12 @@ if prefix is not None:
         if shown < under["count"]:
             st.caption(f"The first {shown:,} of {under['count']:,} items, in item order.")
         st.dataframe(pd.DataFrame({
-            "item": under["indices"],
+            "item": D.item_numbers(cs, under["indices"]),
             "ID": ["/".join(map(str, c)) for c in under["codes"]],
             "text": under["labels"] if under["labels"] is not None else [""] * shown,
         }), hide_index=True, width="stretch",
-            column_config={"text": st.column_config.TextColumn(width="large")})
+            column_config={"item": st.column_config.NumberColumn(help=ITEM_HELP),
+                           "text": st.column_config.TextColumn(width="large")})
 
 # ---------------------------------------------------------------- de-duplication
 st.subheader("De-duplicate as TIGER does")

@@ -169,12 +169,13 @@ def test_quantize_runs_and_draws_the_titled_charts(toy, method):
     assert report["spec"] == f"{method}{M}x4" + ("_b4" if method == "AQ" else "")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["bits / vector"] == str(4 * M)
-    assert metrics["recall@10"].endswith("%")  # 200 queries held out of 2,000 rows
-    assert report["recall"]["n_queries"] == 200 and report["n"] == 1800
+    assert metrics["recall@10"].endswith("%")  # 200 queries held out of the search among 2,000 rows
+    assert report["recall"]["n_queries"] == 200 and report["recall"]["n_searched"] == 1800
+    assert report["n"] == 2000  # every row has its code and counts in the metrics
     residual = next(lay for lay in chart_layouts(at) if lay["title"]["text"] == charts.TITLES["residual"])
     expected_x = "subspace" if method in ("PQ", "OPQ") else "stage (0 = before any codeword)"
     assert residual["xaxis"]["title"]["text"] == expected_x
-    assert len(at.get("download_button")) == 5
+    assert len(at.get("download_button")) == 6
     assert not at.error
 
 
@@ -340,7 +341,7 @@ def test_map_runs_the_default_and_colours_by_position(toy):
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert "code position 3" in fig["layout"]["title"]["subtitle"]["text"]
     items = fig["data"][0]
-    assert len(values(items["x"])) == 1800  # the base rows, queries held out
+    assert len(values(items["x"])) == 2000  # every row, the recall queries too
 
 
 def test_map_uses_the_quantize_result_and_shows_labels(toy):

@@ -234,10 +234,10 @@ def test_codes_of_the_quantize_page_with_their_texts():
     ok(at.run())
     assert at.radio(key="sid_source").value == "quantize"
     cs = at.session_state[CODES]
-    np.testing.assert_array_equal(cs["codes"], res["codes"])  # the 900 base rows, queries held out
-    assert cs["labels"] == [f"item {i}" for i in res["base_idx"]]
+    np.testing.assert_array_equal(cs["codes"], res["codes"])  # every row, the recall queries too
+    assert cs["labels"] == [f"item {i}" for i in range(1000)]
     m = metric_values(at)
-    assert m["items"] == "900"
+    assert m["items"] == "1,000"
     assert m["collision rate"] == f"{metrics.collision_rate(res['codes']):.2%}"
     assert sorted(chart_specs(at)) == sorted(charts.SEMANTIC_TITLES)
     groups = at.dataframe[1].value  # 512 tuples for 900 items: collisions are certain

@@ -188,10 +188,11 @@ def _finished_run(key, spec, params, train_size, seed, _result=None):
 
 
 def run(key, spec, params, train_size, seed, X, *, on_progress=None):
-    """Fit (kept) and evaluate on the base rows with the held-out queries: the whole result; cached.
+    """Fit (kept), encode every row and evaluate: the whole result; cached.
 
-    ``on_progress`` follows the encoding of the base rows (in blocks, for large data) when
-    the result is computed; as for :func:`fit`.
+    ``codes`` has one row per row of X, in order; the held-out query rows are only *also*
+    used for recall, searched for among the other rows. ``on_progress`` follows the encoding
+    (in blocks, for large data) when the result is computed; as for :func:`fit`.
     """
     args = (key, spec, params, train_size, seed)
     return _kept(_finished_run, args, lambda: _evaluate(fit(*args, X), X, seed, on_progress))
@@ -199,16 +200,16 @@ def run(key, spec, params, train_size, seed, X, *, on_progress=None):
 
 def _evaluate(f, X, seed, on_progress):
     q = f["quantizer"]
-    Xb = X[f["base_idx"]]
     t0 = time.perf_counter()
     with progress.reporting(on_progress):
-        codes = q.encode(Xb)
+        codes = q.encode(X)
     nq = len(f["query_idx"])
     query_set = (
-        f"{nq:,} rows held out of the data at random (seed {seed}); the base is the other {len(Xb):,}"
+        f"{nq:,} rows drawn at random (seed {seed}), each searched for among the other "
+        f"{X.shape[0] - nq:,} (not trained on; they have codes and count in every other metric)"
         if nq else "no queries (fewer than 50 rows)"
     )
-    report = evaluate(q, Xb, X[f["query_idx"]] if nq else None, codes=codes,
+    report = evaluate(q, X, codes=codes, query_rows=f["query_idx"] if nq else None,
                       fit_seconds=f["fit_seconds"], query_set=query_set)
     report["n_train"] = f["n_train"]
     return {**f, "codes": codes, "report": report, "eval_seconds": time.perf_counter() - t0}
@@ -217,9 +218,10 @@ def _evaluate(f, X, seed, on_progress):
 @st.cache_data(max_entries=32, show_spinner=False)
 def beam_sweep(key, spec, params, train_size, seed, _X):
     """Error against encoding time for beams 1 to 16 with the fitted (cached) codebooks,
-    on up to 5,000 base rows: :func:`vqcore.report.beam_sweep`."""
+    on up to 5,000 rows (all of them, as the other measures, when there are fewer):
+    :func:`vqcore.report.beam_sweep`."""
     f = fit(key, spec, params, train_size, seed, _X)
-    return report_beam_sweep(f["quantizer"], _X[f["base_idx"]], random_state=seed)
+    return report_beam_sweep(f["quantizer"], _X, random_state=seed)
 
 
 def run_with_progress(key, spec, params, train_size, seed, X, *, label=None):

@@ -61,7 +61,10 @@ class ActiveData:
     """The loaded data set, as loaded and after the home page's options.
 
     ``key`` is a hash of the content of ``X`` (never of a file name); every
-    cached result is keyed on it.
+    cached result is keyed on it. ``rows`` gives each row of ``X`` its number in
+    the user's file (counting data rows from 0) where rows were dropped on
+    loading; None when row i of ``X`` is row i of the file. Item numbers shown
+    or exported are these (:meth:`row_numbers`).
     """
 
     X_raw: np.ndarray
@@ -75,6 +78,7 @@ class ActiveData:
     X: np.ndarray = None
     prep_notes: list = field(default_factory=list)
     key: str = ""
+    rows: np.ndarray | None = None
 
     def __post_init__(self):
         if self.X is None:
@@ -92,6 +96,11 @@ class ActiveData:
     @property
     def shape(self):
         return self.X.shape
+
+    def row_numbers(self, idx=None):
+        """The file's row number of each row of ``X`` (or of the rows ``idx``), as int64."""
+        rows = np.arange(self.X.shape[0], dtype=np.int64) if self.rows is None else self.rows
+        return rows if idx is None else rows[idx]
 
 
 def content_hash(X):
@@ -121,8 +130,10 @@ def init(state, *, load_default=None):
 
 
 def set_data(state, X, labels=None, name="data", *, description="", notes=(), nonfinite_found=0,
-             center=None, normalize=None):
-    """Make X the active data set (keeping the current centre / normalise options)."""
+             center=None, normalize=None, rows=None):
+    """Make X the active data set (keeping the current centre / normalise options).
+
+    ``rows``: the file's row number of each row of X, when rows were dropped on loading."""
     old = state.get(DATA)
     center = (old.center if old is not None else False) if center is None else center
     normalize = (old.normalize if old is not None else False) if normalize is None else normalize
@@ -130,6 +141,7 @@ def set_data(state, X, labels=None, name="data", *, description="", notes=(), no
         X_raw=np.ascontiguousarray(X, dtype=np.float32), labels=None if labels is None else list(labels),
         name=name, description=description, notes=list(notes), nonfinite_found=int(nonfinite_found),
         center=center, normalize=normalize,
+        rows=None if rows is None else np.asarray(rows, dtype=np.int64),
     )
     return state[DATA]
 
