@@ -20,9 +20,9 @@ state, _ = W.start_page()
 
 st.title("VQ Lens")
 st.markdown(
-    "Look inside vector quantizers: load embeddings here, then **Quantize** them (k-means VQ, PQ, OPQ, RQ, AQ), "
-    "**Compare** methods at equal bit budgets, **Map** the codes in 2-D, or **Learn** how the methods differ "
-    "on a 2-D toy. A sample of real sentence embeddings is loaded to start with."
+    "Look inside vector quantizers: load embeddings here (a sample of real sentence embeddings is loaded to "
+    "start with), then open a page in the sidebar:\n"
+    + "\n".join(f"- **{label}**: {W.PAGE_BLURBS[label]}" for _, label, _ in W.PAGES[1:])
 )
 
 left, right = st.columns([3, 2], gap="large")
@@ -124,7 +124,7 @@ c[0].metric("rows n", f"{summ['n']:,}", border=True)
 c[1].metric("dimension d", f"{summ['d']:,}", border=True)
 c[2].metric("dtype (as used)", summ["dtype"], border=True)
 c[3].metric("duplicate rows", f"{summ['duplicates']:,}", border=True,
-            help="Rows that exactly repeat an earlier row.")
+            help="Rows that exactly repeat an earlier row: they get the same codes and count as collisions.")
 c[4].metric("non-finite rows", f"{data.nonfinite_found:,}", border=True,
             help="Rows holding NaN or infinity in the file; they were dropped (the data above has none).")
 c[5].metric("dims for 90%", f"{summ['dims_for_90']}", border=True,
@@ -134,9 +134,6 @@ if data.nonfinite_found:
     notes.append(f"Found {data.nonfinite_found} row(s) with NaN or infinity; they were dropped.")
 else:
     notes.append("No NaN or infinite values found.")
-if summ["duplicates"]:
-    notes.append(f"{summ['duplicates']:,} row(s) repeat an earlier row exactly; they get the same codes "
-                 "and count as collisions.")
 st.markdown("\n".join(f"- {n}" for n in notes))
 
 g1, g2 = st.columns(2)

@@ -153,7 +153,7 @@ with st.container(border=True):
     sweeps = {spec: (method, beams[_key(spec, params)]) for method, (spec, params) in beam_plan.items()
               if _key(spec, params) in beams}
     if sweeps:
-        W.show(charts.error_vs_encode_time(sweeps, rows), key="cmp_beams")
+        W.show(charts.error_vs_encode_time(sweeps), key="cmp_beams")
     elif not beam_plan:
         st.caption("No additive method with at least 2 codebooks among the results: add RQ, GRVQ or AQ.")
 

@@ -118,8 +118,8 @@ m[3].metric("largest group", f"{ov['largest_group']:,}", border=True,
 m[4].metric("effective bits", f"{ov['report']['effective_bits']:.1f}", border=True,
             help=f"Entropy of the whole tuple over the items (at most log2 n) against "
                  f"{ov['report']['allocated_bits']:g} allocated bits, M × log2 K.")
-m[5].metric("dead codes", f"{sum(ov['report']['usage']['dead']):,} of {M * K:,}", border=True,
-            help="Codes of any level that no item uses.")
+m[5].metric("dead codes", f"{sum(ov['report']['usage']['dead']):,}", border=True,
+            help=f"Codes of any level that no item uses, of the {M * K:,} codes of the {M} level(s).")
 
 # ---------------------------------------------------------------- per-level usage and coverage
 st.subheader("Usage per level, coverage per depth")
@@ -136,7 +136,7 @@ tree_depth = W.number_in(c2, "Levels shown", 1, M, key="sid_tree_depth", default
                          help="How many code levels the tree shows.")
 branches = W.kept(
     c3.select_slider, "Branches per node", cache.SID_TREE_BRANCHES, key="sid_tree_branches",
-    default=next((b for b in cache.SID_TREE_BRANCHES if b >= min(K, 256)), cache.SID_TREE_BRANCHES[-1]),
+    default=next(b for b in cache.SID_TREE_BRANCHES if b >= min(K, cache.SID_TREE_DEFAULT_BRANCHES)),
     help="Largest children shown under each node; the others are folded into one grey 'other' node. "
          f"Up to {cache.SID_TREE_MAX_NODES:,} sectors are drawn.")
 shown_depth, _, wanted = cache.sid_tree_depth(ov["table"], int(tree_depth), int(branches))
@@ -218,7 +218,7 @@ else:
     prefix = typed or None
 if prefix is not None:
     try:
-        under = cache.sid_under_prefix(key, prefix, codes, X, labels)
+        under = cache.sid_under_prefix(key, prefix, K, codes, X, labels)
     except VQLensError as exc:
         st.error(str(exc))
         under = None

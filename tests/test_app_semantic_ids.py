@@ -88,10 +88,11 @@ def test_demo_draws_every_titled_chart_with_the_sample_texts():
     cs = at.session_state[CODES]
     assert cs["codes"].shape == (6000, 3) and cs["codebook_size"] == 256 and len(cs["labels"]) == 6000
     tree = specs[charts.TITLES["sid_tree"]]["data"][0]
-    # level 0 holds every item, and the hover shows example texts of the sample
-    top = [v for v, p in zip(tree["values"], tree["parents"]) if p == ""]
+    # level 0 holds every item (under the root, "all items"), and the hover shows example texts
+    assert tree["ids"][0] == "all items" and tree["values"][0] == 6000
+    top = [v for v, p in zip(tree["values"], tree["parents"]) if p == "all items"]
     assert sum(top) == 6000
-    first_examples = tree["customdata"][0][2]
+    first_examples = tree["customdata"][1][2]
     assert first_examples.startswith("• ")
     assert any(text[:30] in first_examples for text in cs["labels"])
     # the usage charts are the Quantize page's, fed by the same metrics

@@ -273,6 +273,34 @@ def codeword_layer(result, position):
     return pts, counts
 
 
+def map_highlight(codes, position, K, text):
+    """The items a Map highlight picks, as (boolean mask over ``codes``' rows, what it is in words).
+
+    ``text`` is a code at ``position`` (``"12"``) or a prefix of the whole code from position 0
+    (``"12/3"``, as on the Semantic IDs page). Raises VQLensError for text that is neither, or a
+    code out of range for K codes.
+    """
+    from vqcore.semantic_ids import items_under_prefix
+
+    text = str(text).strip()
+    if "/" not in text:
+        try:
+            c = int(text)
+        except ValueError:
+            raise vqcore.VQLensError(f"Highlight {text!r}: write a code (e.g. 12) or a prefix (e.g. 12/3).") from None
+        if not 0 <= c < K:
+            raise vqcore.VQLensError(f"Code {c} is out of range: codes run from 0 to {K - 1:,} (K = {K:,}).")
+        return codes[:, position] == c, f"code {c} at position {position}"
+    r = items_under_prefix(codes, text.strip("/"), limit=codes.shape[0])
+    for level, c in enumerate(r["prefix"]):
+        if c >= K:
+            raise vqcore.VQLensError(f"Code {c} at position {level} is out of range: codes run from 0 to "
+                                     f"{K - 1:,} (K = {K:,}).")
+    mask = np.zeros(codes.shape[0], dtype=bool)
+    mask[r["indices"]] = True
+    return mask, "prefix " + "/".join(map(str, r["prefix"]))
+
+
 @st.cache_data(max_entries=4, show_spinner=False)
 def umap_map(key, run_id, seed, _Xs, _extra):
     """UMAP of the shown rows (at most MAP_MAX_POINTS) with the codewords of every position placed on it."""
@@ -280,7 +308,7 @@ def umap_map(key, run_id, seed, _Xs, _extra):
 
 
 __all__ = ["sample", "summary", "drawing_progress", "fit", "run", "run_with_progress", "split", "map_rows",
-           "pca_map", "codeword_layer", "umap_map", "learn_toy"]
+           "pca_map", "codeword_layer", "map_highlight", "umap_map", "learn_toy"]
 
 
 # ---------------------------------------------------------------- learn page
@@ -413,14 +441,22 @@ def sid_largest_prefixes(key, depth, _codes, top=50):
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def sid_under_prefix(key, prefix, _codes, _X, _labels):
+def sid_under_prefix(key, prefix, K, _codes, _X, _labels):
     """vqcore.semantic_ids.items_under_prefix (the first SID_TABLE_ITEMS items), with each item's codes.
 
-    Raises VQLensError for a prefix the engine refuses (e.g. ``"12/x"``).
+    Raises VQLensError for a prefix the engine refuses (e.g. ``"12/x"``) and for a code out of
+    range for K codes per level (no item *could* have it; "no item" would suggest otherwise).
+    A single item has no spread: its distance to the centre and tightness are None (a dash), not 0.
     """
     from vqcore.semantic_ids import items_under_prefix
 
     r = items_under_prefix(_codes, prefix, X=_X, labels=_labels, limit=SID_TABLE_ITEMS)
+    for level, c in enumerate(r["prefix"]):
+        if c >= K:
+            raise vqcore.VQLensError(f"Code {c} at level {level} is out of range: with K = {K:,} codes per "
+                                     f"level, codes run from 0 to {K - 1:,}.")
+    if r["count"] < 2:
+        r["mean_distance_to_centroid"] = r["tightness"] = None
     r["codes"] = [tuple(int(c) for c in row) for row in _codes[r["indices"]]]
     return r
 
@@ -571,6 +607,9 @@ def train_with_progress(key, config, train_size, X, *, name, slot, store, state=
 
 SID_TREE_MAX_NODES = 8000  # sectors of the code tree drawn at once (about 1.5 MB of figure)
 SID_TREE_BRANCHES = (4, 8, 16, 32, 64, 128, 256, 512, 1024)
+# the tree at first sight: the 16 largest branches under each node (about 290 boxes at 2 levels,
+# each large enough to read); all 256 of a TIGER level are specks and a hairball
+SID_TREE_DEFAULT_BRANCHES = 16
 
 
 def sid_tree_depth(table, depth, branches, max_nodes=SID_TREE_MAX_NODES):

@@ -80,6 +80,18 @@ PAGES = [("app.py", "Home: data", ":material/home:"), ("pages/1_Quantize.py", "Q
          ("pages/6_Semantic_IDs.py", "Semantic IDs", ":material/account_tree:")]
 
 
+PAGE_BLURBS = {  # what each page is for, as the home page lists them
+    "Quantize": "fit one quantizer (k-means VQ, PQ, OPQ, RQ, AQ, GRVQ) and look inside it: usage, collapse, "
+                "residual variance, entropy, mutual information, error per dimension; download the codes",
+    "Compare": "several methods at equal bit budgets: rate-distortion, recall, entropy per position, "
+               "error against stages and encoding time",
+    "Map": "the data in 2-D coloured by its codes, with the codewords on top",
+    "Learn": "how VQ, PQ and RQ partition the plane, on a 2-D toy",
+    "Collapse lab": "train a codebook as neural tokenizers do (STE, EMA, NSVQ, FSQ) and watch codes die",
+    "Semantic IDs": "the code tuples of a generative recommender as a tree of prefixes, with their collisions, "
+                    "coverage and TIGER's de-duplication",
+}
+
 DEFAULT_SAMPLE = "MiniLM sentences"
 
 
