@@ -607,9 +607,9 @@ def train_with_progress(key, config, train_size, X, *, name, slot, store, state=
 
 SID_TREE_MAX_NODES = 8000  # sectors of the code tree drawn at once (about 1.5 MB of figure)
 SID_TREE_BRANCHES = (4, 8, 16, 32, 64, 128, 256, 512, 1024)
-# the tree at first sight: the 16 largest branches under each node (about 290 boxes at 2 levels,
-# each large enough to read); all 256 of a TIGER level are specks and a hairball
-SID_TREE_DEFAULT_BRANCHES = 16
+# the tree at first sight: up to 256 branches under each node (a TIGER level), largest first, drawn
+# one level at a time (ui.charts.code_tree); 2 levels of 256 at once were specks and a hairball
+SID_TREE_DEFAULT_BRANCHES = 256
 
 
 def sid_tree_depth(table, depth, branches, max_nodes=SID_TREE_MAX_NODES):

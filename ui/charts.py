@@ -121,9 +121,12 @@ def norm_histogram(norms, *, unit_norm=False):
     norms = np.asarray(norms, dtype=float)
     c = float(norms.mean()) if norms.size else 0.0
     scale = max(abs(c), 1.0)
-    if norms.size and np.ptp(norms) <= 1e-4 * scale:
+    spread = float(np.ptp(norms)) if norms.size else 0.0
+    if norms.size and spread <= 1e-3 * scale:  # one value to the 3 decimals shown
         fig = _figure(TITLES["norms"], f"all norms = {c:.3f} ({norms.size:,} rows"
-                      + (", L2-normalised)" if unit_norm else ")"), xtitle="L2 norm of a row", ytitle="rows")
+                      + (", L2-normalised" if unit_norm else "")
+                      + (f"; they differ by at most {spread:.1g})" if spread else ")"),
+                      xtitle="L2 norm of a row", ytitle="rows")
         fig.add_trace(go.Bar(x=[c], y=[norms.size], width=[0.02 * scale], marker_color=COLORS[0], name="rows",
                              hovertemplate="norm %{x:.4f}<br>%{y:,} rows (all)<extra></extra>"))
         fig.update_xaxes(range=[c - 0.1 * scale, c + 0.1 * scale])
@@ -988,7 +991,8 @@ def code_tree(tree, *, n, kind="treemap", max_children=None):
            + (f"; the {max_children} largest branches under each node, largest first, the rest folded into "
               "grey 'other'"
               if max_children else "")
-           + "; click to drill down, hover for example items")
+           + ("; one level at a time, click a box to open it" if kind == "treemap" else "; click to drill down")
+           + ", hover for example items")
     fig = _figure(TITLES["sid_tree"], sub, height=640, wrap=130)
     common = dict(ids=ids, parents=parents, labels=[root] + list(tree["labels"]), values=[n] + list(tree["counts"]),
                   branchvalues="total",
@@ -996,11 +1000,12 @@ def code_tree(tree, *, n, kind="treemap", max_children=None):
                   hovertemplate="<b>%{customdata[0]}</b><br>%{value:,} item(s), %{customdata[1]} of all"
                                 "<br>%{customdata[2]}<extra></extra>")
     if kind == "treemap":
-        fig.add_trace(go.Treemap(**common, maxdepth=3, textinfo="label+value",
+        # one level at a time under the node clicked (a box holding 256 specks is unreadable)
+        fig.add_trace(go.Treemap(**common, maxdepth=2, textinfo="label+value", sort=True,
                                  pathbar=dict(visible=True), tiling=dict(pad=2)))
     else:
-        fig.add_trace(go.Sunburst(**common, maxdepth=min(depth, 3) + 1, insidetextorientation="radial",
-                                  textinfo="label"))
+        fig.add_trace(go.Sunburst(**common, maxdepth=3 if max_children and max_children <= 16 else 2,
+                                  insidetextorientation="radial", textinfo="label", sort=True))
     fig.update_layout(margin=dict(l=10, r=10, b=10))
     return fig
 
