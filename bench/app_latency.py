@@ -4,8 +4,9 @@ Starts ``streamlit run app.py`` on a free local port, drives Debian's chromium
 (``/usr/bin/chromium``) with Playwright, and for each case presses Run on the
 Quantize page (default settings: RQ 8x8 = 64 bits, training subsample 4,096
 rows) and waits until all six chart titles are visible and the script has
-finished (ui.devserver.wait_idle: the app's ``data-test-script-state``). The same work done by bare vqcore in this process (fit on the same
-training rows; fit + the whole metric report) is printed next to it.
+finished (ui.devserver.wait_idle: the app's ``data-test-script-state``). The
+same work done by bare vqcore in this process (fit on the same training rows;
+fit + the whole metric report of every row) is printed next to it.
 
 Cases:
   sample   the shipped sample (6,000 x 384 MiniLM sentence embeddings); target < 3 s
