@@ -18,6 +18,7 @@ from ui import state as S
 from ui import widgets as W
 from vqcore import metrics
 from vqcore.datasets import Dataset, make_gaussian
+from vqcore.io import load_codes
 from vqcore.semantic_ids import prefix_tree
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +55,10 @@ def test_every_row_gets_its_code_and_the_download_says_which_row():
     assert len(table) == 1000 and (table["row"] == np.arange(1000)).all()
     np.testing.assert_array_equal(table[["code_0", "code_1", "code_2"]].to_numpy(), res["codes"])
     assert (table["label"] == [f"text of row {i}" for i in range(1000)]).all()
+    # the file loads back (Semantic IDs page) as the same codes and texts: the row column is not a level
+    back = load_codes(D.codes_csv(res["codes"], data.row_numbers(), data.labels), "codes.csv")
+    np.testing.assert_array_equal(back.codes, res["codes"])
+    assert back.labels == data.labels
     with np.load(io.BytesIO(D.codes_npz(res["codes"], data.row_numbers())), allow_pickle=False) as z:
         np.testing.assert_array_equal(z["codes"], res["codes"])
         np.testing.assert_array_equal(z["row"], np.arange(1000))

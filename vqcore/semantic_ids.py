@@ -661,9 +661,9 @@ def export_codes(codes, fmt="csv", *, labels=None, level_names=None, label_name=
     label_name : str, default="label"
         CSV header of the label column.
     rows : sequence of int, optional
-        CSV only: each item's row number in the user's data, written as the
-        first column (``row_name``). :func:`vqcore.io.load_codes` would read
-        that column as a level: drop it before loading the file back.
+        CSV only: each item's row number in the user's data (increasing),
+        written as the first column (``row_name``); :func:`vqcore.io.load_codes`
+        drops a first column named ``row`` of increasing numbers.
     row_name : str, default="row"
         CSV header of the row column.
 
