@@ -72,7 +72,7 @@ if run_clicked:
         bar.progress(i / len(todo), text=f"{step}…")
 
         def draw(fraction, message, i=i, step=step, start=0.0, share=0.8):
-            # within this method's slot of the bar: the fit, then encoding the base rows
+            # within this method's slot of the bar: the fit, then encoding every row
             bar.progress((i + start + share * fraction) / len(todo), text=f"{step}: {message}…")
 
         try:

@@ -64,7 +64,8 @@ def summary(key, _X):
 
 
 def split(n, seed):
-    """(base rows, held-out query rows) used by every fit on n rows."""
+    """(base rows, query rows) of every fit on n rows: the codebooks train on base rows only, and
+    each query row is searched for among the other rows for recall (every row still gets its code)."""
     nq = default_n_queries(n)
     if nq == 0:
         return np.arange(n), np.arange(0)
@@ -151,7 +152,7 @@ def _kept(store, args, compute):
 
 
 def fit(key, spec, params, train_size, seed, X, *, on_progress=None):
-    """Fit ``from_spec(spec, **params)`` on a training subsample of the base rows; cached.
+    """Fit ``from_spec(spec, **params)`` on a training subsample of the base rows (not the queries); cached.
 
     ``params`` is a tuple of (name, value) pairs. Returns a dict with the fitted
     ``quantizer``, ``fit_seconds``, ``n_train`` and the ``base_idx`` / ``query_idx``
