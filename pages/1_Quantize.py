@@ -51,6 +51,7 @@ if stored["args"] != args:
 st.subheader(f"{report['spec']} on {report['n']:,} items")
 rec = report.get("recall")
 st.caption(
+    f"{W.settings_text(q, stored['args']['params'], seed=stored['args']['seed'])}. "
     f"Trained on {report.get('n_train', report['n']):,} random rows; every one of the {report['n']:,} rows is "
     "encoded and measured. " + (f"Recall: {rec['query_set']}." if rec else "No recall: too few rows to hold "
                                                                              "queries out.")

@@ -231,6 +231,13 @@ def test_the_spec_line_shows_every_setting_that_changes_the_fit(toy, method, exp
         at.selectbox(key="q_RQ_train_on").set_value("best")
         ok(at.run())
         assert "beam 3" in spec_line(at) and "stages trained on the best path" in spec_line(at)
+        at.number_input(key="q_RQ_M").set_value(2)
+        at.number_input(key="q_RQ_nbits").set_value(4)
+        at.button(key="q_run").click()
+        ok(at.run())
+        # the result shown says the same settings as the line it was run with
+        assert any(c.value.startswith("10 iterations per stage · initialisation progressive · beam 3 · stages "
+                                      "trained on the best path · seed 0.") for c in at.caption)
 
 
 def test_quantize_rq_can_train_its_stages_on_the_best_beam_path(toy):
