@@ -252,7 +252,7 @@ st.markdown("TIGER appends one more token to every ID: 0, 1, 2, … among the it
             "item order), 0 for items with an ID of their own. The new level needs as many codes as the largest "
             "collision group, the fewest any extra level can do.")
 if st.button("De-duplicate", key="sid_dedup_btn", type="primary"):
-    state[DEDUP] = {"key": key, **cache.sid_dedup(key, codes, labels)}
+    state[DEDUP] = {"key": key, **cache.sid_dedup(key, codes, labels, D.item_numbers(cs, range(n)))}
 dd = state.get(DEDUP)
 if dd is not None and dd["key"] == key:
     d = st.columns(3)
@@ -263,6 +263,7 @@ if dd is not None and dd["key"] == key:
     b1, b2, _ = st.columns([1, 1, 3])
     base = "semantic_ids_dedup"
     b1.download_button("New codes (.csv)", dd["csv"], f"{base}.csv", "text/csv", key="sid_dl_csv", on_click="ignore",
-                       help="One column per level, the new one last" + (", then the labels." if labels else "."))
+                       help="The item's row number, one column per level, the new one last"
+                            + (", then the labels." if labels else "."))
     b2.download_button("New codes (.npy)", dd["npy"], f"{base}.npy", "application/octet-stream", key="sid_dl_npy",
                        on_click="ignore", help="(n, M + 1) unsigned integers, row i = item i.")

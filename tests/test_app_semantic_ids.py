@@ -213,6 +213,7 @@ def test_dedup_gives_unique_ids_and_offers_both_exports():
     assert len(at.get("download_button")) == 2
     np.testing.assert_array_equal(load_codes(dd["npy"], "new.npy").codes, new)
     np.testing.assert_array_equal(load_codes(dd["csv"], "new.csv").codes, new)
+    assert dd["csv"].decode().splitlines()[:2] == ["row,level_0,level_1,level_2", "0,0,0,0"]  # the item's row
 
 
 # ---------------------------------------------------------------- codes of the Quantize page

@@ -463,15 +463,16 @@ def sid_under_prefix(key, prefix, K, _codes, _X, _labels):
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def sid_dedup(key, _codes, _labels):
-    """TIGER's de-duplication: the new codes, the size of the added level, and both export files."""
+def sid_dedup(key, _codes, _labels, _rows):
+    """TIGER's de-duplication: the new codes, the size of the added level, and both export files
+    (the CSV starts with each item's row number, ``_rows``)."""
     from vqcore import metrics
     from vqcore.semantic_ids import deduplicate, export_codes
 
     new, extra = deduplicate(_codes)
     return {
         "codes": new, "extra_size": int(extra), "collision_rate": float(metrics.collision_rate(new)),
-        "csv": export_codes(new, "csv", labels=_labels), "npy": export_codes(new, "npy"),
+        "csv": export_codes(new, "csv", labels=_labels, rows=_rows), "npy": export_codes(new, "npy"),
     }
 
 
