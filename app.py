@@ -20,9 +20,9 @@ state, _ = W.start_page()
 
 st.title("VQ Lens")
 st.markdown(
-    "Look inside vector quantizers: load embeddings here, then **Quantize** them (k-means VQ, PQ, OPQ, RQ, AQ), "
-    "**Compare** methods at equal bit budgets, **Map** the codes in 2-D, or **Learn** how the methods differ "
-    "on a 2-D toy. A sample of real sentence embeddings is loaded to start with."
+    "Look inside vector quantizers: load embeddings here (a sample of real sentence embeddings is loaded to "
+    "start with), then open a page in the sidebar:\n"
+    + "\n".join(f"- **{label}**: {W.PAGE_BLURBS[label]}" for _, label, _ in W.PAGES[1:])
 )
 
 left, right = st.columns([3, 2], gap="large")
@@ -32,24 +32,21 @@ with left:
     st.subheader("Load data")
     tab_sample, tab_upload = st.tabs(["Shipped sample", "Upload a file"])
     with tab_sample:
-        name = st.selectbox("Sample", list(SAMPLES), key=S.restore(state, S.HOME_SAMPLE, W.DEFAULT_SAMPLE),
-                            help="Real data (sentence embeddings with their texts, handwritten digits) or toy "
-                                 "Gaussian sets whose size you choose.")
-        S.remember(state, S.HOME_SAMPLE)
+        name = W.kept(st.selectbox, "Sample", list(SAMPLES), key=S.HOME_SAMPLE, default=W.DEFAULT_SAMPLE,
+                      help="Real data (sentence embeddings with their texts, handwritten digits) or toy "
+                           "Gaussian sets whose size you choose.")
         st.caption(SAMPLES[name][1])
         kw = {}
         if name in TOYS:
             c1, c2, c3 = st.columns(3)
-            kw["n"] = c1.number_input("Rows n", 100, 200_000, key=S.restore(state, "home_toy_n", 5000), step=1000)
-            kw["d"] = c2.number_input("Dimension d", 2, 1024, key=S.restore(state, "home_toy_d",
-                                                                           32 if name == "Rotated anisotropic" else 16))
+            kw["n"] = W.kept(c1.number_input, "Rows n", 100, 200_000, key="home_toy_n", default=5000, step=1000)
+            kw["d"] = W.kept(c2.number_input, "Dimension d", 2, 1024, key="home_toy_d",
+                             default=32 if name == "Rotated anisotropic" else 16)
             if name == "Gaussian, correlated":
-                kw["rho"] = c3.slider("Correlation rho", -0.99, 0.99, key=S.restore(state, "home_toy_rho", 0.9),
-                                      help="Covariance rho^|i-j| between dimensions (AR(1)).")
+                kw["rho"] = W.kept(c3.slider, "Correlation rho", -0.99, 0.99, key="home_toy_rho", default=0.9,
+                                   help="Covariance rho^|i-j| between dimensions (AR(1)).")
             if name == "Gaussian mixture":
-                kw["n_components"] = c3.number_input("Clusters", 1, 100, key=S.restore(state, "home_toy_k", 10))
-            for k in ("home_toy_n", "home_toy_d", "home_toy_rho", "home_toy_k"):
-                S.remember(state, k)
+                kw["n_components"] = W.kept(c3.number_input, "Clusters", 1, 100, key="home_toy_k", default=10)
         if st.button("Load sample", key="home_load_sample", type="primary"):
             try:
                 ds = cache.sample(name, **{k: (float(v) if k == "rho" else int(v)) for k, v in kw.items()})
@@ -66,9 +63,8 @@ with left:
                  ".list column), .fvecs/.bvecs. Files are parsed safely: nothing is unpickled.",
         )
         array_key = text_col = None
-        drop = st.checkbox("Drop rows with NaN or infinity (otherwise refuse the file)",
-                           key=S.restore(state, S.HOME_DROP_NONFINITE, True))
-        S.remember(state, S.HOME_DROP_NONFINITE)
+        drop = W.kept(st.checkbox, "Drop rows with NaN or infinity (otherwise refuse the file)",
+                      key=S.HOME_DROP_NONFINITE, default=True)
         if up is not None:
             raw = up.getvalue()
             lower = up.name.lower()
@@ -99,25 +95,21 @@ with left:
 data = state[S.DATA]
 with right:
     st.subheader("Options")
-    center = st.checkbox("Centre (subtract the mean vector)", key=S.restore(state, S.HOME_CENTER, data.center))
-    normalize = st.checkbox("L2-normalise every row", key=S.restore(state, S.HOME_NORMALIZE, data.normalize))
-    S.remember(state, S.HOME_CENTER)
-    S.remember(state, S.HOME_NORMALIZE)
+    center = W.kept(st.checkbox, "Centre (subtract the mean vector)", key=S.HOME_CENTER, default=data.center)
+    normalize = W.kept(st.checkbox, "L2-normalise every row", key=S.HOME_NORMALIZE, default=data.normalize)
     data.apply(center, normalize)
 
     def _train_changed():
         state[S.TRAIN_SIZE] = int(state["home_train"])
         for page in ("q", "cmp"):  # the pages start from the new default
             state.pop(f"{page}_train", None)
-            state.pop(f"keep_{page}_train", None)
+            state.pop(f"{S.KEEP}{page}_train", None)
 
-    st.number_input("Training subsample (rows)", 256, 1_000_000, key=S.restore(state, "home_train",
-                                                                                state[S.TRAIN_SIZE]),
-                    step=1024, on_change=_train_changed,
-                    help="Default number of random rows the quantizers learn their codebooks on (faiss "
-                         "trains on a few hundred points per centroid). Every row is still encoded and "
-                         "measured. Smaller is faster.")
-    S.remember(state, "home_train")
+    W.kept(st.number_input, "Training subsample (rows)", 256, 1_000_000, key="home_train",
+           default=state[S.TRAIN_SIZE], step=1024, on_change=_train_changed,
+           help="Default number of random rows the quantizers learn their codebooks on (faiss "
+                "trains on a few hundred points per centroid). Every row is still encoded and "
+                "measured. Smaller is faster.")
     st.caption(f"Results are cached per data content and settings; a row subsample of at most "
                f"{state[S.TRAIN_SIZE]:,} rows trains each quantizer.")
 
@@ -132,7 +124,7 @@ c[0].metric("rows n", f"{summ['n']:,}", border=True)
 c[1].metric("dimension d", f"{summ['d']:,}", border=True)
 c[2].metric("dtype (as used)", summ["dtype"], border=True)
 c[3].metric("duplicate rows", f"{summ['duplicates']:,}", border=True,
-            help="Rows that exactly repeat an earlier row.")
+            help="Rows that exactly repeat an earlier row: they get the same codes and count as collisions.")
 c[4].metric("non-finite rows", f"{data.nonfinite_found:,}", border=True,
             help="Rows holding NaN or infinity in the file; they were dropped (the data above has none).")
 c[5].metric("dims for 90%", f"{summ['dims_for_90']}", border=True,
@@ -142,9 +134,6 @@ if data.nonfinite_found:
     notes.append(f"Found {data.nonfinite_found} row(s) with NaN or infinity; they were dropped.")
 else:
     notes.append("No NaN or infinite values found.")
-if summ["duplicates"]:
-    notes.append(f"{summ['duplicates']:,} row(s) repeat an earlier row exactly; they get the same codes "
-                 "and count as collisions.")
 st.markdown("\n".join(f"- {n}" for n in notes))
 
 g1, g2 = st.columns(2)

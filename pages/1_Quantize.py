@@ -18,7 +18,7 @@ W.data_badge(data)
 with st.container(border=True):
     spec, params, train_size, seed = W.quantizer_form("q", data)
     try:
-        W.spec_caption(spec, params, d=data.shape[1], train_size=train_size)
+        W.spec_caption(spec, params, d=data.shape[1], train_size=train_size, seed=seed)
         spec_ok = True
     except VQLensError as exc:
         st.error(str(exc))
@@ -35,8 +35,8 @@ if run_clicked:
 
 stored = state.get(S.Q_RESULT)
 if stored is None:
-    st.info("Choose a method and press **Run**. The default, RQ with 8 codebooks of 256 codes (64 bits), "
-            "takes a few seconds on the sample.")
+    st.info("Choose a method and its settings, then press **Run** to fit the quantizer the line above the "
+            "button describes (the default, RQ8x8, takes a few seconds on the sample).")
     st.stop()
 if stored["args"]["key"] != data.key:
     st.info("The last result was computed on other data; press **Run** to quantize the data loaded now.")
@@ -51,8 +51,10 @@ if stored["args"] != args:
 st.subheader(f"{report['spec']} on {report['n']:,} items")
 rec = report.get("recall")
 st.caption(
-    f"Trained on {report.get('n_train', report['n']):,} random rows; measured on the {report['n']:,} base rows. "
-    + (f"Recall: {rec['query_set']}." if rec else "No recall: too few rows to hold queries out.")
+    f"{W.settings_text(q, stored['args']['params'], seed=stored['args']['seed'])}. "
+    f"Trained on {report.get('n_train', report['n']):,} random rows; every one of the {report['n']:,} rows is "
+    "encoded and measured. " + (f"Recall: {rec['query_set']}." if rec else "No recall: too few rows to hold "
+                                                                             "queries out.")
 )
 W.headline_metrics(report)
 
@@ -62,13 +64,18 @@ st.subheader("Downloads")
 # the files are made when a button is clicked (callables), not on every rerun: the
 # compressed codebooks alone take a tenth of a second and megabytes sent to the browser;
 # a click does not rerun the page (on_click="ignore"), so one download never cuts off the next
-d1, d2, d3, d4, d5 = st.columns(5)
+d0, d1, d2, d3, d4, d5 = st.columns(6)
 base = report["spec"]
 codes = res["codes"]
 spec_args = {"train_size": stored["args"]["train_size"], "seed": stored["args"]["seed"],
              "data_name": stored["data_name"], "data_key": stored["args"]["key"]}
-d1.download_button("Codes (.npy)", partial(D.codes_npy, codes), f"{base}_codes.npy", "application/octet-stream",
-                   key="q_dl_codes", on_click="ignore", help="(n, M) codes of the base rows, in row order.")
+d0.download_button("Codes (.csv)", partial(D.codes_csv, codes, data.row_numbers(), data.labels), f"{base}_codes.csv",
+                   "text/csv", key="q_dl_codes_csv", on_click="ignore",
+                   help="One line per row of the data: its row number (from 0), its codes (code_0, code_1, …)"
+                        + (" and its label." if data.labels is not None else "."))
+d1.download_button("Codes (.npz)", partial(D.codes_npz, codes, data.row_numbers()), f"{base}_codes.npz",
+                   "application/octet-stream", key="q_dl_codes", on_click="ignore",
+                   help="codes: (n, M), one row per row of the data; row: each one's row number (from 0).")
 d2.download_button("Codebooks (.npz)", partial(D.codebooks_npz, q), f"{base}_codebooks.npz",
                    "application/octet-stream", key="q_dl_books", on_click="ignore",
                    help="codebooks (and rotation for OPQ).")

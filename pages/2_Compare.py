@@ -21,23 +21,18 @@ st.caption("Each method gets the same bits per vector (M codebooks × bits per c
 
 with st.container(border=True):
     c1, c2, c3 = st.columns([3, 3, 2])
-    methods = c1.multiselect("Methods", list(W.METHODS), format_func=W.METHODS.get,
-                             key=S.restore(state, "cmp_methods", ["PQ", "RQ"]),
-                             help="OPQ and AQ learn more (a rotation; joint codebooks) and take tens of seconds "
+    methods = W.kept(c1.multiselect, "Methods", list(W.METHODS), format_func=W.METHODS.get,
+                     key="cmp_methods", default=["PQ", "RQ"],
+                     help="OPQ and AQ learn more (a rotation; joint codebooks) and take tens of seconds "
                                   "per fit on a few thousand rows; PQ and RQ take a few seconds.")
-    budgets = c2.multiselect("Bit budgets (bits per vector)", [8, 16, 24, 32, 48, 64, 96, 128],
-                             key=S.restore(state, "cmp_bits", [16, 32, 64]))
-    nbits = c3.selectbox("Bits per code (K = 2^bits)", [4, 5, 6, 7, 8, 10, 12],
-                         key=S.restore(state, "cmp_nbits", 8))
+    budgets = W.kept(c2.multiselect, "Bit budgets (bits per vector)", [8, 16, 24, 32, 48, 64, 96, 128],
+                     key="cmp_bits", default=[16, 32, 64])
+    nbits = W.kept(c3.selectbox, "Bits per code (K = 2^bits)", [4, 5, 6, 7, 8, 10, 12], key="cmp_nbits", default=8)
     c4, c5, c6 = st.columns([3, 3, 2])
     default_train = min(int(state[S.TRAIN_SIZE]), n)
-    train_key = S.restore(state, "cmp_train", default_train)
-    if state[train_key] > n:
-        state[train_key] = n
-    train_size = c4.number_input("Training subsample (rows)", 2, max(2, n), key=train_key, step=1024)
-    seed = c5.number_input("Seed", 0, 2**31 - 1, key=S.restore(state, "cmp_seed", int(state[S.SEED])))
-    for k in ("cmp_methods", "cmp_bits", "cmp_nbits", "cmp_train", "cmp_seed"):
-        S.remember(state, k)
+    train_size = W.number_in(c4, "Training subsample (rows)", 2, max(2, n), key="cmp_train", default=default_train,
+                             step=1024)
+    seed = W.number_in(c5, "Seed", 0, 2**31 - 1, key="cmp_seed", default=int(state[S.SEED]))
 
     plan, skipped = [], []
     for method in methods:
@@ -77,7 +72,7 @@ if run_clicked:
         bar.progress(i / len(todo), text=f"{step}…")
 
         def draw(fraction, message, i=i, step=step, start=0.0, share=0.8):
-            # within this method's slot of the bar: the fit, then encoding the base rows
+            # within this method's slot of the bar: the fit, then encoding every row
             bar.progress((i + start + share * fraction) / len(todo), text=f"{step}: {message}…")
 
         try:
@@ -109,9 +104,7 @@ missing = len(plan) - len(rows)
 if missing:
     st.caption(f"{missing} selected run(s) not computed yet; press Run to add them.")
 
-R = st.segmented_control("Recall at R", ["1", "10", "100"], key=S.restore(state, "cmp_R", "10"),
-                         required=True)
-S.remember(state, "cmp_R")
+R = W.kept(st.segmented_control, "Recall at R", ["1", "10", "100"], key="cmp_R", default="10", required=True)
 figs = charts.compare_figures(rows, R or "10")
 g1, g2 = st.columns(2)
 with g1:
@@ -160,7 +153,7 @@ with st.container(border=True):
     sweeps = {spec: (method, beams[_key(spec, params)]) for method, (spec, params) in beam_plan.items()
               if _key(spec, params) in beams}
     if sweeps:
-        W.show(charts.error_vs_encode_time(sweeps, rows), key="cmp_beams")
+        W.show(charts.error_vs_encode_time(sweeps), key="cmp_beams")
     elif not beam_plan:
         st.caption("No additive method with at least 2 codebooks among the results: add RQ, GRVQ or AQ.")
 

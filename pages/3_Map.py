@@ -31,31 +31,24 @@ if stored is None or stored["args"]["key"] != data.key:
             st.stop()
         state[S.Q_RESULT] = {"args": {"key": data.key, "spec": spec, "params": params, "train_size": train,
                                       "seed": seed}, "result": res, "data_name": data.name}
-        stored = state[S.Q_RESULT]
-    else:
-        st.stop()
+        st.rerun()  # draw the map without the "None yet" box and the button above it
+    st.stop()
 
 res = stored["result"]
 args = stored["args"]
 q = res["quantizer"]
 M = q.n_codebooks
-base_idx = res["base_idx"]
-rows = cache.map_rows(data.key, len(base_idx), args["seed"])
-shown_idx = base_idx[rows]
-codes = res["codes"][rows]
+n = res["codes"].shape[0]
+shown_idx = cache.map_rows(data.key, n, args["seed"])
+codes = res["codes"][shown_idx]
 labels = None if data.labels is None else [data.labels[i] for i in shown_idx]
 
-c1, c2, c3 = st.columns([2, 2, 3])
-pos_key = S.restore(state, "map_pos", 0)
-if state[pos_key] > M - 1:
-    state[pos_key] = 0
-position = c1.number_input("Code position", 0, M - 1, key=pos_key,
-                           help="Colour the items by their code at this position (codebook / stage).")
-projection = c2.radio("Projection", ["PCA", "UMAP"], horizontal=True, key=S.restore(state, "map_proj", "PCA"),
-                      help="PCA is instant. UMAP runs on at most "
-                           f"{cache.MAP_MAX_POINTS:,} items with a short schedule, once per result.")
-S.remember(state, "map_pos")
-S.remember(state, "map_proj")
+c1, c2, c3, c4 = st.columns([2, 2, 2, 3])
+position = W.number_in(c1, "Code position", 0, M - 1, key="map_pos", default=0,
+                       help="Colour the items by their code at this position (codebook / stage).")
+projection = W.kept(c2.radio, "Projection", ["PCA", "UMAP"], horizontal=True, key="map_proj", default="PCA",
+                    help="PCA is instant. UMAP runs on at most "
+                         f"{cache.MAP_MAX_POINTS:,} items with a short schedule, once per result.")
 
 pts_all, counts = cache.codeword_layer(res, int(position))
 run_id = f"{args['spec']}|{args['params']}|{args['train_size']}|{args['seed']}"
@@ -84,11 +77,22 @@ else:
     P = u["emb"]
     cw = u["extra"][int(position) * K:(int(position) + 1) * K]
 
+highlight = label = None
+typed = c4.text_input("Highlight a code or a prefix", key="map_highlight", placeholder="e.g. 12, or 12/3",
+                      help="A code at this position (12), or a prefix of the whole code from position 0 (12/3): "
+                           "those items are drawn dark, the others grey. Empty: every code in its colour.").strip()
+if typed:
+    try:
+        highlight, label = cache.map_highlight(codes, int(position), q.codebook_size, typed)
+    except VQLensError as exc:
+        st.error(str(exc))
 fig = charts.code_map(P, codes[:, int(position)], labels, cw, counts, position=int(position),
-                      method_spec=args["spec"], projection=projection, n_total=len(base_idx))
+                      method_spec=args["spec"], projection=projection, n_total=n,
+                      rows=data.row_numbers(shown_idx), highlight=highlight, highlight_label=label)
 W.show(fig, key="map_chart")
-st.caption("Items are the base rows (held-out queries excluded). A codeword is placed at the average "
+st.caption("Items are the rows of the data (at most "
+           f"{cache.MAP_MAX_POINTS:,}, drawn at random). A codeword is placed at the average "
            "reconstruction when every item takes that code at this position: for VQ and RQ's first stage "
            "that is the codeword itself; for later RQ/AQ stages the codeword plus the average of the other "
            "stages; for PQ/OPQ the codeword in its subspace with the other subspaces at their average. "
-           "Colours repeat every 20 codes.")
+           "Colours repeat every 20 codes: highlight one code or prefix to pick its items out.")

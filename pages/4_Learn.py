@@ -5,7 +5,6 @@ import math
 import streamlit as st
 
 from ui import cache, charts
-from ui import state as S
 from ui import widgets as W
 
 state, _ = W.start_page("Learn", load_data=False)
@@ -45,15 +44,10 @@ st.caption("1,500 Gaussian points in 2-D with correlation rho between the two co
            "of K codes; PQ (in 2-D: one subspace per coordinate) uses 2 codebooks of K codes, so K² grid points; "
            "RQ uses M stages of K codes. Coloured regions are the cells, ◆ the reconstruction points.")
 c1, c2, c3, c4 = st.columns(4)
-K = c1.select_slider("Codes per codebook K", [2, 3, 4, 5, 6, 8, 10, 12, 16], key=S.restore(state, "learn_K", 4))
-M = c2.select_slider("RQ stages M", [1, 2, 3, 4], key=S.restore(state, "learn_M", 3))
-rho = c3.slider("Correlation rho", -0.95, 0.95, step=0.05, key=S.restore(state, "learn_rho", 0.8))
-stage_key = S.restore(state, "learn_stage", M)
-if state[stage_key] > M:
-    state[stage_key] = M
-stage = c4.slider("RQ: show stage", 1, M, key=stage_key) if M > 1 else 1
-for k in ("learn_K", "learn_M", "learn_rho", "learn_stage"):
-    S.remember(state, k)
+K = W.kept(c1.select_slider, "Codes per codebook K", [2, 3, 4, 5, 6, 8, 10, 12, 16], key="learn_K", default=4)
+M = W.kept(c2.select_slider, "RQ stages M", [1, 2, 3, 4], key="learn_M", default=3)
+rho = W.kept(c3.slider, "Correlation rho", -0.95, 0.95, step=0.05, key="learn_rho", default=0.8)
+stage = W.number_in(c4, "RQ: show stage", 1, M, key="learn_stage", default=M, draw="slider") if M > 1 else 1
 
 toy = cache.learn_toy(float(rho), int(K), int(M))
 X, xs, ys = toy["X"], toy["xs"], toy["ys"]

@@ -51,15 +51,15 @@ def _preset_values(preset):
 def _apply_preset():
     for name, values in _preset_values(state["train_preset"]).items():
         for field, value in values.items():
-            state[_key(name, field)] = state["keep_" + _key(name, field)] = value
+            key = _key(name, field)
+            state[S.KEEP + key] = value  # what a widget drawn again starts from (ui.state.kept)
+            if key in state:  # a widget on the page takes the value now
+                state[key] = value
 
 
 def _widget(field, name, default, draw, *args, **kwargs):
     """Draw one widget of a configuration with its remembered value."""
-    key = S.restore(state, _key(name, field), default)
-    value = draw(*args, key=key, **kwargs)
-    S.remember(state, key)
-    return value
+    return W.kept(draw, *args, key=_key(name, field), default=default, **kwargs)
 
 
 def config_form(name, defaults, steps, seed):
@@ -143,21 +143,15 @@ with st.expander("What is trained, and how codes are counted"):
 with st.container(border=True):
     t1, t2, t3, t4 = st.columns([4, 2, 2, 2])
     first = next(iter(PRESETS))
-    t1.selectbox("Start from a comparison", list(PRESETS), key=S.restore(state, "train_preset", first),
-                 on_change=_apply_preset, help="Sets both configurations; change any setting afterwards.")
-    S.remember(state, "train_preset")
+    W.kept(t1.selectbox, "Start from a comparison", list(PRESETS), key="train_preset", default=first,
+           on_change=_apply_preset, help="Sets both configurations; change any setting afterwards.")
     default_train = min(int(state[S.TRAIN_SIZE]), n)
-    train_key = S.restore(state, "train_rows", default_train)
-    if state[train_key] > n:
-        state[train_key] = n
-    train_size = t2.number_input("Training rows", 2, max(2, n), key=train_key, step=1024,
-                                 help="Both configurations train on the same random subsample of this many rows.")
-    steps = t3.number_input("Steps", 1, 100_000, key=S.restore(state, "train_steps", 400), step=100,
-                            help="Minibatch steps (Lloyd: full-batch iterations).")
-    seed = t4.number_input("Seed", 0, 2**31 - 1, key=S.restore(state, "train_seed", int(state[S.SEED])),
-                           help="Draws the training rows, the initial codebooks and the batches of both.")
-    for k in ("train_rows", "train_steps", "train_seed"):
-        S.remember(state, k)
+    train_size = W.number_in(t2, "Training rows", 2, max(2, n), key="train_rows", default=default_train, step=1024,
+                             help="Both configurations train on the same random subsample of this many rows.")
+    steps = W.number_in(t3, "Steps", 1, 100_000, key="train_steps", default=400, step=100,
+                        help="Minibatch steps (Lloyd: full-batch iterations).")
+    seed = W.number_in(t4, "Seed", 0, 2**31 - 1, key="train_seed", default=int(state[S.SEED]),
+                       help="Draws the training rows, the initial codebooks and the batches of both.")
 
     defaults = _preset_values(state["train_preset"])
     cols = st.columns(2, gap="large")

@@ -15,6 +15,7 @@ state, data = W.start_page("Semantic IDs")
 # session keys of this page
 CODES, DEDUP = S.SID_CODES, S.SID_DEDUP
 UPLOAD_SIG, UPLOAD_ERROR = S.SID_UPLOAD_SIG, S.SID_UPLOAD_ERROR
+ITEM_HELP = "The item's row in the data, counting from 0 (for uploaded codes: its row in the codes file)."
 
 SOURCES = {
     "quantize": "Codes of the Quantize page",
@@ -35,9 +36,8 @@ quantize_ok = stored is not None and stored["args"]["key"] == data.key
 
 # ---------------------------------------------------------------- codes
 with st.container(border=True):
-    source = st.radio("Codes", list(SOURCES), format_func=SOURCES.get, horizontal=True,
-                      key=S.restore(state, "sid_source", "quantize" if quantize_ok else "demo"))
-    S.remember(state, "sid_source")
+    source = W.kept(st.radio, "Codes", list(SOURCES), format_func=SOURCES.get, horizontal=True,
+                    key="sid_source", default="quantize" if quantize_ok else "demo")
     if source == "quantize":
         if stored is None:
             st.info("No quantizer has run on the **Quantize** page yet: run one there, or use the demo.")
@@ -60,20 +60,18 @@ with st.container(border=True):
                  "column per level; one text column becomes the item labels), .parquet (one column per "
                  "level, or a list column). Nothing is unpickled.")
         c1, c2, c3 = st.columns(3)
-        K_in = c1.number_input("Codebook size K (0 = infer)", 0, 2**31 - 1, key=S.restore(state, "sid_K", 0),
-                               help="Codes per level. Inferred as the largest code + 1, which misses unused "
-                                    "top codes (and so hides dead codes); enter the real K when known.")
+        K_in = W.number_in(c1, "Codebook size K (0 = infer)", 0, 2**31 - 1, key="sid_K", default=0,
+                           help="Codes per level. Inferred as the largest code + 1, which misses unused "
+                                "top codes (and so hides dead codes); enter the real K when known.")
         n_data = data.shape[0]
-        use_items = c2.checkbox(f"Embeddings and texts from the home page ({n_data:,} rows)",
-                                key=S.restore(state, "sid_use_data", False),
-                                help=f"Use the data loaded on the home page ({data.name}) as the items' "
-                                     "embeddings (for distances) and texts: row i of the codes must be row i "
-                                     "of the data, so the codes need the same number of rows.")
+        use_items = W.kept(c2.checkbox, f"Embeddings and texts from the home page ({n_data:,} rows)",
+                           key="sid_use_data", default=False,
+                           help=f"Use the data loaded on the home page ({data.name}) as the items' "
+                                "embeddings (for distances) and texts: row i of the codes must be row i "
+                                "of the data, so the codes need the same number of rows.")
         label_col = c3.text_input("Label column (CSV / parquet, optional)", key="sid_label_col",
                                   help="Column of item texts or titles; a single text column is used "
                                        "automatically.").strip()
-        for k in ("sid_K", "sid_use_data"):
-            S.remember(state, k)
         if up is not None:
             sig = (up.file_id, int(K_in), bool(use_items), data.key if use_items else None, label_col)
             if state.get(UPLOAD_SIG) != sig:
@@ -120,8 +118,8 @@ m[3].metric("largest group", f"{ov['largest_group']:,}", border=True,
 m[4].metric("effective bits", f"{ov['report']['effective_bits']:.1f}", border=True,
             help=f"Entropy of the whole tuple over the items (at most log2 n) against "
                  f"{ov['report']['allocated_bits']:g} allocated bits, M × log2 K.")
-m[5].metric("dead codes", f"{sum(ov['report']['usage']['dead']):,} of {M * K:,}", border=True,
-            help="Codes of any level that no item uses.")
+m[5].metric("dead codes", f"{sum(ov['report']['usage']['dead']):,}", border=True,
+            help=f"Codes of any level that no item uses, of the {M * K:,} codes of the {M} level(s).")
 
 # ---------------------------------------------------------------- per-level usage and coverage
 st.subheader("Usage per level, coverage per depth")
@@ -131,21 +129,16 @@ W.show_grid(charts.semantic_usage_figures(ov["report"]) + [charts.coverage_per_d
 # ---------------------------------------------------------------- code tree
 st.subheader("The code tree")
 c1, c2, c3 = st.columns(3)
-kind = c1.segmented_control("Chart", ["treemap", "sunburst"], key=S.restore(state, "sid_tree_kind", "treemap"),
-                            help="Treemap: nested boxes, the largest top left. Sunburst: level 0 at the centre "
-                                 "(clearer with fewer branches). Click a box or a sector to drill down.")
-depth_key = S.restore(state, "sid_tree_depth", min(2, M))
-if state[depth_key] > M:
-    state[depth_key] = M
-tree_depth = c2.number_input("Levels shown", 1, M, key=depth_key, help="How many code levels the tree shows.")
-branches = c3.select_slider(
-    "Branches per node", cache.SID_TREE_BRANCHES,
-    key=S.restore(state, "sid_tree_branches",
-                  next((b for b in cache.SID_TREE_BRANCHES if b >= min(K, 256)), cache.SID_TREE_BRANCHES[-1])),
+kind = W.kept(c1.segmented_control, "Chart", ["treemap", "sunburst"], key="sid_tree_kind", default="treemap",
+              help="Treemap: nested boxes, the largest top left. Sunburst: level 0 at the centre "
+                   "(clearer with fewer branches). Click a box or a sector to drill down.")
+tree_depth = W.number_in(c2, "Levels shown", 1, M, key="sid_tree_depth", default=min(2, M),
+                         help="How many code levels the tree shows.")
+branches = W.kept(
+    c3.select_slider, "Branches per node", cache.SID_TREE_BRANCHES, key="sid_tree_branches",
+    default=next(b for b in cache.SID_TREE_BRANCHES if b >= min(K, cache.SID_TREE_DEFAULT_BRANCHES)),
     help="Largest children shown under each node; the others are folded into one grey 'other' node. "
          f"Up to {cache.SID_TREE_MAX_NODES:,} sectors are drawn.")
-for k in ("sid_tree_kind", "sid_tree_depth", "sid_tree_branches"):
-    S.remember(state, k)
 shown_depth, _, wanted = cache.sid_tree_depth(ov["table"], int(tree_depth), int(branches))
 if shown_depth < tree_depth:
     st.caption(f"{int(tree_depth)} levels with {branches} branches per node could need about {wanted:,} sectors; "
@@ -182,9 +175,9 @@ if groups:
     st.markdown(f"**The {len(groups)} largest collision groups**, their items and how far apart they are "
                 "(the first items of each group):")
     rows = [{"group": r + 1, "ID": "/".join(map(str, g["codes"])), "size": g["size"],
-             "pair distance": g["mean_pairwise"], "spread": g["tightness"], "item": item,
+             "pair distance": g["mean_pairwise"], "spread": g["tightness"], "item": int(item),
              "text": g["labels"][j] if g["labels"] is not None else ""}
-            for r, g in enumerate(groups) for j, item in enumerate(g["items"])]
+            for r, g in enumerate(groups) for j, item in enumerate(D.item_numbers(cs, g["items"]))]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=min(420, 38 + 35 * len(rows)),
                  column_config={
                      "group": st.column_config.NumberColumn(width="small"),
@@ -197,7 +190,7 @@ if groups:
                          format="%.2f", width="small",
                          help="Mean distance to the group's centre / the data's: 0 for duplicates, about 1 "
                               "for unrelated items."),
-                     "item": st.column_config.NumberColumn(width="small"),
+                     "item": st.column_config.NumberColumn(width="small", help=ITEM_HELP),
                      "text": st.column_config.TextColumn(width="large"),
                  })
 else:
@@ -210,11 +203,8 @@ how = c1.radio("Pick a prefix", ["largest", "type"], key="sid_pick_how", horizon
                format_func={"largest": "from the largest", "type": "type it"}.get)
 prefix = None
 if how == "largest":
-    pd_key = S.restore(state, "sid_pick_depth", 1)
-    if state[pd_key] > M:
-        state[pd_key] = M
-    pick_depth = c2.number_input("Depth", 1, M, key=pd_key, help="Number of leading codes of the prefix.")
-    S.remember(state, "sid_pick_depth")
+    pick_depth = W.number_in(c2, "Depth", 1, M, key="sid_pick_depth", default=1,
+                             help="Number of leading codes of the prefix.")
     tops = cache.sid_largest_prefixes(key, int(pick_depth), codes)
     if tops:
         chosen = c3.selectbox("Prefix (items)", tops, key="sid_prefix_pick",
@@ -228,7 +218,7 @@ else:
     prefix = typed or None
 if prefix is not None:
     try:
-        under = cache.sid_under_prefix(key, prefix, codes, X, labels)
+        under = cache.sid_under_prefix(key, prefix, K, codes, X, labels)
     except VQLensError as exc:
         st.error(str(exc))
         under = None
@@ -249,11 +239,12 @@ if prefix is not None:
         if shown < under["count"]:
             st.caption(f"The first {shown:,} of {under['count']:,} items, in item order.")
         st.dataframe(pd.DataFrame({
-            "item": under["indices"],
+            "item": D.item_numbers(cs, under["indices"]),
             "ID": ["/".join(map(str, c)) for c in under["codes"]],
             "text": under["labels"] if under["labels"] is not None else [""] * shown,
         }), hide_index=True, width="stretch",
-            column_config={"text": st.column_config.TextColumn(width="large")})
+            column_config={"item": st.column_config.NumberColumn(help=ITEM_HELP),
+                           "text": st.column_config.TextColumn(width="large")})
 
 # ---------------------------------------------------------------- de-duplication
 st.subheader("De-duplicate as TIGER does")
@@ -261,7 +252,7 @@ st.markdown("TIGER appends one more token to every ID: 0, 1, 2, … among the it
             "item order), 0 for items with an ID of their own. The new level needs as many codes as the largest "
             "collision group, the fewest any extra level can do.")
 if st.button("De-duplicate", key="sid_dedup_btn", type="primary"):
-    state[DEDUP] = {"key": key, **cache.sid_dedup(key, codes, labels)}
+    state[DEDUP] = {"key": key, **cache.sid_dedup(key, codes, labels, D.item_numbers(cs, range(n)))}
 dd = state.get(DEDUP)
 if dd is not None and dd["key"] == key:
     d = st.columns(3)
@@ -272,6 +263,7 @@ if dd is not None and dd["key"] == key:
     b1, b2, _ = st.columns([1, 1, 3])
     base = "semantic_ids_dedup"
     b1.download_button("New codes (.csv)", dd["csv"], f"{base}.csv", "text/csv", key="sid_dl_csv", on_click="ignore",
-                       help="One column per level, the new one last" + (", then the labels." if labels else "."))
+                       help="The item's row number, one column per level, the new one last"
+                            + (", then the labels." if labels else "."))
     b2.download_button("New codes (.npy)", dd["npy"], f"{base}.npy", "application/octet-stream", key="sid_dl_npy",
                        on_click="ignore", help="(n, M + 1) unsigned integers, row i = item i.")

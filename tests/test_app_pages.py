@@ -19,6 +19,7 @@ import vqcore
 from ui import charts
 from ui import data as D
 from ui import state as S
+from ui import widgets as W
 from vqcore.datasets import make_gaussian
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,8 +154,8 @@ def run_quantize(at, method="RQ", M=4, nbits=4):
     at.selectbox(key="q_method").set_value(method)
     ok(at.run())
     if method != "VQ":
-        at.number_input(key="q_M").set_value(M)
-    at.number_input(key="q_nbits").set_value(nbits)
+        at.number_input(key=f"q_{method}_M").set_value(M)
+    at.number_input(key=f"q_{method}_nbits").set_value(nbits)
     at.button(key="q_run").click()
     return ok(at.run())
 
@@ -168,32 +169,86 @@ def test_quantize_runs_and_draws_the_titled_charts(toy, method):
     assert report["spec"] == f"{method}{M}x4" + ("_b4" if method == "AQ" else "")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["bits / vector"] == str(4 * M)
-    assert metrics["recall@10"].endswith("%")  # 200 queries held out of 2,000 rows
-    assert report["recall"]["n_queries"] == 200 and report["n"] == 1800
+    assert metrics["recall@10"].endswith("%")  # 200 queries held out of the search among 2,000 rows
+    assert report["recall"]["n_queries"] == 200 and report["recall"]["n_searched"] == 1800
+    assert report["n"] == 2000  # every row has its code and counts in the metrics
     residual = next(lay for lay in chart_layouts(at) if lay["title"]["text"] == charts.TITLES["residual"])
     expected_x = "subspace" if method in ("PQ", "OPQ") else "stage (0 = before any codeword)"
     assert residual["xaxis"]["title"]["text"] == expected_x
-    assert len(at.get("download_button")) == 5
+    assert len(at.get("download_button")) == 6
     assert not at.error
 
 
 def test_quantize_default_is_rq_8x8_and_spec_strings_are_shown(toy):
     at = ok(page("1_Quantize", toy).run())
     assert at.selectbox(key="q_method").value == "RQ"
-    assert at.number_input(key="q_M").value == 8 and at.number_input(key="q_nbits").value == 8
+    assert at.number_input(key="q_RQ_M").value == 8 and at.number_input(key="q_RQ_nbits").value == 8
     text = " ".join(m.value for m in at.markdown)
     assert "`RQ8x8`" in text and "64 bits per vector" in text
 
 
+def spec_line(at):
+    return next(m.value for m in at.markdown if m.value.startswith("Spec "))
+
+
+def test_each_method_keeps_its_own_settings(toy):
+    """Issue 15: RQ -> AQ -> RQ set RQ's Iterations 10 -> 1, and after VQ, M stayed 1 for every method."""
+    at = ok(page("1_Quantize", toy).run())
+    at.number_input(key="q_RQ_M").set_value(4)
+    at.number_input(key="q_RQ_iters").set_value(7)
+    ok(at.run())
+    for method in ("AQ", "VQ", "PQ", "OPQ", "GRVQ", "RQ"):
+        at.selectbox(key="q_method").set_value(method)
+        ok(at.run())
+        if method == "PQ":  # PQ starts from its own defaults, not from RQ's M=4 or 7 iterations
+            assert at.number_input(key="q_PQ_M").value == 8
+            assert at.number_input(key="q_PQ_iters").value == W.DEFAULT_ITERS["PQ"]
+            at.number_input(key="q_PQ_M").set_value(2)
+            ok(at.run())
+    assert at.number_input(key="q_RQ_M").value == 4 and at.number_input(key="q_RQ_iters").value == 7
+    assert "`RQ4x8`" in spec_line(at) and "7 iterations per stage" in spec_line(at)
+    at.selectbox(key="q_method").set_value("PQ")
+    ok(at.run())
+    assert at.number_input(key="q_PQ_M").value == 2 and "`PQ2x8`" in spec_line(at)
+
+
+@pytest.mark.parametrize("method, expected", [
+    ("RQ", ["10 iterations per stage", "initialisation progressive", "beam 1", "seed 0"]),
+    ("AQ", ["10 iterations per stage", "initialisation progressive", "beam 4"]),
+    ("OPQ", ["25 iterations", "initialisation auto"]),
+    ("GRVQ", ["initialisation from RQ", "beam 4", "faiss none (faiss has no GRVQ)"]),
+])
+def test_the_spec_line_shows_every_setting_that_changes_the_fit(toy, method, expected):
+    at = ok(page("1_Quantize", toy).run())
+    at.selectbox(key="q_method").set_value(method)
+    ok(at.run())
+    line = spec_line(at)
+    for part in expected + ["trained on 2,000 rows"]:
+        assert part in line, line
+    if method == "RQ":  # RQ's train_on only matters with a beam wider than 1, and is shown then
+        at.number_input(key="q_RQ_beam").set_value(3)
+        ok(at.run())
+        at.selectbox(key="q_RQ_train_on").set_value("best")
+        ok(at.run())
+        assert "beam 3" in spec_line(at) and "stages trained on the best path" in spec_line(at)
+        at.number_input(key="q_RQ_M").set_value(2)
+        at.number_input(key="q_RQ_nbits").set_value(4)
+        at.button(key="q_run").click()
+        ok(at.run())
+        # the result shown says the same settings as the line it was run with
+        assert any(c.value.startswith("10 iterations per stage · initialisation progressive · beam 3 · stages "
+                                      "trained on the best path · seed 0.") for c in at.caption)
+
+
 def test_quantize_rq_can_train_its_stages_on_the_best_beam_path(toy):
     at = ok(page("1_Quantize", toy).run())
-    assert at.selectbox(key="q_train_on").disabled  # beam 1: one path, nothing to choose
-    at.number_input(key="q_beam_RQ").set_value(3)
+    assert at.selectbox(key="q_RQ_train_on").disabled  # beam 1: one path, nothing to choose
+    at.number_input(key="q_RQ_beam").set_value(3)
     ok(at.run())
-    assert not at.selectbox(key="q_train_on").disabled
-    at.selectbox(key="q_train_on").set_value("best")
-    at.number_input(key="q_M").set_value(3)
-    at.number_input(key="q_nbits").set_value(4)
+    assert not at.selectbox(key="q_RQ_train_on").disabled
+    at.selectbox(key="q_RQ_train_on").set_value("best")
+    at.number_input(key="q_RQ_M").set_value(3)
+    at.number_input(key="q_RQ_nbits").set_value(4)
     at.button(key="q_run").click()
     ok(at.run())
     q = at.session_state[S.Q_RESULT]["result"]["quantizer"]
@@ -205,7 +260,7 @@ def test_quantize_bad_settings_are_an_error_not_an_exception(toy):
     at = ok(page("1_Quantize", toy).run())
     at.selectbox(key="q_method").set_value("PQ")
     ok(at.run())
-    at.number_input(key="q_M").set_value(5)  # 5 does not divide d=16
+    at.number_input(key="q_PQ_M").set_value(5)  # 5 does not divide d=16
     ok(at.run())
     assert at.error and "divide" in at.error[0].value
     assert at.button(key="q_run").disabled
@@ -223,7 +278,7 @@ def test_quantize_result_survives_a_page_switch(toy):
     at.switch_page("pages/1_Quantize.py")
     ok(at.run())  # no Run pressed: the stored result is shown again, with the same settings
     assert chart_titles(at) == charts.QUANTIZE_TITLES
-    assert at.number_input(key="q_M").value == 3
+    assert at.number_input(key="q_RQ_M").value == 3
     assert at.session_state[S.Q_RESULT]["result"]["report"]["spec"] == "RQ3x4"
 
 
@@ -293,7 +348,7 @@ def test_map_runs_the_default_and_colours_by_position(toy):
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert "code position 3" in fig["layout"]["title"]["subtitle"]["text"]
     items = fig["data"][0]
-    assert len(values(items["x"])) == 1800  # the base rows, queries held out
+    assert len(values(items["x"])) == 2000  # every row, the recall queries too
 
 
 def test_map_uses_the_quantize_result_and_shows_labels(toy):

@@ -88,10 +88,11 @@ def test_demo_draws_every_titled_chart_with_the_sample_texts():
     cs = at.session_state[CODES]
     assert cs["codes"].shape == (6000, 3) and cs["codebook_size"] == 256 and len(cs["labels"]) == 6000
     tree = specs[charts.TITLES["sid_tree"]]["data"][0]
-    # level 0 holds every item, and the hover shows example texts of the sample
-    top = [v for v, p in zip(tree["values"], tree["parents"]) if p == ""]
+    # level 0 holds every item (under the root, "all items"), and the hover shows example texts
+    assert tree["ids"][0] == "all items" and tree["values"][0] == 6000
+    top = [v for v, p in zip(tree["values"], tree["parents"]) if p == "all items"]
     assert sum(top) == 6000
-    first_examples = tree["customdata"][0][2]
+    first_examples = tree["customdata"][1][2]
     assert first_examples.startswith("• ")
     assert any(text[:30] in first_examples for text in cs["labels"])
     # the usage charts are the Quantize page's, fed by the same metrics
@@ -212,6 +213,7 @@ def test_dedup_gives_unique_ids_and_offers_both_exports():
     assert len(at.get("download_button")) == 2
     np.testing.assert_array_equal(load_codes(dd["npy"], "new.npy").codes, new)
     np.testing.assert_array_equal(load_codes(dd["csv"], "new.csv").codes, new)
+    assert dd["csv"].decode().splitlines()[:2] == ["row,level_0,level_1,level_2", "0,0,0,0"]  # the item's row
 
 
 # ---------------------------------------------------------------- codes of the Quantize page
@@ -225,8 +227,8 @@ def test_codes_of_the_quantize_page_with_their_texts():
     ok(at.run())
     at.switch_page("pages/1_Quantize.py")
     ok(at.run())
-    at.number_input(key="q_M").set_value(3)
-    at.number_input(key="q_nbits").set_value(3)
+    at.number_input(key="q_RQ_M").set_value(3)
+    at.number_input(key="q_RQ_nbits").set_value(3)
     at.button(key="q_run").click()
     ok(at.run())
     res = at.session_state[S.Q_RESULT]["result"]
@@ -234,10 +236,10 @@ def test_codes_of_the_quantize_page_with_their_texts():
     ok(at.run())
     assert at.radio(key="sid_source").value == "quantize"
     cs = at.session_state[CODES]
-    np.testing.assert_array_equal(cs["codes"], res["codes"])  # the 900 base rows, queries held out
-    assert cs["labels"] == [f"item {i}" for i in res["base_idx"]]
+    np.testing.assert_array_equal(cs["codes"], res["codes"])  # every row, the recall queries too
+    assert cs["labels"] == [f"item {i}" for i in range(1000)]
     m = metric_values(at)
-    assert m["items"] == "900"
+    assert m["items"] == "1,000"
     assert m["collision rate"] == f"{metrics.collision_rate(res['codes']):.2%}"
     assert sorted(chart_specs(at)) == sorted(charts.SEMANTIC_TITLES)
     groups = at.dataframe[1].value  # 512 tuples for 900 items: collisions are certain

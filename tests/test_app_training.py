@@ -324,7 +324,7 @@ def test_a_click_during_a_fit_is_held_until_the_fit_is_kept(toy):
 
 
 def test_cache_run_follows_a_long_encoding_and_keeps_it(toy, monkeypatch):
-    """cache.run reports the blocks of the base rows' encoding while it computes, then serves
+    """cache.run reports the blocks of the encoding of every row while it computes, then serves
     the result from its store."""
     import vqcore.base
 
@@ -333,7 +333,7 @@ def test_cache_run_follows_a_long_encoding_and_keeps_it(toy, monkeypatch):
     seen = []
     first = cache.run(*args, toy.X, on_progress=lambda f, m: seen.append(m))
     n = first["report"]["n"]
-    assert n == 1800 and seen == [f"encoding rows 1-1,000 of {n:,}", f"encoding rows 1,001-{n:,} of {n:,}"]
+    assert n == 2000 and seen == [f"encoding rows 1-1,000 of {n:,}", f"encoding rows 1,001-{n:,} of {n:,}"]
     again = cache.run(*args, toy.X, on_progress=lambda f, m: seen.append(m))
     assert len(seen) == 2
     np.testing.assert_array_equal(again["codes"], first["codes"])

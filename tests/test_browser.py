@@ -10,10 +10,11 @@ variable CI is set: then it fails.
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ui import charts, devserver
-from vqcore.datasets import make_gaussian
+from vqcore.datasets import load_sample, make_gaussian
 
 CHROMIUM = devserver.CHROMIUM
 TIMEOUT_MS = 120_000
@@ -51,9 +52,8 @@ def server(tmp_path_factory, sync_playwright):
 
 
 def _wait_until_idle(page):
-    """Wait until Streamlit has finished running the script (its status widget is gone)."""
-    page.wait_for_timeout(500)
-    devserver.wait_idle(page, TIMEOUT_MS)
+    """Wait until Streamlit has finished running the script (``data-test-script-state``)."""
+    devserver.wait_idle(page, TIMEOUT_MS, settle_ms=500)
 
 
 def test_upload_npy_run_rq_and_find_the_charts(server, sync_playwright, tmp_path):
@@ -85,17 +85,19 @@ def test_upload_npy_run_rq_and_find_the_charts(server, sync_playwright, tmp_path
             page.get_by_role("option", name="Residual (RQ)").click()
             _wait_until_idle(page)
             page.get_by_role("button", name="Run", exact=True).click()
-            for title in charts.QUANTIZE_TITLES:
-                page.get_by_text(title, exact=True).first.wait_for(state="visible")
+            # wait_idle waits for the script to end: then every chart is there, without waiting for it
             _wait_until_idle(page)
-            assert page.get_by_text("RQ8x8 on 2,700 items").count() == 1
+            for title in charts.QUANTIZE_TITLES:
+                assert page.get_by_text(title, exact=True).count() >= 1, title
+            assert page.get_by_text("RQ8x8 on 3,000 items").count() == 1  # every row, the queries too
             assert page.get_by_test_id("stException").count() == 0
             page.screenshot(path=str(shot), full_page=True)
 
-            # the files are made on click: the codes download is the (n, M) codes of the base rows
+            # the files are made on click: the codes download holds the (n, M) codes of every row
             with page.expect_download() as info:
-                page.get_by_role("button", name="Codes (.npy)").click()
-            codes = np.load(info.value.path(), allow_pickle=False)
+                page.get_by_role("button", name="Codes (.npz)").click()
+            with np.load(info.value.path(), allow_pickle=False) as z:
+                codes, rows = z["codes"], z["row"]
             with page.expect_download() as info:
                 page.get_by_role("button", name="Codebooks (.npz)").click()
             with np.load(info.value.path(), allow_pickle=False) as books:
@@ -103,7 +105,8 @@ def test_upload_npy_run_rq_and_find_the_charts(server, sync_playwright, tmp_path
         finally:
             browser.close()
     assert shot.stat().st_size > 10_000
-    assert codes.shape == (2700, 8) and codes.dtype == np.uint8
+    assert codes.shape == (3000, 8) and codes.dtype == np.uint8
+    np.testing.assert_array_equal(rows, np.arange(3000))
     assert codebooks.shape == (8, 256, 32)
 
 
@@ -137,3 +140,86 @@ def test_collapse_lab_runs_a_short_training(server, sync_playwright, tmp_path):
         finally:
             browser.close()
     assert shot.stat().st_size > 10_000
+
+
+METHOD_NAMES = {"AQ": "Additive (AQ)", "RQ": "Residual (RQ)", "VQ": "k-means (VQ)", "PQ": "Product (PQ)"}
+INPUTS = ("Codebooks M", "Bits per code", "Beam", "Iterations")
+
+
+def _inputs(page):
+    """The Quantize form's number inputs as shown, by label (None for one the method has not)."""
+    out = {}
+    for label in INPUTS:
+        box = page.get_by_label(label, exact=True)
+        out[label] = box.input_value() if box.count() else None
+    return out
+
+
+def _choose(page, method):
+    page.get_by_test_id("stSelectbox").first.click()
+    page.get_by_role("option", name=METHOD_NAMES[method]).click()
+    _wait_until_idle(page)
+
+
+def _set(page, label, value):
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    _wait_until_idle(page)
+
+
+def test_a_tour_of_the_methods_keeps_their_inputs_and_the_codes_cover_every_row(server, sync_playwright, tmp_path):
+    """Issue 15: the tour AQ, RQ, VQ, AQ, PQ, RQ turned RQ's M=8, Iterations=10 into 1 and 1, and the
+    codes download of the sample had 5,400 of its 6,000 rows, with no row numbers."""
+    shot = tmp_path / "tour.png"
+    with sync_playwright() as p:
+        browser = devserver.launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2400})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(server)
+            page.get_by_text(charts.TITLES["norms"], exact=True).wait_for()
+            _wait_until_idle(page)
+            page.get_by_role("link", name="Quantize").click()
+            page.get_by_role("button", name="Run", exact=True).wait_for()
+            _wait_until_idle(page)
+
+            # RQ with its own settings, then AQ with its own
+            _set(page, "Codebooks M", 6)
+            _set(page, "Iterations", 7)
+            _choose(page, "AQ")
+            _set(page, "Beam", 2)
+            expected = {"RQ": {"Codebooks M": "6", "Bits per code": "8", "Beam": "1", "Iterations": "7"},
+                        "AQ": {"Codebooks M": "8", "Bits per code": "8", "Beam": "2", "Iterations": "10"},
+                        "VQ": {"Codebooks M": "1", "Bits per code": "8", "Beam": None, "Iterations": "25"},
+                        "PQ": {"Codebooks M": "8", "Bits per code": "8", "Beam": None, "Iterations": "25"}}
+            seen = []
+            for method in ("AQ", "RQ", "VQ", "AQ", "PQ", "RQ"):
+                _choose(page, method)
+                seen.append((method, _inputs(page)))
+                spec = page.get_by_text("Spec ", exact=False).first.inner_text()
+                seen[-1][1]["spec"] = spec
+            for method, shown in seen:
+                spec = shown.pop("spec")
+                assert shown == expected[method], (method, shown)
+                M = expected[method]["Codebooks M"]
+                assert f"{method}{M}x8" in spec and f"{expected[method]['Iterations']} iteration" in spec, spec
+
+            # back to the default RQ8x8: Run on the sample, and the codes of all 6,000 rows with row numbers
+            _set(page, "Codebooks M", 8)
+            _set(page, "Iterations", 10)
+            page.get_by_role("button", name="Run", exact=True).click()
+            _wait_until_idle(page)
+            assert page.get_by_text("RQ8x8 on 6,000 items").count() == 1
+            page.screenshot(path=str(shot), full_page=True)
+            with page.expect_download() as info:
+                page.get_by_role("button", name="Codes (.csv)").click()
+            table = pd.read_csv(info.value.path())
+        finally:
+            browser.close()
+    sample = load_sample()
+    assert len(table) == 6000 and list(table.columns[:2]) == ["row", "code_0"]
+    np.testing.assert_array_equal(table["row"], np.arange(6000))
+    assert table["label"].tolist() == list(sample.labels)
+    codes = table[[f"code_{m}" for m in range(8)]].to_numpy()
+    assert codes.min() >= 0 and codes.max() < 256 and len({tuple(c) for c in codes}) > 5000

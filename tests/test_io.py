@@ -582,3 +582,15 @@ def test_zip64_directory_with_too_many_members_is_refused_before_parsing():
         load_embeddings(data, "x.npz")
     with pytest.raises(DataError, match="70,000 files"):
         list_npz_arrays(data)
+
+
+def test_a_first_column_named_row_of_increasing_numbers_is_dropped_from_codes_and_embeddings():
+    """VQ Lens's codes downloads start with the data's row numbers (gaps where rows were dropped)."""
+    from vqcore.io import load_codes
+
+    loaded = load_codes(b"row,code_0,code_1\n0,1,2\n2,3,0\n7,1,1\n", "c.csv")
+    assert loaded.codes.tolist() == [[1, 2], [3, 0], [1, 1]]
+    assert any("'row'" in note for note in loaded.notes)
+    # not increasing: a level that happens to be called "row" stays a level
+    assert load_codes(b"row,code_0\n3,1\n1,2\n", "c.csv").codes.tolist() == [[3, 1], [1, 2]]
+    assert load_embeddings(b"row,a\n5,1.5\n6,2.5\n", "e.csv").X.tolist() == [[1.5], [2.5]]

@@ -65,7 +65,8 @@ def test_contract(name, X):
     # spec round-trips through from_spec
     q2 = from_spec(q.spec())
     assert type(q2) is type(q) and q2.n_codebooks == M and q2.codebook_size == q.codebook_size
-    assert isinstance(q.faiss_string(), str)
+    # the nearest faiss index_factory string, or None where faiss has no such quantizer (GRVQ)
+    assert isinstance(q.faiss_string(), str) or (name == "GRVQ" and q.faiss_string() is None)
 
 
 @pytest.mark.parametrize("name", FACTORIES)

@@ -71,8 +71,8 @@ def quantize(at, M=2, nbits=4):
     ok(at.run())
     at.selectbox(key="q_method").set_value("PQ")
     ok(at.run())
-    at.number_input(key="q_M").set_value(M)
-    at.number_input(key="q_nbits").set_value(nbits)
+    at.number_input(key="q_PQ_M").set_value(M)
+    at.number_input(key="q_PQ_nbits").set_value(nbits)
     ok(at.run())  # PQ8 (the default M) may not divide d: Run is enabled once M is set
     at.button(key="q_run").click()
     return ok(at.run())
@@ -86,15 +86,16 @@ def shown_result(at):
 
 
 def assert_shows_own(at, name, X, key):
-    n_base = len(X) - default_n_queries(len(X))
+    n = len(X)  # every row has its code; the queries are also searched for among the others
     subheader, badge, stored = shown_result(at)
     report = stored["result"]["report"]
     assert badge.startswith(f"Data: **{name}**, {len(X):,} × {X.shape[1]}.")
-    assert subheader == f"{report['spec']} on {n_base:,} items"
-    assert (report["n"], report["d"]) == (n_base, X.shape[1])
+    assert subheader == f"{report['spec']} on {n:,} items"
+    assert (report["n"], report["d"]) == (n, X.shape[1])
+    assert report["recall"]["n_searched"] == n - default_n_queries(n)
     assert stored["args"]["key"] == key == at.session_state[S.DATA].key
     assert stored["data_name"] == name
-    assert stored["result"]["codes"].shape == (n_base, report["params"]["n_codebooks"])
+    assert stored["result"]["codes"].shape == (n, report["params"]["n_codebooks"])
     assert np.asarray(stored["result"]["quantizer"].codebooks_).shape[-1] * report["params"]["n_codebooks"] == X.shape[1]
 
 

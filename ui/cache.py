@@ -64,7 +64,8 @@ def summary(key, _X):
 
 
 def split(n, seed):
-    """(base rows, held-out query rows) used by every fit on n rows."""
+    """(base rows, query rows) of every fit on n rows: the codebooks train on base rows only, and
+    each query row is searched for among the other rows for recall (every row still gets its code)."""
     nq = default_n_queries(n)
     if nq == 0:
         return np.arange(n), np.arange(0)
@@ -151,7 +152,7 @@ def _kept(store, args, compute):
 
 
 def fit(key, spec, params, train_size, seed, X, *, on_progress=None):
-    """Fit ``from_spec(spec, **params)`` on a training subsample of the base rows; cached.
+    """Fit ``from_spec(spec, **params)`` on a training subsample of the base rows (not the queries); cached.
 
     ``params`` is a tuple of (name, value) pairs. Returns a dict with the fitted
     ``quantizer``, ``fit_seconds``, ``n_train`` and the ``base_idx`` / ``query_idx``
@@ -188,10 +189,11 @@ def _finished_run(key, spec, params, train_size, seed, _result=None):
 
 
 def run(key, spec, params, train_size, seed, X, *, on_progress=None):
-    """Fit (kept) and evaluate on the base rows with the held-out queries: the whole result; cached.
+    """Fit (kept), encode every row and evaluate: the whole result; cached.
 
-    ``on_progress`` follows the encoding of the base rows (in blocks, for large data) when
-    the result is computed; as for :func:`fit`.
+    ``codes`` has one row per row of X, in order; the held-out query rows are only *also*
+    used for recall, searched for among the other rows. ``on_progress`` follows the encoding
+    (in blocks, for large data) when the result is computed; as for :func:`fit`.
     """
     args = (key, spec, params, train_size, seed)
     return _kept(_finished_run, args, lambda: _evaluate(fit(*args, X), X, seed, on_progress))
@@ -199,16 +201,16 @@ def run(key, spec, params, train_size, seed, X, *, on_progress=None):
 
 def _evaluate(f, X, seed, on_progress):
     q = f["quantizer"]
-    Xb = X[f["base_idx"]]
     t0 = time.perf_counter()
     with progress.reporting(on_progress):
-        codes = q.encode(Xb)
+        codes = q.encode(X)
     nq = len(f["query_idx"])
     query_set = (
-        f"{nq:,} rows held out of the data at random (seed {seed}); the base is the other {len(Xb):,}"
+        f"{nq:,} rows drawn at random (seed {seed}), each searched for among the other "
+        f"{X.shape[0] - nq:,} (not trained on; they have codes and count in every other metric)"
         if nq else "no queries (fewer than 50 rows)"
     )
-    report = evaluate(q, Xb, X[f["query_idx"]] if nq else None, codes=codes,
+    report = evaluate(q, X, codes=codes, query_rows=f["query_idx"] if nq else None,
                       fit_seconds=f["fit_seconds"], query_set=query_set)
     report["n_train"] = f["n_train"]
     return {**f, "codes": codes, "report": report, "eval_seconds": time.perf_counter() - t0}
@@ -217,9 +219,10 @@ def _evaluate(f, X, seed, on_progress):
 @st.cache_data(max_entries=32, show_spinner=False)
 def beam_sweep(key, spec, params, train_size, seed, _X):
     """Error against encoding time for beams 1 to 16 with the fitted (cached) codebooks,
-    on up to 5,000 base rows: :func:`vqcore.report.beam_sweep`."""
+    on up to 5,000 rows (all of them, as the other measures, when there are fewer):
+    :func:`vqcore.report.beam_sweep`."""
     f = fit(key, spec, params, train_size, seed, _X)
-    return report_beam_sweep(f["quantizer"], _X[f["base_idx"]], random_state=seed)
+    return report_beam_sweep(f["quantizer"], _X, random_state=seed)
 
 
 def run_with_progress(key, spec, params, train_size, seed, X, *, label=None):
@@ -271,6 +274,34 @@ def codeword_layer(result, position):
     return pts, counts
 
 
+def map_highlight(codes, position, K, text):
+    """The items a Map highlight picks, as (boolean mask over ``codes``' rows, what it is in words).
+
+    ``text`` is a code at ``position`` (``"12"``) or a prefix of the whole code from position 0
+    (``"12/3"``, as on the Semantic IDs page). Raises VQLensError for text that is neither, or a
+    code out of range for K codes.
+    """
+    from vqcore.semantic_ids import items_under_prefix
+
+    text = str(text).strip()
+    if "/" not in text:
+        try:
+            c = int(text)
+        except ValueError:
+            raise vqcore.VQLensError(f"Highlight {text!r}: write a code (e.g. 12) or a prefix (e.g. 12/3).") from None
+        if not 0 <= c < K:
+            raise vqcore.VQLensError(f"Code {c} is out of range: codes run from 0 to {K - 1:,} (K = {K:,}).")
+        return codes[:, position] == c, f"code {c} at position {position}"
+    r = items_under_prefix(codes, text.strip("/"), limit=codes.shape[0])
+    for level, c in enumerate(r["prefix"]):
+        if c >= K:
+            raise vqcore.VQLensError(f"Code {c} at position {level} is out of range: codes run from 0 to "
+                                     f"{K - 1:,} (K = {K:,}).")
+    mask = np.zeros(codes.shape[0], dtype=bool)
+    mask[r["indices"]] = True
+    return mask, "prefix " + "/".join(map(str, r["prefix"]))
+
+
 @st.cache_data(max_entries=4, show_spinner=False)
 def umap_map(key, run_id, seed, _Xs, _extra):
     """UMAP of the shown rows (at most MAP_MAX_POINTS) with the codewords of every position placed on it."""
@@ -278,7 +309,7 @@ def umap_map(key, run_id, seed, _Xs, _extra):
 
 
 __all__ = ["sample", "summary", "drawing_progress", "fit", "run", "run_with_progress", "split", "map_rows",
-           "pca_map", "codeword_layer", "umap_map", "learn_toy"]
+           "pca_map", "codeword_layer", "map_highlight", "umap_map", "learn_toy"]
 
 
 # ---------------------------------------------------------------- learn page
@@ -411,28 +442,37 @@ def sid_largest_prefixes(key, depth, _codes, top=50):
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def sid_under_prefix(key, prefix, _codes, _X, _labels):
+def sid_under_prefix(key, prefix, K, _codes, _X, _labels):
     """vqcore.semantic_ids.items_under_prefix (the first SID_TABLE_ITEMS items), with each item's codes.
 
-    Raises VQLensError for a prefix the engine refuses (e.g. ``"12/x"``).
+    Raises VQLensError for a prefix the engine refuses (e.g. ``"12/x"``) and for a code out of
+    range for K codes per level (no item *could* have it; "no item" would suggest otherwise).
+    A single item has no spread: its distance to the centre and tightness are None (a dash), not 0.
     """
     from vqcore.semantic_ids import items_under_prefix
 
     r = items_under_prefix(_codes, prefix, X=_X, labels=_labels, limit=SID_TABLE_ITEMS)
+    for level, c in enumerate(r["prefix"]):
+        if c >= K:
+            raise vqcore.VQLensError(f"Code {c} at level {level} is out of range: with K = {K:,} codes per "
+                                     f"level, codes run from 0 to {K - 1:,}.")
+    if r["count"] < 2:
+        r["mean_distance_to_centroid"] = r["tightness"] = None
     r["codes"] = [tuple(int(c) for c in row) for row in _codes[r["indices"]]]
     return r
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def sid_dedup(key, _codes, _labels):
-    """TIGER's de-duplication: the new codes, the size of the added level, and both export files."""
+def sid_dedup(key, _codes, _labels, _rows):
+    """TIGER's de-duplication: the new codes, the size of the added level, and both export files
+    (the CSV starts with each item's row number, ``_rows``)."""
     from vqcore import metrics
     from vqcore.semantic_ids import deduplicate, export_codes
 
     new, extra = deduplicate(_codes)
     return {
         "codes": new, "extra_size": int(extra), "collision_rate": float(metrics.collision_rate(new)),
-        "csv": export_codes(new, "csv", labels=_labels), "npy": export_codes(new, "npy"),
+        "csv": export_codes(new, "csv", labels=_labels, rows=_rows), "npy": export_codes(new, "npy"),
     }
 
 
@@ -569,6 +609,9 @@ def train_with_progress(key, config, train_size, X, *, name, slot, store, state=
 
 SID_TREE_MAX_NODES = 8000  # sectors of the code tree drawn at once (about 1.5 MB of figure)
 SID_TREE_BRANCHES = (4, 8, 16, 32, 64, 128, 256, 512, 1024)
+# the tree at first sight: up to 256 branches under each node (a TIGER level), largest first, drawn
+# one level at a time (ui.charts.code_tree); 2 levels of 256 at once were specks and a hairball
+SID_TREE_DEFAULT_BRANCHES = 256
 
 
 def sid_tree_depth(table, depth, branches, max_nodes=SID_TREE_MAX_NODES):

@@ -116,16 +116,27 @@ def _fmt_bits(b):
 
 
 def norm_histogram(norms, *, unit_norm=False):
-    norms = np.asarray(norms)
-    sub = "all rows have norm 1 (L2-normalised)" if unit_norm else (
-        f"min {norms.min():.3g}, mean {norms.mean():.3g}, max {norms.max():.3g}")
+    """Histogram of the rows' L2 norms. When every norm is the same (L2-normalised data, the common
+    case) a histogram has no width to draw: one bar holds every row, and the subtitle says the norm."""
+    norms = np.asarray(norms, dtype=float)
+    c = float(norms.mean()) if norms.size else 0.0
+    scale = max(abs(c), 1.0)
+    spread = float(np.ptp(norms)) if norms.size else 0.0
+    if norms.size and spread <= 1e-3 * scale:  # one value to the 3 decimals shown
+        fig = _figure(TITLES["norms"], f"all norms = {c:.3f} ({norms.size:,} rows"
+                      + (", L2-normalised" if unit_norm else "")
+                      + (f"; they differ by at most {spread:.1g})" if spread else ")"),
+                      xtitle="L2 norm of a row", ytitle="rows")
+        fig.add_trace(go.Bar(x=[c], y=[norms.size], width=[0.02 * scale], marker_color=COLORS[0], name="rows",
+                             hovertemplate="norm %{x:.4f}<br>%{y:,} rows (all)<extra></extra>"))
+        fig.update_xaxes(range=[c - 0.1 * scale, c + 0.1 * scale])
+        fig.update_layout(showlegend=False)
+        return fig
+    sub = f"min {norms.min():.3g}, mean {norms.mean():.3g}, max {norms.max():.3g}"
     fig = _figure(TITLES["norms"], sub, xtitle="L2 norm of a row", ytitle="rows")
     fig.add_trace(go.Histogram(x=norms, nbinsx=60, marker_color=COLORS[0], name="rows",
                                hovertemplate="norm %{x}<br>%{y} rows<extra></extra>"))
     fig.update_layout(bargap=0.02, showlegend=False)
-    if np.ptp(norms) < 1e-6:
-        c = float(norms.mean())
-        fig.update_xaxes(range=[c - 0.05 * max(abs(c), 1), c + 0.05 * max(abs(c), 1)])
     return fig
 
 
@@ -152,6 +163,12 @@ def pca_spectrum(ratio, *, max_components=512, rows_used=None):
 # ---------------------------------------------------------------- quantize page
 
 
+def _legend_rows_of(names, width=80):
+    """Rows a horizontal legend of these names takes in a half-width chart: about ``width`` characters
+    to a row, each entry its name and about 8 characters of symbol and gap."""
+    return max(1, math.ceil(sum(len(name) + 8 for name in names) / width))
+
+
 def codebook_usage(report, *, heatmap_above=8):
     """Codes of each codebook sorted by count; dead codes marked. A heatmap when M is large."""
     counts = [np.asarray(c) for c in report["usage"]["counts"]]
@@ -174,8 +191,9 @@ def codebook_usage(report, *, heatmap_above=8):
                                      hovertemplate="codebook %{y}: dead code<extra></extra>"))
         fig.update_yaxes(autorange="reversed", dtick=1 if M <= 32 else None)
         return fig
+    names = [f"codebook {m}" for m in range(M)] + (["dead code"] if sum(dead) else [])
     fig = _figure(TITLES["usage"], sub, xtitle="code rank (most used first)", ytitle="items per code",
-                  legend_rows=1 if M <= 4 else 2)
+                  legend_rows=_legend_rows_of(names))
     for m, c in enumerate(counts):
         order = np.argsort(c)[::-1]
         s = c[order]
@@ -270,30 +288,41 @@ def entropy_per_position(report):
 
 
 def mutual_information(report):
+    """Mutual information between code positions, coloured by what stands above the estimator's bias:
+    MI minus the shuffled baseline (what independent positions with the same code frequencies show
+    at this n), clipped at 0. Raw MI, the baseline and the excess are in the hover."""
     mi = np.asarray(report["mutual_information"], dtype=float)
     M = mi.shape[0]
-    off = mi.copy()
-    np.fill_diagonal(off, np.nan)
     n, K = report["n"], report["codebook_size"]
     base = report.get("mutual_information_baseline")
     base = np.asarray(base, dtype=float) if base is not None else np.full_like(mi, np.nan)
-    sub = "bits shared by two positions (diagonal, the entropy, left blank)"
-    if M > 1 and np.isfinite(base).any():
+    have_base = bool(np.isfinite(base[~np.eye(M, dtype=bool)]).all()) if M > 1 else False
+    excess = mi - base if have_base else mi.copy()
+    z = np.clip(excess, 0.0, None)
+    np.fill_diagonal(z, np.nan)
+    if have_base:
         b_off = base[~np.eye(M, dtype=bool)]
-        above = int(np.sum((mi - base)[np.triu_indices(M, 1)] > 0.05))
-        sub += (f"; independent positions with the same code frequencies would show about "
-                f"{np.median(b_off):.2g} bits at n = {n:,} (shuffled baseline, in the hover); "
-                f"{above} of {M * (M - 1) // 2} pairs are more than 0.05 bits above it")
+        above = int(np.sum(excess[np.triu_indices(M, 1)] > 0.05))
+        sub = (f"colour: bits shared by two positions beyond what independent positions with the same code "
+               f"frequencies show at n = {n:,} (the shuffled baseline, about {np.median(b_off):.2g} bits, "
+               f"is subtracted; raw MI in the hover); {above} of {M * (M - 1) // 2} pairs are more than "
+               f"0.05 bits above it")
         if K * K > n:
             sub += f". n is below K² = {K * K:,}: the joint histogram is sparse and the baseline is high"
+        ctitle = "bits above<br>baseline"
+    else:
+        sub = "bits shared by two positions (diagonal, the entropy, left blank)"
+        ctitle = "bits"
     fig = _figure(TITLES["mi"], sub, xtitle="code position", ytitle="code position",
                   height=max(380, min(560, 120 + 28 * M)))
+    top = float(np.nanmax(z)) if M > 1 else 0.0
     fig.add_trace(go.Heatmap(
-        z=off, x=np.arange(M), y=np.arange(M), colorscale="Viridis", zmin=0,
-        colorbar=dict(title=dict(text="bits", side="right"), thickness=12),
-        customdata=mi, text=[[f"{v:.3f}" for v in row] for row in base],
-        hovertemplate="positions %{y} and %{x}<br>I = %{customdata:.3f} bits<br>"
-                      "independent (shuffled): %{text} bits<extra></extra>",
+        z=z, x=np.arange(M), y=np.arange(M), colorscale="Viridis", zmin=0, zmax=max(top, 0.1),
+        colorbar=dict(title=dict(text=ctitle, side="right"), thickness=12),
+        customdata=np.stack([mi, base, excess], axis=-1),
+        hovertemplate="positions %{y} and %{x}<br>I = %{customdata[0]:.3f} bits<br>"
+                      "independent (shuffled): %{customdata[1]:.3f} bits<br>"
+                      "above it: %{customdata[2]:.3f} bits<extra></extra>",
         hoverongaps=False))
     fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", dtick=1 if M <= 24 else None,
                      showgrid=False)
@@ -324,6 +353,17 @@ def quantize_figures(report):
 # ---------------------------------------------------------------- compare page
 
 
+# one colour per method on every Compare chart, whatever else is selected (issue 15: selecting
+# another method recoloured the others); the order of widgets.METHODS
+METHOD_ORDER = ("RQ", "PQ", "OPQ", "AQ", "GRVQ", "VQ")
+
+
+def method_color(method):
+    """The colour of a method on the Compare charts; the same for any selection."""
+    i = METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)
+    return COLORS[i % len(COLORS)]
+
+
 def _by_method(rows):
     out = {}
     for r in sorted(rows, key=lambda r: (r["method"], r["bits"])):
@@ -335,10 +375,10 @@ def rate_distortion(rows):
     """rows: dicts with method, bits, relative, spec, fit_seconds, recall (dict R -> value), entropy..."""
     fig = _figure(TITLES["rd"], "relative error mse / total variance against bits per vector; lower is better",
                   xtitle="bits per vector", ytitle="relative error (log scale)", legend_rows=1)
-    for i, (method, rs) in enumerate(_by_method(rows).items()):
+    for method, rs in _by_method(rows).items():
         fig.add_trace(go.Scatter(
             x=[r["bits"] for r in rs], y=[r["relative"] for r in rs], mode="lines+markers", name=method,
-            line=dict(color=COLORS[i % len(COLORS)]), customdata=[r["spec"] for r in rs],
+            line=dict(color=method_color(method)), customdata=[r["spec"] for r in rs],
             hovertemplate="%{customdata}<br>%{x:g} bits<br>relative error %{y:.4f}<extra></extra>"))
     fig.update_yaxes(type="log")
     _bits_axis(fig, rows)
@@ -357,10 +397,10 @@ def recall_vs_bits(rows, R="10"):
     if q:
         sub += f"; {q}"
     fig = _figure(TITLES["recall"], sub, xtitle="bits per vector", ytitle=f"recall@{R}", legend_rows=1)
-    for i, (method, rs) in enumerate(_by_method(rows).items()):
+    for method, rs in _by_method(rows).items():
         fig.add_trace(go.Scatter(
             x=[r["bits"] for r in rs], y=[(r["recall"] or {}).get(R) for r in rs], mode="lines+markers", name=method,
-            line=dict(color=COLORS[i % len(COLORS)]), customdata=[r["spec"] for r in rs],
+            line=dict(color=method_color(method)), customdata=[r["spec"] for r in rs],
             hovertemplate="%{customdata}<br>%{x:g} bits<br>recall@" + R + " %{y:.3f}<extra></extra>"))
     fig.update_yaxes(range=[0, 1.03], tickformat=".0%")
     _bits_axis(fig, rows)
@@ -402,10 +442,10 @@ def entropy_side_by_side(rows):
 def fit_time(rows):
     fig = _figure(TITLES["fit_time"], "seconds to learn the codebooks (training subsample), per method and budget",
                   xtitle="bits per vector", ytitle="seconds", legend_rows=1)
-    for i, (method, rs) in enumerate(_by_method(rows).items()):
+    for method, rs in _by_method(rows).items():
         fig.add_trace(go.Bar(
             x=[_fmt_bits(r["bits"]) for r in rs], y=[r["fit_seconds"] for r in rs], name=method,
-            marker_color=COLORS[i % len(COLORS)], customdata=[r["spec"] for r in rs],
+            marker_color=method_color(method), customdata=[r["spec"] for r in rs],
             hovertemplate="%{customdata}<br>fit %{y:.2f} s<extra></extra>"))
     fig.update_layout(barmode="group")
     fig.update_xaxes(type="category", categoryorder="array",
@@ -419,7 +459,7 @@ def error_vs_stages(rows):
     fig = _figure(TITLES["stages"], "residual variance left after the first m codewords (additive methods at "
                   "their largest budget); PQ/OPQ have no stages and are not drawn",
                   xtitle="stages used (m)", ytitle="residual variance / total variance", legend_rows=1)
-    for i, (method, rs) in enumerate(_by_method(rows).items()):
+    for method, rs in _by_method(rows).items():
         rs = [r for r in rs if (r.get("residual_variance") or {}).get("kind") == "cumulative"]
         if not rs:
             continue
@@ -427,26 +467,24 @@ def error_vs_stages(rows):
         vals = r["residual_variance"]["values"]
         fig.add_trace(go.Scatter(
             x=list(range(len(vals))), y=vals, mode="lines+markers", name=r["spec"],
-            line=dict(color=COLORS[i % len(COLORS)]),
+            line=dict(color=method_color(method)),
             hovertemplate=f"{r['spec']}" + "<br>%{x} stage(s)<br>%{y:.4f} of the variance left<extra></extra>"))
     return fig
 
 
-def error_vs_encode_time(sweeps, rows=()):
+def error_vs_encode_time(sweeps):
     """Relative error against encoding seconds, one line per quantizer through its beam widths:
     the right panel of GRVQ's Figure 2. ``sweeps`` maps a spec to (method, :func:`vqcore.report.beam_sweep`'s
-    list); ``rows`` are the Compare results, so that each method has the colour of the other charts."""
-    order = list(_by_method(rows)) or sorted({m for m, _ in sweeps.values()})
+    list); each method has its colour of the other charts (:func:`method_color`)."""
     n_rows = next((pts[0]["rows"] for _, pts in sweeps.values() if pts), 0)
     fig = _figure(TITLES["beams"], f"the fitted codebooks re-encoded by beam search with beams 1 to 16 "
                   f"({n_rows:,} rows); each marker is one beam width, labelled with it",
                   xtitle="encoding time (s)", ytitle="relative error (mse / total variance)", legend_rows=1)
     for spec, (method, pts) in sweeps.items():
-        i = order.index(method) if method in order else len(order)
         fig.add_trace(go.Scatter(
             x=[p["seconds"] for p in pts], y=[p["relative"] for p in pts], mode="lines+markers+text",
             name=spec, text=[str(p["beam"]) for p in pts], textposition="top center",
-            line=dict(color=COLORS[i % len(COLORS)]),
+            line=dict(color=method_color(method)),
             customdata=[[p["beam"], p["mse"]] for p in pts],
             hovertemplate=f"{spec}" + "<br>beam %{customdata[0]}<br>%{x:.2f} s<br>relative error %{y:.4f}"
                           "<br>mse %{customdata[1]:.4g}<extra></extra>"))
@@ -477,8 +515,17 @@ def _wrap(text, width=60, limit=240):
     return "<br>".join(lines)
 
 
-def code_map(P, codes_m, labels, cw, cw_counts, *, position, method_spec, projection="PCA", n_total=None):
-    """Points coloured by their code at one position; codewords on top; dead codes as red crosses."""
+HIGHLIGHT = "#111827"
+
+
+def code_map(P, codes_m, labels, cw, cw_counts, *, position, method_spec, projection="PCA", n_total=None,
+             rows=None, highlight=None, highlight_label=None):
+    """Points coloured by their code at one position; codewords on top; dead codes as red crosses.
+
+    ``rows``: each point's row number in the data, for the hover. ``highlight``: a boolean mask of the
+    points to pick out (one code, or one prefix, ``highlight_label`` says which): they are drawn on
+    top in a dark colour, the others in light grey, so one code stands out of K sharing 20 colours.
+    """
     P = np.asarray(P)
     codes_m = np.asarray(codes_m).astype(int)
     K = len(cw_counts)
@@ -487,17 +534,32 @@ def code_map(P, codes_m, labels, cw, cw_counts, *, position, method_spec, projec
     sub += f" of {n_total:,} items" if n_total and n_total > shown else " items"
     ndead = int(np.sum(np.asarray(cw_counts) == 0))
     sub += f"; ◆ codewords, ✕ dead codes ({ndead})"
+    if highlight is not None:
+        highlight = np.asarray(highlight, dtype=bool)
+        sub += f"; highlighted: {highlight_label}, {int(highlight.sum()):,} of the {shown:,} items shown"
+    else:
+        sub += "; colours repeat every 20 codes" if K > 20 else ""
     fig = _figure(TITLES["map"], sub, xtitle=f"{projection} 1", ytitle=f"{projection} 2", height=640,
                   legend_rows=1, wrap=160)
     hover_lab = [_wrap(l) for l in labels] if labels is not None else [""] * shown
-    custom = np.column_stack([codes_m, np.asarray(hover_lab, dtype=object)])
-    fig.add_trace(go.Scattergl(
-        x=P[:, 0], y=P[:, 1], mode="markers", name="items",
-        marker=dict(size=4 if shown > 3000 else 6, color=codes_m % 20 if K > 20 else codes_m,
-                    colorscale=_cyclic_scale(min(K, 20)), cmin=0, cmax=min(K, 20) - 1, opacity=0.75,
-                    line=dict(width=0)),
-        customdata=custom,
-        hovertemplate="code %{customdata[0]}<br>%{customdata[1]}<extra></extra>"))
+    rows = np.arange(shown) if rows is None else np.asarray(rows)
+    custom = np.column_stack([codes_m, np.asarray(hover_lab, dtype=object), rows])
+    hover = "row %{customdata[2]}: code %{customdata[0]}<br>%{customdata[1]}<extra></extra>"
+    size = 4 if shown > 3000 else 6
+    if highlight is None:
+        fig.add_trace(go.Scattergl(
+            x=P[:, 0], y=P[:, 1], mode="markers", name="items",
+            marker=dict(size=size, color=codes_m % 20 if K > 20 else codes_m,
+                        colorscale=_cyclic_scale(min(K, 20)), cmin=0, cmax=min(K, 20) - 1, opacity=0.75,
+                        line=dict(width=0)),
+            customdata=custom, hovertemplate=hover))
+    else:
+        for mask, name, color, opacity, s in ((~highlight, "other items", OTHER, 0.5, size),
+                                              (highlight, highlight_label, HIGHLIGHT, 0.9, size + 3)):
+            fig.add_trace(go.Scattergl(
+                x=P[mask, 0], y=P[mask, 1], mode="markers", name=name,
+                marker=dict(size=s, color=color, opacity=opacity, line=dict(width=0)),
+                customdata=custom[mask], hovertemplate=hover))
     cw = np.asarray(cw)
     counts = np.asarray(cw_counts)
     live = counts > 0
@@ -900,13 +962,16 @@ def code_tree(tree, *, n, kind="treemap", max_children=None):
     """The code prefixes as a sunburst (level 0 at the centre) or a treemap; hover: count, share, examples.
 
     ``tree`` is vqcore.semantic_ids.prefix_tree's output. Colours follow the level-0 branch; folded
-    "other" nodes are grey.
+    "other" nodes are grey. One root node, "all items", holds the level-0 prefixes (without it
+    plotly draws a root of its own whose hover has no numbers).
     """
-    ids, parents, prefixes = tree["ids"], tree["parents"], tree["prefix"]
+    root = "all items"
+    ids = [root] + list(tree["ids"])
+    parents = [""] + [p or root for p in tree["parents"]]
     depth = max(tree["depth"]) if tree["depth"] else 1
-    branch, siblings, colors, custom = {}, {}, [], []
-    for nid, parent, prefix, count, folded, ex in zip(ids, parents, prefixes, tree["counts"], tree["n_folded"],
-                                                      tree["example_labels"]):
+    branch, siblings, colors, custom = {}, {}, [OTHER], [[f"all {n:,} items", _pct(1.0), ""]]
+    for nid, parent, prefix, count, folded, ex in zip(tree["ids"], tree["parents"], tree["prefix"], tree["counts"],
+                                                      tree["n_folded"], tree["example_labels"]):
         rank = siblings[parent] = siblings.get(parent, -1) + 1
         if prefix is None:
             colors.append(OTHER)
@@ -920,23 +985,27 @@ def code_tree(tree, *, n, kind="treemap", max_children=None):
                 colors.append(_tint(branch.get(nid.split("/")[0], OTHER), 0.35 if rank % 2 else 0.6))
             head = f"prefix {nid}"
         custom.append([head, _pct(count / n), _examples_html(ex)])
-    widths = [(1.0 if kind == "treemap" else 0.5) if d == 1 else 0.0 for d in tree["depth"]]
+    widths = [0.0] + [(1.0 if kind == "treemap" else 0.5) if d == 1 else 0.0 for d in tree["depth"]]
     sub = (f"items under each prefix of the first {depth} level(s), level 0 "
            + ("at the centre" if kind == "sunburst" else "outermost")
-           + (f"; the {max_children} largest branches under each node, the rest folded into grey 'other'"
+           + (f"; the {max_children} largest branches under each node, largest first, the rest folded into "
+              "grey 'other'"
               if max_children else "")
-           + "; click to drill down, hover for example items")
+           + ("; one level at a time, click a box to open it" if kind == "treemap" else "; click to drill down")
+           + ", hover for example items")
     fig = _figure(TITLES["sid_tree"], sub, height=640, wrap=130)
-    common = dict(ids=ids, parents=parents, labels=tree["labels"], values=tree["counts"], branchvalues="total",
+    common = dict(ids=ids, parents=parents, labels=[root] + list(tree["labels"]), values=[n] + list(tree["counts"]),
+                  branchvalues="total",
                   customdata=custom, marker=dict(colors=colors, line=dict(color="white", width=widths)),
                   hovertemplate="<b>%{customdata[0]}</b><br>%{value:,} item(s), %{customdata[1]} of all"
                                 "<br>%{customdata[2]}<extra></extra>")
     if kind == "treemap":
-        fig.add_trace(go.Treemap(**common, maxdepth=2, textinfo="label+value",
+        # one level at a time under the node clicked (a box holding 256 specks is unreadable)
+        fig.add_trace(go.Treemap(**common, maxdepth=2, textinfo="label+value", sort=True,
                                  pathbar=dict(visible=True), tiling=dict(pad=2)))
     else:
-        fig.add_trace(go.Sunburst(**common, maxdepth=min(depth, 3), insidetextorientation="radial",
-                                  textinfo="label"))
+        fig.add_trace(go.Sunburst(**common, maxdepth=3 if max_children and max_children <= 16 else 2,
+                                  insidetextorientation="radial", textinfo="label", sort=True))
     fig.update_layout(margin=dict(l=10, r=10, b=10))
     return fig
 

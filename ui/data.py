@@ -39,6 +39,8 @@ def accept_upload(state, data, name, *, array_key=None, text_column=None, drop_n
     try:
         loaded = load_embeddings(data, name, array_key=array_key or None, text_column=text_column or None)
         found = int(loaded.nonfinite_rows)
+        # the file's row number of every row kept, so that item numbers stay those of the file
+        rows = np.flatnonzero(np.isfinite(loaded.X).all(axis=1)) if found else None
         X = finalize(loaded, nonfinite="drop" if drop_nonfinite else "error")
     except VQLensError as exc:
         return str(exc)
@@ -48,7 +50,7 @@ def accept_upload(state, data, name, *, array_key=None, text_column=None, drop_n
     if found and not drop_nonfinite:  # pragma: no cover - finalize raised above
         notes.append(f"{found} row(s) hold NaN or infinity.")
     S.set_data(state, X, loaded.labels, name=loaded.source or name, description=f"uploaded file {name}",
-               notes=notes, nonfinite_found=found)
+               notes=notes, nonfinite_found=found, rows=rows)
     return None
 
 
@@ -61,9 +63,19 @@ def load_sample_into(state, dataset):
 # ---------------------------------------------------------------- downloads
 
 
-def codes_npy(codes):
+def codes_csv(codes, rows, labels=None):
+    """The codes as CSV: the file's row number, one column per code position, then the label
+    (when the data has labels). Every row of the data has its line."""
+    from vqcore.semantic_ids import export_codes
+
+    return export_codes(codes, "csv", rows=rows, labels=labels, level_names=[f"code_{m}" for m in
+                                                                             range(codes.shape[1])])
+
+
+def codes_npz(codes, rows):
+    """The codes as .npz: ``codes`` (n, M), row i for ``row[i]``, the file's row number."""
     buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(codes), allow_pickle=False)
+    np.savez_compressed(buf, codes=np.ascontiguousarray(codes), row=np.asarray(rows, dtype=np.int64))
     return buf.getvalue()
 
 
@@ -110,14 +122,17 @@ def _labels_hash(labels):
     return h.hexdigest()
 
 
-def code_set(codes, codebook_size=None, *, X=None, labels=None, name="codes", source="", notes=(), sig=None):
+def code_set(codes, codebook_size=None, *, X=None, labels=None, name="codes", source="", notes=(), sig=None,
+             rows=None):
     """Validate codes and their items into the dict the Semantic IDs page shows.
 
     ``codebook_size`` is one K for every level, or None to infer it as the
     largest code + 1 (a lower bound). ``X`` (embeddings) and ``labels`` (texts)
     are optional and must describe the same items, row i = item i. ``key``
     hashes the content of codes, K, X and labels (never a file name): every
-    cached result of the page is keyed on it. Raises :class:`vqcore.VQLensError`.
+    cached result of the page is keyed on it. ``rows``, optional, numbers the items
+    as the rows of the user's file (item i is shown as ``rows[i]``; default i).
+    Raises :class:`vqcore.VQLensError`.
     """
     from vqcore.semantic_ids import validate_codes
 
@@ -135,11 +150,15 @@ def code_set(codes, codebook_size=None, *, X=None, labels=None, name="codes", so
                      "(unused top codes are invisible in the file).")
     else:
         K = int(codebook_size)
+    if rows is not None:
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.shape != (codes.shape[0],):
+            raise VQLensError(f"rows has {rows.size} entries but the codes have {codes.shape[0]} rows.")
     parts = [S.content_hash(codes), str(K), S.content_hash(X) if X is not None else "-",
-             _labels_hash(labels) if labels is not None else "-"]
+             _labels_hash(labels) if labels is not None else "-", S.content_hash(rows) if rows is not None else "-"]
     return {
         "codes": codes, "codebook_size": K, "X": X, "labels": None if labels is None else list(labels),
-        "name": name, "source": source, "notes": notes, "sig": sig,
+        "name": name, "source": source, "notes": notes, "sig": sig, "rows": rows,
         "key": S.content_hash(np.frombuffer("|".join(parts).encode(), dtype=np.uint8)),
     }
 
@@ -175,19 +194,24 @@ def accept_codes_upload(state, data, name, *, items=None, codebook_size=None, te
 
 
 def quantize_code_set(stored, data):
-    """The code set of the Quantize page's result: codes of the base rows, their embeddings and texts."""
+    """The code set of the Quantize page's result: the codes of every row, with their embeddings,
+    texts and row numbers (item i is row i of the data)."""
     res, args = stored["result"], stored["args"]
-    base = res["base_idx"]
     q = res["quantizer"]
-    labels = None if data.labels is None else [data.labels[i] for i in base]
-    n_query = len(res["query_idx"])
-    notes = [f"The {len(base):,} base rows of {data.name}, with their embeddings"
-             + (" and texts." if labels is not None else ".")]
-    if n_query:
-        notes.append(f"The {n_query:,} rows held out as recall queries have no codes here.")
-    return code_set(res["codes"], q.codebook_size, X=data.X[base], labels=labels,
+    n = res["codes"].shape[0]
+    notes = [f"All {n:,} rows of {data.name}, with their embeddings" + (" and texts" if data.labels else "")
+             + "; an item's number is its row in the data" + (" file (rows with NaN or infinity were dropped "
+                                                               "on loading)." if data.rows is not None else ".")]
+    return code_set(res["codes"], q.codebook_size, X=data.X, labels=data.labels,
                     name=f"{q.spec()} on {stored.get('data_name', data.name)}", source="the Quantize page",
-                    notes=notes, sig=("quantize", data.key, repr(sorted(args.items()))))
+                    notes=notes, sig=("quantize", data.key, repr(sorted(args.items()))),
+                    rows=data.rows)
+
+
+def item_numbers(cs, idx):
+    """The numbers shown for the items ``idx`` of a code set: rows of the user's file."""
+    idx = np.asarray(idx, dtype=np.int64)
+    return idx if cs.get("rows") is None else cs["rows"][idx]
 
 
 def demo_code_set(demo):

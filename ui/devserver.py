@@ -71,7 +71,16 @@ def launch_chromium(playwright, **kw):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, **kw)
 
 
-def wait_idle(page, timeout_ms):
-    """Wait until Streamlit has finished running the script (its status widget is gone)."""
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                           timeout=timeout_ms, polling=50)
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+
+def wait_idle(page, timeout_ms, *, settle_ms=100):
+    """Wait until Streamlit has finished running the script.
+
+    The app's root element carries the script's state in ``data-test-script-state``
+    (``running``, ``rerunRequested``, ``notRunning``, ...), as Streamlit's own
+    end-to-end tests read it. A click's rerun starts a moment after the click, so
+    callers that just clicked wait ``settle_ms`` (or more) first.
+    """
+    page.wait_for_timeout(settle_ms)
+    page.wait_for_selector(IDLE, state="attached", timeout=timeout_ms)

@@ -4,7 +4,7 @@ Every key lives here, prefixed by the page that owns it (``home_``, ``q_``,
 ``cmp_``, ``map_``, ``learn_``); ``data`` and ``train_size`` are shared.
 State is initialised once with ``setdefault``. Streamlit forgets the value of
 a widget whose page is not shown, so widget values that must survive a page
-switch are mirrored in a ``keep_<key>`` entry (see :func:`restore` /
+switch are mirrored in a ``keep_<key>`` entry (see :func:`kept` /
 :func:`remember`).
 """
 
@@ -50,6 +50,8 @@ TRAIN_RESULT = "train_result"  # {"data_key", "train_size", "configs": {name: Tr
 # map page
 MAP_UMAP = "map_umap"  # {"args": tuple, "emb": ..., ...}
 
+KEEP = "keep_"  # prefix of the remembered value of a widget
+
 DEFAULT_TRAIN_SIZE = 4096
 DEFAULT_SEED = 0
 
@@ -59,7 +61,10 @@ class ActiveData:
     """The loaded data set, as loaded and after the home page's options.
 
     ``key`` is a hash of the content of ``X`` (never of a file name); every
-    cached result is keyed on it.
+    cached result is keyed on it. ``rows`` gives each row of ``X`` its number in
+    the user's file (counting data rows from 0) where rows were dropped on
+    loading; None when row i of ``X`` is row i of the file. Item numbers shown
+    or exported are these (:meth:`row_numbers`).
     """
 
     X_raw: np.ndarray
@@ -73,6 +78,7 @@ class ActiveData:
     X: np.ndarray = None
     prep_notes: list = field(default_factory=list)
     key: str = ""
+    rows: np.ndarray | None = None
 
     def __post_init__(self):
         if self.X is None:
@@ -90,6 +96,11 @@ class ActiveData:
     @property
     def shape(self):
         return self.X.shape
+
+    def row_numbers(self, idx=None):
+        """The file's row number of each row of ``X`` (or of the rows ``idx``), as int64."""
+        rows = np.arange(self.X.shape[0], dtype=np.int64) if self.rows is None else self.rows
+        return rows if idx is None else rows[idx]
 
 
 def content_hash(X):
@@ -119,8 +130,10 @@ def init(state, *, load_default=None):
 
 
 def set_data(state, X, labels=None, name="data", *, description="", notes=(), nonfinite_found=0,
-             center=None, normalize=None):
-    """Make X the active data set (keeping the current centre / normalise options)."""
+             center=None, normalize=None, rows=None):
+    """Make X the active data set (keeping the current centre / normalise options).
+
+    ``rows``: the file's row number of each row of X, when rows were dropped on loading."""
     old = state.get(DATA)
     center = (old.center if old is not None else False) if center is None else center
     normalize = (old.normalize if old is not None else False) if normalize is None else normalize
@@ -128,6 +141,7 @@ def set_data(state, X, labels=None, name="data", *, description="", notes=(), no
         X_raw=np.ascontiguousarray(X, dtype=np.float32), labels=None if labels is None else list(labels),
         name=name, description=description, notes=list(notes), nonfinite_found=int(nonfinite_found),
         center=center, normalize=normalize,
+        rows=None if rows is None else np.asarray(rows, dtype=np.int64),
     )
     return state[DATA]
 
@@ -138,14 +152,26 @@ def seed(state, dataset, **kw):
     return set_data(state, dataset.X, dataset.labels, dataset.name, description=dataset.description, **kw)
 
 
-def restore(state, key, default):
-    """Before drawing widget ``key``: give it its remembered value (or the default)."""
-    if key not in state:
-        state[key] = state.get("keep_" + key, default)
-    return key
+def kept(state, key, default):
+    """The value widget ``key`` is drawn with: its remembered value (see :func:`remember`), else ``default``.
+
+    Pass it as the widget's own starting value (``value=``, ``index=`` or ``default=``),
+    never by writing ``state[key]`` before the widget is drawn: in the browser, a widget
+    that comes back after a run without it (another method's settings, another page)
+    and whose value was written to its key shows its minimum, not that value, and sends
+    it back on the next click (issue 15: RQ's Iterations 10 -> 1 after a visit to AQ).
+    While the widget is on the page, Streamlit keeps its value and ignores this one.
+    """
+    return state.get(KEEP + key, default)
 
 
 def remember(state, key):
     """After drawing widget ``key``: remember its value across page switches."""
     if key in state:
-        state["keep_" + key] = state[key]
+        state[KEEP + key] = state[key]
+
+
+def clamp(state, key, low, high):
+    """Keep a drawn widget's value within [low, high] (a bound that moved, e.g. with the data)."""
+    if key in state and not low <= state[key] <= high:
+        state[key] = min(max(state[key], low), high)

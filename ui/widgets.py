@@ -80,6 +80,18 @@ PAGES = [("app.py", "Home: data", ":material/home:"), ("pages/1_Quantize.py", "Q
          ("pages/6_Semantic_IDs.py", "Semantic IDs", ":material/account_tree:")]
 
 
+PAGE_BLURBS = {  # what each page is for, as the home page lists them
+    "Quantize": "fit one quantizer (k-means VQ, PQ, OPQ, RQ, AQ, GRVQ) and look inside it: usage, collapse, "
+                "residual variance, entropy, mutual information, error per dimension; download the codes",
+    "Compare": "several methods at equal bit budgets: rate-distortion, recall, entropy per position, "
+               "error against stages and encoding time",
+    "Map": "the data in 2-D coloured by its codes, with the codewords on top",
+    "Learn": "how VQ, PQ and RQ partition the plane, on a 2-D toy",
+    "Collapse lab": "train a codebook as neural tokenizers do (STE, EMA, NSVQ, FSQ) and watch codes die",
+    "Semantic IDs": "the code tuples of a generative recommender as a tree of prefixes, with their collisions, "
+                    "coverage and TIGER's de-duplication",
+}
+
 DEFAULT_SAMPLE = "MiniLM sentences"
 
 
@@ -176,80 +188,142 @@ def headline_metrics(report, *, per_row=5):
             col.metric(label, _fmt(h[k], kind), help=help_, border=True)
 
 
+def setting_key(prefix, method, name):
+    """The widget key of one method's setting: every method keeps its own values (issue 15)."""
+    return f"{prefix}_{method}_{name}"
+
+
+def kept(draw, *args, key, default, **kwargs):
+    """Draw a widget (``st.selectbox``, ``c1.number_input``, ...) starting at its remembered value
+    (ui.state.kept: passed as its own ``value`` / ``index`` / ``default``), and remember it after."""
+    state = st.session_state
+    start = S.kept(state, key, default)
+    kind = getattr(draw, "__name__", "")
+    if kind in ("selectbox", "radio"):
+        options = list(args[1] if len(args) > 1 else kwargs["options"])
+        kwargs["index"] = options.index(start) if start in options else 0
+    elif kind in ("multiselect", "segmented_control", "pills"):
+        kwargs["default"] = start
+    else:
+        kwargs["value"] = start
+    value = draw(*args, key=key, **kwargs)
+    S.remember(state, key)
+    return value
+
+
+def number_in(where, label, low, high, *, key, default, draw="number_input", **kw):
+    """A number input (or ``draw="slider"``) within [low, high] starting at its remembered value,
+    clamped to the bounds, which may move with the data or another setting."""
+    state = st.session_state
+    S.clamp(state, key, low, high)
+    start = min(max(S.kept(state, key, default), low), high)
+    value = getattr(where, draw)(label, low, high, value=start, key=key, **kw)
+    S.remember(state, key)
+    return value
+
+
 def quantizer_form(prefix, data, *, default_method="RQ", default_M=8, default_nbits=8):
     """Method and settings widgets; returns (spec, params, train_size, seed) or raises VQLensError.
 
-    Widget values survive page switches (see ui.state.restore / remember).
+    Each method keeps its own settings (keys ``<prefix>_<method>_<name>``), and every
+    value survives page switches (see ui.state.kept / remember). The training
+    subsample and the seed are shared by the methods.
     """
     state = st.session_state
     n, d = data.shape
-    k = lambda name: f"{prefix}_{name}"  # noqa: E731
-    method = st.selectbox("Method", list(METHODS), format_func=METHODS.get,
-                          key=S.restore(state, k("method"), default_method))
-    S.remember(state, k("method"))
+    method = kept(st.selectbox, "Method", list(METHODS), key=f"{prefix}_method", default=default_method,
+                  format_func=METHODS.get)
+    k = lambda name: setting_key(prefix, method, name)  # noqa: E731
     c1, c2, c3 = st.columns(3)
     if method == "VQ":
         M = 1
-        c1.number_input("Codebooks M", 1, 1, 1, disabled=True, key=k("M_vq"),
-                        help="k-means VQ has one codebook.")
+        c1.number_input("Codebooks M", 1, 1, 1, disabled=True, key=k("M"), help="k-means VQ has one codebook.")
     else:
-        M = c1.number_input("Codebooks M", 1, 64, key=S.restore(state, k("M"), default_M),
-                            help="Number of codebooks (stages for RQ/AQ, subspaces for PQ/OPQ; "
-                                 "PQ/OPQ need M to divide d).")
-        S.remember(state, k("M"))
-    any_k = c3.toggle("Any K", key=S.restore(state, k("anyK"), False),
-                      help="Give K directly instead of bits (K need not be a power of two).")
-    S.remember(state, k("anyK"))
+        M = number_in(c1, "Codebooks M", 1, 64, key=k("M"), default=default_M,
+                      help="Number of codebooks (stages for RQ/AQ, subspaces for PQ/OPQ; PQ/OPQ need M to divide d).")
+    any_k = kept(c3.toggle, "Any K", key=k("anyK"), default=False,
+                 help="Give K directly instead of bits (K need not be a power of two).")
     if any_k:
-        K = c2.number_input("Codes per codebook K", 2, 65536, key=S.restore(state, k("K"), 2 ** default_nbits))
-        S.remember(state, k("K"))
+        K = number_in(c2, "Codes per codebook K", 2, 65536, key=k("K"), default=2 ** default_nbits)
     else:
-        nbits = c2.number_input("Bits per code", 1, 16, key=S.restore(state, k("nbits"), default_nbits),
-                                help="K = 2^bits codes per codebook.")
-        S.remember(state, k("nbits"))
+        nbits = number_in(c2, "Bits per code", 1, 16, key=k("nbits"), default=default_nbits,
+                          help="K = 2^bits codes per codebook.")
         K = 2 ** int(nbits)
     c4, c5, c6 = st.columns(3)
     beam = 1
     if method in DEFAULT_BEAM:
-        beam = c4.number_input("Beam", 1, 64, key=S.restore(state, k("beam_" + method), DEFAULT_BEAM[method]),
-                               help="Partial code tuples kept per stage while encoding (1 = greedy).")
-        S.remember(state, k("beam_" + method))
-    n_iter = c5.number_input("Iterations", 1, 200, key=S.restore(state, k("iter_" + method), DEFAULT_ITERS[method]),
-                             help="Lloyd iterations of k-means (per stage for RQ/AQ).")
-    S.remember(state, k("iter_" + method))
-    init = c6.selectbox("Initialisation", INITS[method], key=S.restore(state, k("init_" + method), INITS[method][0]),
-                        help="progressive: k-means on a growing number of principal dimensions (as faiss "
-                             "does for RQ); OPQ: the starting rotation (auto tries the identity and the "
-                             "eigenvalue allocation); GRVQ: start from a fitted RQ or from zero codebooks.")
-    S.remember(state, k("init_" + method))
+        beam = number_in(c4, "Beam", 1, 64, key=k("beam"), default=DEFAULT_BEAM[method],
+                         help="Partial code tuples kept per stage while encoding (1 = greedy).")
+    n_iter = number_in(c5, "Iterations", 1, 200, key=k("iters"), default=DEFAULT_ITERS[method],
+                       help="Lloyd iterations of k-means (per stage for RQ/AQ).")
+    init = kept(c6.selectbox, "Initialisation", INITS[method], key=k("init"), default=INITS[method][0],
+                help="progressive: k-means on a growing number of principal dimensions (as faiss "
+                     "does for RQ); OPQ: the starting rotation (auto tries the identity and the "
+                     "eigenvalue allocation); GRVQ: start from a fitted RQ or from zero codebooks.")
     c7, c8, c9 = st.columns(3)
     default_train = min(int(state.get(S.TRAIN_SIZE, S.DEFAULT_TRAIN_SIZE)), n)
-    train_key = S.restore(state, k("train"), default_train)
-    if state[train_key] > n:
-        state[train_key] = n
-    train_size = c7.number_input("Training subsample (rows)", 2, max(2, n), key=train_key, step=1024,
-                                 help="Codebooks are learned on this many random rows; every row is then "
-                                      "encoded and measured. Smaller is faster.")
-    S.remember(state, k("train"))
-    seed = c8.number_input("Seed", 0, 2**31 - 1, key=S.restore(state, k("seed"), int(state.get(S.SEED, 0))))
-    S.remember(state, k("seed"))
+    train_size = number_in(c7, "Training subsample (rows)", 2, max(2, n), key=f"{prefix}_train",
+                           default=default_train, step=1024,
+                           help="Codebooks are learned on this many random rows; every row is then "
+                                "encoded and measured. Smaller is faster.")
+    seed = number_in(c8, "Seed", 0, 2**31 - 1, key=f"{prefix}_seed", default=int(state.get(S.SEED, 0)))
     train_on = "beam"
     if method == "RQ":
-        train_on = c9.selectbox(
-            "Train stages on", list(TRAIN_ON), format_func=TRAIN_ON.get, disabled=beam == 1,
-            key=S.restore(state, k("train_on"), "beam"),
+        train_on = kept(
+            c9.selectbox, "Train stages on", list(TRAIN_ON), key=k("train_on"), default="beam",
+            format_func=TRAIN_ON.get, disabled=beam == 1,
             help="With a beam wider than 1: the residuals each stage's k-means learns from. Every path "
                  "of the beam is what faiss does; the best path alone is faster and better on some data "
                  "(SIFT), worse on other (MiniLM sentence embeddings).")
-        S.remember(state, k("train_on"))
 
     spec = make_spec(method, int(M), int(K), int(beam))
     params = method_params(method, n_iter=n_iter, init=init, beam=int(beam), train_on=train_on)
     return spec, params, int(train_size), int(seed)
 
 
-def spec_caption(spec, params, *, d=None, train_size=None):
-    """Show the spec and faiss strings; raise VQLensError for settings the fit would refuse."""
+def _init_label(params):
+    """The Initialisation choice a from_spec params dict was made from (method_params' inverse)."""
+    p = dict(params)
+    if "init_rotation" in p:
+        return {"eigenvalue_allocation": "eigenvalue allocation", "random": "random rotation"}.get(
+            p["init_rotation"], p["init_rotation"])
+    if p.get("clustering") == "progressive":
+        return "progressive"
+    return {"rq": "from RQ", "zeros": "from zeros"}.get(p.get("init"), p.get("init"))
+
+
+def settings_text(q, params, *, train_size=None, seed=None):
+    """Every setting that changes the fit besides the spec, in words: iterations, initialisation,
+    beam, what RQ's stages train on, the training rows and the seed (read from the quantizer itself)."""
+    p = q.get_params()
+    parts = [f"{p['n_iter']} iteration{'s' if p['n_iter'] != 1 else ''}"
+             + (" per stage" if q.additive and q.n_codebooks > 1 else ""),
+             f"initialisation {_init_label(params)}"]
+    if "beam_size" in p:
+        parts.append(f"beam {p['beam_size']}")
+    if p.get("train_on") and p.get("beam_size", 1) > 1:
+        parts.append(f"stages trained on {TRAIN_ON[p['train_on']]}")
+    if train_size is not None:
+        parts.append(f"trained on {int(train_size):,} rows")
+    if seed is not None:
+        parts.append(f"seed {int(seed)}")
+    return " · ".join(parts)
+
+
+def faiss_text(q):
+    """The nearest faiss index_factory string, or why there is none."""
+    s = q.faiss_string()
+    if s is not None:
+        return f"`{s}`"
+    K = q.codebook_size
+    if K & (K - 1):
+        return "none (K is not a power of two)"
+    return f"none (faiss has no {q.method})"
+
+
+def spec_caption(spec, params, *, d=None, train_size=None, seed=None):
+    """Show the spec, the faiss string and every other setting; raise VQLensError for settings
+    the fit would refuse."""
     q = vqcore.from_spec(spec, **dict(params))
     if d is not None and not q.additive:
         check_subspaces(q.n_codebooks, d)
@@ -257,6 +331,6 @@ def spec_caption(spec, params, *, d=None, train_size=None):
         raise vqcore.VQLensError(
             f"training subsample={train_size} should be >= K={q.codebook_size}: k-means cannot place more "
             "centroids than there are points. Use fewer bits per code or more training rows.")
-    faiss = q.faiss_string() or "none (K is not a power of two)"
-    st.markdown(f"Spec `{q.spec()}` · faiss `{faiss}` · {q.bits_per_vector:g} bits per vector")
+    st.markdown(f"Spec `{q.spec()}` · faiss {faiss_text(q)} · {q.bits_per_vector:g} bits per vector  \n"
+                + settings_text(q, params, train_size=train_size, seed=seed))
     return q

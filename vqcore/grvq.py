@@ -191,9 +191,10 @@ class GeneralizedResidualQuantizer(ResidualQuantizer):
 
     Notes
     -----
-    faiss has no GRVQ; :meth:`faiss_string` gives the nearest faiss
-    quantizer, ``RQ{M}x{nbits}`` (same code layout and decoder, codebooks
-    trained once, stage by stage). :meth:`encode` runs a plain beam search;
+    faiss has no GRVQ, so :meth:`faiss_string` is None; the nearest faiss
+    quantizer is its residual quantizer ``RQ{M}x{nbits}`` (same code layout
+    and decoder, codebooks trained once, stage by stage), which would not
+    reproduce these codebooks. :meth:`encode` runs a plain beam search;
     the codes kept during training (each row keeps its best tuple found so
     far) can be better, markedly so with ``beam_size=1``: greedy search
     suits jointly refined codebooks poorly, so use a beam.
@@ -213,7 +214,7 @@ class GeneralizedResidualQuantizer(ResidualQuantizer):
     >>> bool(q.pass_errors_[-1] <= q.pass_errors_[0] < q.init_error_)
     True
     >>> q.spec(), q.faiss_string()
-    ('GRVQ3x4_b4', 'RQ3x4')
+    ('GRVQ3x4_b4', None)
     """
 
     method = "GRVQ"
@@ -564,5 +565,6 @@ class GeneralizedResidualQuantizer(ResidualQuantizer):
         return books.astype(np.float32)
 
     def faiss_string(self):
-        """faiss has no GRVQ; the nearest is its residual quantizer, ``RQ{M}x{nbits}``."""
-        return self._faiss_nbits("RQ{M}x{nbits}")
+        """None: faiss has no GRVQ (its ``RQ{M}x{nbits}`` has the same code layout but trains
+        each stage once, so it is not this quantizer; a string naming it would say it was)."""
+        return None

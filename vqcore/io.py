@@ -1011,12 +1011,19 @@ def _load_csv(data, filename, caps, *, text_column=None, sep=",", **_):
     df.columns = range(df.shape[1])
     label_of = (lambda j: f"column {names[j]!r}") if has_header else (lambda j: f"column {j}")
 
-    # an unnamed first column holding 0..n-1 is the row index pandas writes by default
+    # an unnamed first column holding 0..n-1 is the row index pandas writes by default; a first
+    # column named "row" holding increasing row numbers is the one VQ Lens's codes downloads carry
     if has_header and names[0].startswith("Unnamed: 0") and df.shape[1] > 1:
         col0 = pd.to_numeric(df[0], errors="coerce").to_numpy()
         if np.array_equal(col0, np.arange(len(df))):
             df = df.drop(columns=[0])
             notes.append("Dropped the unnamed first column (a row index written by pandas).")
+    elif has_header and names[0] == "row" and df.shape[1] > 1:
+        col0 = pd.to_numeric(df[0], errors="coerce").to_numpy()
+        if np.isfinite(col0).all() and (col0 >= 0).all() and (col0 == np.round(col0)).all() \
+                and (np.diff(col0) > 0).all():
+            df = df.drop(columns=[0])
+            notes.append("Dropped the first column, 'row' (the row numbers of the data, not a value).")
 
     numeric, partial, text, empty = _classify_csv_columns(df)
     if empty:

@@ -69,16 +69,23 @@ def evaluate(
     query_set="held-out queries",
     codes=None,
     fit_seconds=None,
+    query_rows=None,
 ):
     """Encode X with a fitted quantizer and compute every metric of DESIGN.md.
+
+    Every row of X gets its code and counts in every metric; queries are only
+    *also* used for recall (DESIGN.md). With ``query_rows``, the queries are
+    rows of X itself, held out of the search: recall looks for each among
+    the other rows.
 
     Parameters
     ----------
     quantizer : fitted vqcore quantizer
     X : ndarray of shape (n, d)
-        The evaluated (base) set.
+        The evaluated set: every row is encoded and measured.
     queries : ndarray of shape (nq, d), optional
-        Queries for recall@R; exact ground truth is computed on X unless given.
+        Queries for recall@R, searched among all rows of X; exact ground truth
+        is computed on X unless given.
     ground_truth : ndarray of shape (nq, k), optional
     R : tuple of int
     query_set : str
@@ -87,6 +94,10 @@ def evaluate(
         Codes of X when already computed.
     fit_seconds : float, optional
         Stored as is.
+    query_rows : array-like of int, optional
+        Rows of X used as the recall queries instead of ``queries``; they are
+        searched for among the other rows (``ground_truth``, when given, indexes
+        those other rows in order).
 
     Returns
     -------
@@ -94,11 +105,26 @@ def evaluate(
     """
     X = check_data(X)
     check_dim(X, quantizer.n_features_in_)
+    n, d = X.shape
+    searched = None  # rows of X that recall searches (None: all)
+    if query_rows is not None:
+        if queries is not None:
+            raise VQLensError("Give either queries or query_rows, not both.")
+        query_rows = np.asarray(query_rows)
+        if query_rows.ndim != 1 or query_rows.dtype.kind not in "iu":
+            raise VQLensError("query_rows should be a 1-D array of row indices.")
+        held = np.zeros(n, dtype=bool)
+        if query_rows.size and (query_rows.min() < 0 or query_rows.max() >= n):
+            raise VQLensError(f"query_rows should be row indices of X, in [0, {n}).")
+        held[query_rows] = True
+        if held.sum() != query_rows.size or held.all():
+            raise VQLensError("query_rows should be distinct rows of X, leaving at least one row to search.")
+        if query_rows.size:
+            queries, searched = X[query_rows], np.flatnonzero(~held)
     if codes is None:
         codes = quantizer.encode(X)
     X_hat = quantizer.decode(codes)
     M, K = quantizer.n_codebooks, quantizer.codebook_size
-    n, d = X.shape
     rec = metrics.reconstruction_error(X, X_hat)
     usage = metrics.usage_stats(codes, K)
     counts = metrics.code_counts(codes, K)
@@ -134,12 +160,14 @@ def evaluate(
     if queries is not None:
         queries = check_data(queries, name="queries")
         check_dim(queries, d, name="queries")
+        base, base_hat = (X, X_hat) if searched is None else (X[searched], X_hat[searched])
         if ground_truth is None:
-            ground_truth = metrics.exact_neighbors(X, queries, 1)
-        rec_r = metrics.recall_at(X_hat, queries, ground_truth, R=R)
+            ground_truth = metrics.exact_neighbors(base, queries, 1)
+        rec_r = metrics.recall_at(base_hat, queries, ground_truth, R=R)
         report["recall"] = {
             "query_set": query_set,
             "n_queries": int(queries.shape[0]),
+            "n_searched": int(base.shape[0]),
             "at": {str(r): float(v) for r, v in rec_r.items()},
         }
     return report

@@ -642,7 +642,8 @@ def deduplicate(codes):
     return new_codes, extra_size
 
 
-def export_codes(codes, fmt="csv", *, labels=None, level_names=None, label_name="label"):
+def export_codes(codes, fmt="csv", *, labels=None, level_names=None, label_name="label", rows=None,
+                 row_name="row"):
     """Codes (e.g. from :func:`deduplicate`) as the bytes of a ``.csv`` or ``.npy`` file.
 
     :func:`vqcore.io.load_codes` reads them back exactly (for a CSV with
@@ -659,6 +660,12 @@ def export_codes(codes, fmt="csv", *, labels=None, level_names=None, label_name=
         CSV header of the code columns; default ``level_0, level_1, ...``.
     label_name : str, default="label"
         CSV header of the label column.
+    rows : sequence of int, optional
+        CSV only: each item's row number in the user's data (increasing),
+        written as the first column (``row_name``); :func:`vqcore.io.load_codes`
+        drops a first column named ``row`` of increasing numbers.
+    row_name : str, default="row"
+        CSV header of the row column.
 
     Returns
     -------
@@ -668,14 +675,20 @@ def export_codes(codes, fmt="csv", *, labels=None, level_names=None, label_name=
     --------
     >>> export_codes([[1, 0], [1, 1]], labels=["a", "b, c"]).decode()
     'level_0,level_1,label\\n1,0,a\\n1,1,"b, c"\\n'
+    >>> export_codes([[1, 0], [1, 1]], rows=[3, 7]).decode()
+    'row,level_0,level_1\\n3,1,0\\n7,1,1\\n'
     """
     codes, _ = validate_codes(codes)
     n, n_levels = codes.shape
     fmt = check_choice("fmt", fmt, {"csv", "npy"})
     labels = _check_labels(labels, n)
+    if rows is not None:
+        rows = np.asarray(rows)
+        if rows.shape != (n,) or rows.dtype.kind not in "iu":
+            raise VQLensError(f"rows should hold one integer row number per item ({n}); got shape {rows.shape}.")
     if fmt == "npy":
-        if labels is not None:
-            raise VQLensError("labels cannot be stored in a .npy file; use fmt='csv' to keep them.")
+        if labels is not None or rows is not None:
+            raise VQLensError("labels and rows cannot be stored in a .npy file; use fmt='csv' to keep them.")
         buf = io.BytesIO()
         np.save(buf, codes, allow_pickle=False)
         return buf.getvalue()
@@ -686,12 +699,15 @@ def export_codes(codes, fmt="csv", *, labels=None, level_names=None, label_name=
         raise VQLensError(f"level_names has {len(level_names)} names but the codes have {n_levels} levels.")
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(level_names + ([str(label_name)] if labels is not None else []))
-    rows = codes.tolist()
+    head = [str(row_name)] if rows is not None else []
+    writer.writerow(head + level_names + ([str(label_name)] if labels is not None else []))
+    lines = codes.tolist()
+    if rows is not None:
+        lines = [[r] + line for r, line in zip(rows.tolist(), lines, strict=True)]
     if labels is None:
-        writer.writerows(rows)
+        writer.writerows(lines)
     else:
-        writer.writerows(row + [str(lab)] for row, lab in zip(rows, labels, strict=True))
+        writer.writerows(line + [str(lab)] for line, lab in zip(lines, labels, strict=True))
     return text.getvalue().encode("utf-8")
 
 

@@ -1,0 +1,51 @@
+"""vqcore.report.evaluate: every row is encoded and measured; queries are only *also* used for recall."""
+
+import numpy as np
+import pytest
+
+import vqcore
+from vqcore import metrics
+from vqcore.datasets import make_gaussian
+from vqcore.report import evaluate, holdout_split
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X = make_gaussian(1200, 8, correlated=True, rho=0.7, random_state=0).X
+    q = vqcore.from_spec("RQ2x4", random_state=0).fit(X)
+    return q, X
+
+
+def test_query_rows_are_searched_for_among_the_other_rows(fitted):
+    q, X = fitted
+    base, queries = holdout_split(len(X), 120, random_state=3)
+    report = evaluate(q, X, query_rows=queries)
+    # every row counts in the metrics: the usage counts sum to n at every position
+    assert report["n"] == 1200
+    assert all(sum(c) == 1200 for c in report["usage"]["counts"])
+    mse = float(((X - q.decode(q.encode(X))) ** 2).sum(1).mean())
+    assert report["reconstruction"]["mse"] == pytest.approx(mse, rel=1e-5)
+    # recall is what searching the queries among the other rows gives, by hand
+    X_hat = q.decode(q.encode(X))
+    truth = metrics.exact_neighbors(X[base], X[queries], 1)
+    expected = metrics.recall_at(X_hat[base], X[queries], truth, R=(1, 10, 100))
+    assert report["recall"]["n_queries"] == 120 and report["recall"]["n_searched"] == 1080
+    assert report["recall"]["at"] == {str(r): pytest.approx(v) for r, v in expected.items()}
+    # a query is not its own neighbour: searched among all rows, recall@1 would be near 1
+    assert report["recall"]["at"]["1"] < evaluate(q, X, X[queries])["recall"]["at"]["1"]
+
+
+@pytest.mark.parametrize("rows, fragment", [
+    ([0, 0], "distinct"), ([1200], "row indices"), ([[1, 2]], "1-D"), (np.arange(1200), "at least one"),
+    ([0.5], "1-D"),
+], ids=["repeated", "out-of-range", "2-D", "all-rows", "floats"])
+def test_bad_query_rows_are_refused(fitted, rows, fragment):
+    q, X = fitted
+    with pytest.raises(vqcore.VQLensError, match=fragment):
+        evaluate(q, X, query_rows=np.asarray(rows))
+
+
+def test_queries_and_query_rows_together_are_refused(fitted):
+    q, X = fitted
+    with pytest.raises(vqcore.VQLensError, match="not both"):
+        evaluate(q, X, X[:5], query_rows=np.arange(5))
