@@ -14,29 +14,24 @@ Cases:
            clusters, made here; about 150 MB as .npy), uploaded through the file
            input; target < 15 s
 
-Usage: python bench/app_latency.py [--cases sample,large] [--port 0]
+Usage (from the repository root): python -m bench.app_latency [--cases sample,large] [--port 0]
 This is a benchmark, not a test: it prints, it does not assert.
 """
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from ui import charts, devserver  # noqa: E402
-from ui.state import DEFAULT_TRAIN_SIZE  # noqa: E402
-from vqcore import from_spec  # noqa: E402
-from vqcore.datasets import load_sample, make_mixture  # noqa: E402
-from vqcore.inspect import preprocess, subsample_indices  # noqa: E402
-from vqcore.report import default_n_queries, evaluate, holdout_split  # noqa: E402
-
+from ui import charts, devserver
+from ui.state import DEFAULT_TRAIN_SIZE
+from vqcore import from_spec
+from vqcore.datasets import load_sample, make_mixture
+from vqcore.inspect import preprocess, subsample_indices
+from vqcore.report import default_n_queries, evaluate, holdout_split
 
 SPEC, PARAMS, SEED = "RQ8x8", {"n_iter": 10, "clustering": "progressive"}, 0
 TIMEOUT_MS = 300_000
