@@ -310,7 +310,7 @@ def test_entropy_profile_says_when_the_data_shows_figure_one():
     rq = _item("RQ", [7.9, 7.6, 6.8, 6.1])
     gr = _item("GRVQ", [7.9, 7.8, 7.8, 7.7])
     out = entropy_profile([rq, gr, _item("RQ", [7.0, 6.0], bits=16)])
-    assert out["methods"]["RQ"]["fall"] == pytest.approx((7.75 - 6.45))  # the 32-bit run, not the 16-bit one
+    assert out["methods"]["RQ"]["fall"] == pytest.approx(7.75 - 6.45)  # the 32-bit run, not the 16-bit one
     assert out["methods"]["GRVQ"]["gap"] == pytest.approx(8 - 7.8)
     assert "As in GRVQ's Figure 1" in out["sentence"]
     flat = entropy_profile([_item("RQ", [7.5, 7.5, 7.5, 7.5]), _item("GRVQ", [7.0, 7.0, 7.0, 7.0])])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 
-from vqcore import KMeansVQ, OPQ, ProductQuantizer, ResidualQuantizer
+from vqcore import OPQ, KMeansVQ, ProductQuantizer, ResidualQuantizer
 from vqcore.datasets import make_gaussian, make_mixture
 from vqcore.exceptions import VQLensError
 from vqcore.inspect import (
