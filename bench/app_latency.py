@@ -119,7 +119,7 @@ def main():
     print(f"\nQuantize page, {SPEC} (64 bits), training subsample {DEFAULT_TRAIN_SIZE:,} rows, seed {SEED}")
     print(f"{'case':30s} {'Run->charts':>12s} {'->idle':>8s} {'cached':>8s} {'vqcore fit':>11s} "
           f"{'fit+report':>11s} {'target':>7s}")
-    for name, shape, tc, ti, t2, bf, be, target in rows:
+    for name, _shape, tc, ti, t2, bf, be, target in rows:
         flag = "ok" if tc < target else "SLOW"
         print(f"{name:30s} {tc:11.2f}s {ti:7.2f}s {t2:7.2f}s {bf:10.2f}s {be:10.2f}s {target:5.0f}s {flag}")
 

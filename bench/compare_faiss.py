@@ -210,7 +210,8 @@ def main(argv=None):
         data = load(name)
         d = data["train"].shape[1]
         for spec, fspec in configs:
-            v, f = run_pair((lambda seed: VqcoreRunner(spec, d, seed), lambda seed: FaissRunner(spec, d, seed)),
+            v, f = run_pair((lambda seed, spec=spec, d=d: VqcoreRunner(spec, d, seed),
+                             lambda seed, spec=spec, d=d: FaissRunner(spec, d, seed)),
                             data, args.seeds)
             ratio = v["mse"] / f["mse"]
             # standard error of the ratio of two independent means (first order)

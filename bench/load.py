@@ -218,7 +218,8 @@ def main():
     cores = os.cpu_count()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
     print(f"{args.sessions} concurrent browser sessions (one chromium, one context each) on {cores} cores "
-          f"({usable} usable), {'warm' if args.warmup else 'cold'} server; each: home page -> upload its own .npy ({args.rows:,}+40i x {args.dim}) -> "
+          f"({usable} usable), {'warm' if args.warmup else 'cold'} server; "
+          f"each: home page -> upload its own .npy ({args.rows:,}+40i x {args.dim}) -> "
           f"Quantize {SPEC}, training subsample {TRAIN_ROWS:,} rows -> six charts")
     print(f"{'session':>7s} {'file':>14s} {'rows':>6s} {'home':>7s} {'upload':>7s} {'Run->charts':>12s} "
           f"{'total':>7s}  error")

@@ -26,7 +26,8 @@ FACTORIES = {
     "RQ": lambda K=16, rs=0: ResidualQuantizer(n_codebooks=3, codebook_size=K, random_state=rs),
     "RQbeam": lambda K=16, rs=0: ResidualQuantizer(n_codebooks=3, codebook_size=K, beam_size=4, random_state=rs),
     "AQ": lambda K=16, rs=0: AdditiveQuantizer(n_codebooks=3, codebook_size=K, n_iter_aq=3, random_state=rs),
-    "GRVQ": lambda K=16, rs=0: vqcore.GeneralizedResidualQuantizer(n_codebooks=3, codebook_size=K, n_passes=2, random_state=rs),
+    "GRVQ": lambda K=16, rs=0: vqcore.GeneralizedResidualQuantizer(n_codebooks=3, codebook_size=K, n_passes=2,
+                                                                  random_state=rs),
 }
 
 
@@ -478,7 +479,8 @@ def _x(n=50, d=8):
 
 BAD = [
     pytest.param(lambda: KMeansVQ(codebook_size=64).fit(_x(20)), "codebook_size=64", id="K>n"),
-    pytest.param(lambda: ProductQuantizer(n_codebooks=3, codebook_size=4).fit(_x()), "n_codebooks=3", id="M-not-dividing-d"),
+    pytest.param(lambda: ProductQuantizer(n_codebooks=3, codebook_size=4).fit(_x()), "n_codebooks=3",
+                 id="M-not-dividing-d"),
     pytest.param(lambda: KMeansVQ(codebook_size=1).fit(_x()), "codebook_size=1", id="K<2"),
     pytest.param(lambda: KMeansVQ(codebook_size=70000).fit(_x()), "codebook_size=70000", id="K>65536"),
     pytest.param(lambda: KMeansVQ(codebook_size=4.5).fit(_x()), "codebook_size=4.5", id="K-float"),

@@ -119,10 +119,11 @@ def validate_codes(codes, codebook_sizes=None, *, n_items=None):
     >>> codes, sizes = validate_codes([[3, 0], [3, 1]], [4, 2])
     >>> codes.dtype.name, sizes
     ('uint8', [4, 2])
-    >>> validate_codes([[3, 0], [3, 2]], [4, 2])
+    >>> validate_codes([[3, 0], [3, 2]], [4, 2])  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    vqcore.exceptions.DataError: codes[:, 1] contains the value 2 but codebook_size[1]=2; codes of a codebook of size K should be in 0..K-1.
+    vqcore.exceptions.DataError: codes[:, 1] contains the value 2 but codebook_size[1]=2;
+    codes of a codebook of size K should be in 0..K-1.
     """
     arr, sizes = _check_codes(codes, codebook_sizes)
     if n_items is not None:
