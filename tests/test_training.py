@@ -23,11 +23,10 @@ from vqcore.training import (
     RUN_KEYS,
     STAGE_KEYS,
     TrainConfig,
-    _nsvq_loss_grad,
-    _ste_grad,
     history_key,
     train_codebook,
 )
+from vqcore.training._updates import _nsvq_loss_grad, _ste_grad
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -484,7 +483,7 @@ def test_fsq_scale_fit_beats_the_initial_scale(X):
     (one standard deviation), 0.0070 after fitting (about 1.5 std for the
     5-level dimensions).
     """
-    from vqcore.training import _fsq_level_indices, _fsq_values
+    from vqcore.training._fsq import _fsq_level_indices, _fsq_values
 
     r = run(TrainConfig(trainer="fsq", levels=(8, 5, 5, 5), steps=200))
     fsq = r._fsq
