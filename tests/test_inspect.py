@@ -147,6 +147,7 @@ def test_code_means_marks_unused_codes():
     assert means[0].tolist() == [1.0, 1.0] and np.isnan(means[1:]).all()
 
 
+@pytest.mark.slow
 def test_umap_embed_shapes_and_determinism():
     X = make_mixture(200, 8, 3, spread=6.0, random_state=0).X
     emb, extra = umap_embed(X, X[:4], n_epochs=30)

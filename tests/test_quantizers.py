@@ -226,6 +226,7 @@ def test_rq_trained_on_the_best_path_learns_greedy_rq_first_stages(X):
     assert np.all(np.diff(best.stage_errors_) <= 0)
 
 
+@pytest.mark.slow
 def test_aq_beats_rq_at_equal_bits(X):
     rng = np.random.default_rng(0)
     Xb = (rng.normal(size=(3000, 16)) @ rng.normal(size=(16, 16))).astype(np.float32)
@@ -535,6 +536,7 @@ def test_warm_up_loads_the_compiled_seeding():
     assert len(np.unique(vqcore.kmeans_plusplus(X, 10, random_state=0), axis=0)) == 10
 
 
+@pytest.mark.slow
 def test_kernels_compile_without_a_writable_cache(monkeypatch):
     """Where numba finds no place to cache (a read-only install without a home directory) it
     refuses cache=True at import; the kernels then compile in memory and seed the same."""

@@ -167,6 +167,7 @@ def test_sgd_forms_hubs_that_adam_avoids(H):
 # (c) EMA and NSVQ against k-means
 
 
+@pytest.mark.slow
 def test_ema_and_nsvq_come_close_to_kmeans(X):
     """EMA within 1.15x and NSVQ within 1.05x of k-means' mse, on the same rows.
 
@@ -452,6 +453,7 @@ def test_fsq_codes_are_level_combinations(X):
     assert r.final["dead_codes"] == [1000 - len(np.unique(codes))]
 
 
+@pytest.mark.slow
 def test_fsq_error_falls_with_more_levels_and_dimensions(X):
     """FSQ error = variance outside the kept components + quantization error of the kept ones.
 
