@@ -216,6 +216,7 @@ def test_regularized_norm_trades_reconstruction_for_norm_error(norm_models, X):
 
 
 @pytest.mark.parametrize("norm", ["quantized", "regularized"])
+@pytest.mark.slow
 def test_fit_norm_on_a_trained_quantizer_equals_fitting_with_that_norm(norm, norm_models, X):
     q = copy.deepcopy(norm_models["none"]).set_params(norm=norm).fit_norm(X)
     ref = norm_models[norm]
