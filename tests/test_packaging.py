@@ -257,14 +257,24 @@ def _readme_python_blocks():
     return re.findall(r"^```python\n(.*?)^```$", text, re.S | re.M)
 
 
-def test_readme_has_one_python_example():
-    assert len(_readme_python_blocks()) == 1
+def _readme_main_example():
+    """The README's example of the engine: the Python block that starts with ``import vqcore``."""
+    (block,) = [b for b in _readme_python_blocks() if b.startswith("import vqcore\n")]
+    return block
+
+
+def test_readme_python_blocks_compile():
+    """Every Python block of the README is valid Python (the ones that need a user's file are not run)."""
+    blocks = _readme_python_blocks()
+    assert blocks and _readme_main_example() in blocks
+    for block in blocks:
+        compile(block, "README.md", "exec")
 
 
 @pytest.mark.slow
 def test_readme_example_runs_on_the_shipped_sample():
     """The README's Python example, run as written; what its comments and DESIGN.md say of the results holds."""
-    (block,) = _readme_python_blocks()
+    block = _readme_main_example()
     namespace = {"__name__": "readme"}
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):

@@ -829,8 +829,9 @@ def prefix_trie(codes, *, max_depth=None):
 
     Examples
     --------
-    >>> prefix_trie([[0, 1], [0, 1], [2, 0]])
-    {'count': 3, 'children': {'0': {'count': 2, 'children': {'1': {'count': 2}}}, '2': {'count': 1, 'children': {'0': {'count': 1}}}}}
+    >>> prefix_trie([[0, 1], [0, 1], [2, 0]])  # doctest: +NORMALIZE_WHITESPACE
+    {'count': 3, 'children': {'0': {'count': 2, 'children': {'1': {'count': 2}}},
+                              '2': {'count': 1, 'children': {'0': {'count': 1}}}}}
     """
     codes, _ = validate_codes(codes)
     n, n_levels = codes.shape
