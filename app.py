@@ -13,7 +13,6 @@ from ui import state as S
 from ui import widgets as W
 from vqcore.datasets import SAMPLES
 
-
 TOYS = ("Gaussian, uncorrelated", "Gaussian, correlated", "Gaussian mixture", "Rotated anisotropic")
 
 state, _ = W.start_page()

@@ -14,29 +14,24 @@ Cases:
            clusters, made here; about 150 MB as .npy), uploaded through the file
            input; target < 15 s
 
-Usage: python bench/app_latency.py [--cases sample,large] [--port 0]
+Usage (from the repository root): python -m bench.app_latency [--cases sample,large] [--port 0]
 This is a benchmark, not a test: it prints, it does not assert.
 """
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from ui import charts, devserver  # noqa: E402
-from ui.state import DEFAULT_TRAIN_SIZE  # noqa: E402
-from vqcore import from_spec  # noqa: E402
-from vqcore.datasets import load_sample, make_mixture  # noqa: E402
-from vqcore.inspect import preprocess, subsample_indices  # noqa: E402
-from vqcore.report import default_n_queries, evaluate, holdout_split  # noqa: E402
-
+from ui import charts, devserver
+from ui.state import DEFAULT_TRAIN_SIZE
+from vqcore import from_spec
+from vqcore.datasets import load_sample, make_mixture
+from vqcore.inspect import preprocess, subsample_indices
+from vqcore.report import default_n_queries, evaluate, holdout_split
 
 SPEC, PARAMS, SEED = "RQ8x8", {"n_iter": 10, "clustering": "progressive"}, 0
 TIMEOUT_MS = 300_000
@@ -124,7 +119,7 @@ def main():
     print(f"\nQuantize page, {SPEC} (64 bits), training subsample {DEFAULT_TRAIN_SIZE:,} rows, seed {SEED}")
     print(f"{'case':30s} {'Run->charts':>12s} {'->idle':>8s} {'cached':>8s} {'vqcore fit':>11s} "
           f"{'fit+report':>11s} {'target':>7s}")
-    for name, shape, tc, ti, t2, bf, be, target in rows:
+    for name, _shape, tc, ti, t2, bf, be, target in rows:
         flag = "ok" if tc < target else "SLOW"
         print(f"{name:30s} {tc:11.2f}s {ti:7.2f}s {t2:7.2f}s {bf:10.2f}s {be:10.2f}s {target:5.0f}s {flag}")
 

@@ -14,9 +14,9 @@ Data (../shared/bench/data, see SOURCE.md there):
 
 Usage::
 
-    python bench/compare_faiss.py                      # everything
-    python bench/compare_faiss.py --data sift --only PQ8x8 RQ8x8
-    python bench/compare_faiss.py --markdown bench/RESULTS.md
+    python -m bench.compare_faiss                      # everything (from the repository root)
+    python -m bench.compare_faiss --data sift --only PQ8x8 RQ8x8
+    python -m bench.compare_faiss --markdown bench/RESULTS.md
 """
 
 import argparse
@@ -31,12 +31,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 import vqcore  # noqa: E402
 from vqcore import metrics  # noqa: E402
 from vqcore.io import read_fvecs, read_ivecs  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DATA = ROOT.parent / "shared" / "bench" / "data"
 
@@ -211,7 +210,8 @@ def main(argv=None):
         data = load(name)
         d = data["train"].shape[1]
         for spec, fspec in configs:
-            v, f = run_pair((lambda seed: VqcoreRunner(spec, d, seed), lambda seed: FaissRunner(spec, d, seed)),
+            v, f = run_pair((lambda seed, spec=spec, d=d: VqcoreRunner(spec, d, seed),
+                             lambda seed, spec=spec, d=d: FaissRunner(spec, d, seed)),
                             data, args.seeds)
             ratio = v["mse"] / f["mse"]
             # standard error of the ratio of two independent means (first order)

@@ -19,8 +19,8 @@ nearest neighbour among the base reconstructions by asymmetric distance), at
 
 The machine may be shared: times are noisy. Usage::
 
-    python bench/grvq.py                       # both data sets, 32 and 64 bits
-    python bench/grvq.py --data sift --bits 32
+    python -m bench.grvq                       # both data sets, 32 and 64 bits (from the repository root)
+    python -m bench.grvq --data sift --bits 32
 """
 
 import argparse
@@ -28,19 +28,13 @@ import copy
 import os
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 import numpy as np  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
-
-from compare_faiss import FaissRunner, VqcoreRunner, fmt_row, load, run_one  # noqa: E402
-
 import vqcore  # noqa: E402
+from bench.compare_faiss import FaissRunner, VqcoreRunner, fmt_row, load, run_one  # noqa: E402
 from vqcore import beam_search_encode, metrics  # noqa: E402
 
 BEAMS = (1, 2, 4, 8, 16)

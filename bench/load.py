@@ -23,7 +23,7 @@ By default the server is cold (the sessions arrive together at a server that
 has not yet run the app, so the first imports and the shipped sample's load
 fall inside the "home" times); --warmup opens the home page once first.
 
-Usage: python bench/load.py [--sessions 8] [--rows 3000] [--dim 64] [--budget 600] [--warmup]
+Usage (from the repository root): python -m bench.load [--sessions 8] [--rows 3000] [--dim 64] [--budget 600] [--warmup]
 This is a benchmark, not a test: it prints, it does not assert.
 """
 
@@ -38,11 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 from ui import charts, devserver
-
 
 SPEC_LABEL, SPEC, TRAIN_ROWS = "Product (PQ)", "PQ8x8", 1024
 STEP_TIMEOUT_MS = 240_000
@@ -222,7 +218,8 @@ def main():
     cores = os.cpu_count()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
     print(f"{args.sessions} concurrent browser sessions (one chromium, one context each) on {cores} cores "
-          f"({usable} usable), {'warm' if args.warmup else 'cold'} server; each: home page -> upload its own .npy ({args.rows:,}+40i x {args.dim}) -> "
+          f"({usable} usable), {'warm' if args.warmup else 'cold'} server; "
+          f"each: home page -> upload its own .npy ({args.rows:,}+40i x {args.dim}) -> "
           f"Quantize {SPEC}, training subsample {TRAIN_ROWS:,} rows -> six charts")
     print(f"{'session':>7s} {'file':>14s} {'rows':>6s} {'home':>7s} {'upload':>7s} {'Run->charts':>12s} "
           f"{'total':>7s}  error")

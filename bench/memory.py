@@ -7,8 +7,8 @@ the quantizer needed beyond the data. Target: under 2.5 GB.
 
 Usage::
 
-    python bench/memory.py                 # PQ8x8 and RQ8x8 on 1,000,000 x 128
-    python bench/memory.py --n 200000 --specs PQ8x8 RQ8x8_b5
+    python -m bench.memory                 # PQ8x8 and RQ8x8 on 1,000,000 x 128 (from the repository root)
+    python -m bench.memory --n 200000 --specs PQ8x8 RQ8x8_b5
 """
 
 import argparse
@@ -28,7 +28,6 @@ def _peak_bytes():
 
 
 def child(spec, n, d):
-    sys.path.insert(0, str(ROOT))
     import numpy as np
 
     import vqcore
@@ -70,8 +69,8 @@ def main(argv=None):
     ok = True
     for spec in args.specs:
         out = subprocess.run(
-            [sys.executable, __file__, "--child", spec, "--n", str(args.n), "--d", str(args.d)],
-            capture_output=True, text=True, check=True,
+            [sys.executable, "-m", "bench.memory", "--child", spec, "--n", str(args.n), "--d", str(args.d)],
+            capture_output=True, text=True, check=True, cwd=ROOT,
         ).stdout.strip().splitlines()[-1]
         r = json.loads(out)
         met = r["above_gb"] < TARGET_GB

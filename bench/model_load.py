@@ -8,23 +8,19 @@ rows with the loaded quantizer. With torch importable (a throwaway venv, never
 a dependency), it also times ``torch.load(weights_only=True)`` of the same
 file and prints the ratio.
 
-Usage: python bench/model_load.py [--levels 8] [--K 1024] [--dim 768] [--rows 20000] [--repeat 5]
+Usage (from the repository root):
+    python -m bench.model_load [--levels 8] [--K 1024] [--dim 768] [--rows 20000] [--repeat 5]
 This is a benchmark, not a test: it prints, it does not assert.
 """
 
 import argparse
 import io
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import vqcore  # noqa: E402
-from tests.malformed import torch_state_dict  # noqa: E402
+import vqcore
+from tests.malformed import torch_state_dict
 
 
 def best_of(fn, repeat):

@@ -16,16 +16,15 @@ BLAS runs on one thread (threadpoolctl): the per-step products are small
 
 Usage::
 
-    python bench/training.py                       # everything, 500 steps
-    python bench/training.py --steps 200 --trainers ste ema
-    python bench/training.py --codebook-size 64 --markdown /tmp/training.md
+    python -m bench.training                       # everything, 500 steps (from the repository root)
+    python -m bench.training --steps 200 --trainers ste ema
+    python -m bench.training --codebook-size 64 --markdown /tmp/training.md
 """
 
 import argparse
 import dataclasses
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -33,9 +32,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from vqcore import KMeansVQ  # noqa: E402
 from vqcore.datasets import load_sample  # noqa: E402

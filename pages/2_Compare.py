@@ -67,7 +67,7 @@ def _key(spec, params):
 if run_clicked:
     todo = [p for p in plan if _key(p[2], p[3]) not in store]
     bar = st.progress(0.0, text="Starting…")
-    for i, (method, bits, spec, params) in enumerate(todo):
+    for i, (method, _bits, spec, params) in enumerate(todo):
         step = f"Fitting {spec} ({i + 1} of {len(todo)})"
         bar.progress(i / len(todo), text=f"{step}…")
 

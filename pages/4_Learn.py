@@ -27,7 +27,8 @@ with st.expander("The methods, with their formulas", expanded=True):
                     "own k-means codebook; the reconstruction concatenates the $M$ codewords: $K^M$ points from "
                     "$MK$ codewords, on a grid aligned with the subspaces (Jégou et al. 2011). **OPQ** first "
                     "rotates $x$ by a learned orthogonal $R$ so the grid fits the data (Ge et al. 2013).")
-        st.latex(r"\hat x = \big[c^{(1)}_{i_1}, \dots, c^{(M)}_{i_M}\big], \qquad \text{OPQ: } \hat x = R^\top \big[\dots\big]")
+        st.latex(r"\hat x = \big[c^{(1)}_{i_1}, \dots, c^{(M)}_{i_M}\big], \qquad "
+                 r"\text{OPQ: } \hat x = R^\top \big[\dots\big]")
     with b:
         st.markdown("**Residual quantization (RQ).** Quantize $x$, then the residual left over, $M$ times; the "
                     "codewords add up. Each stage refines the cells of the previous one (Juang & Gray 1982). A "

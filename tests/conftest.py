@@ -1,14 +1,8 @@
-"""Shared pytest setup: the repository root is importable (vqcore, ui)."""
+"""Shared pytest setup (the repository root is importable through pyproject.toml's pythonpath)."""
 
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture(autouse=True)

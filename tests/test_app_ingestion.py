@@ -127,6 +127,7 @@ def test_corpus_is_the_whole_malformed_set(corpus):
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow
 def test_malformed_upload_shows_an_error_and_keeps_the_previous_data(name, corpus):
     """With "stop" chosen for NaN / infinity, every file of the corpus is refused."""
     case = corpus[name]

@@ -285,6 +285,7 @@ def test_quantize_result_survives_a_page_switch(toy):
 # ---------------------------------------------------------------- compare page
 
 
+@pytest.mark.slow
 def test_compare_runs_and_reuses_results(toy, monkeypatch):
     at = ok(page("2_Compare", toy).run())
     at.selectbox(key="cmp_nbits").set_value(4)

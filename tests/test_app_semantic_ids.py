@@ -76,6 +76,7 @@ def upload(at, name, payload, *, use_items=False):
 # ---------------------------------------------------------------- demo
 
 
+@pytest.mark.slow
 def test_demo_draws_every_titled_chart_with_the_sample_texts():
     at = ok(page().run())
     assert not at.get("plotly_chart") and at.info  # nothing loaded yet: says what to do

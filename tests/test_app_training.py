@@ -89,6 +89,7 @@ def test_runs_both_and_draws_the_titled_charts(toy):
     assert not at.error
 
 
+@pytest.mark.slow
 def test_the_sample_collapses_without_reset_and_not_with_it():
     """Unit-norm sentence embeddings, normal init (norm ~ sqrt(384)): one code takes every row.
 

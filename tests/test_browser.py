@@ -16,6 +16,8 @@ import pytest
 from ui import charts, devserver
 from vqcore.datasets import load_sample, make_gaussian
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
 CHROMIUM = devserver.CHROMIUM
 TIMEOUT_MS = 120_000
 

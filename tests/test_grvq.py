@@ -54,6 +54,7 @@ def test_one_pass_from_zeros_is_rq(seed, X):
     np.testing.assert_allclose(g.pass_entropies_[0], usage_stats(codes, 16)["entropy_bits"])
 
 
+@pytest.mark.slow
 def test_init_rq_starts_from_the_rq_error(X):
     rq = ResidualQuantizer(4, 16, beam_size=4, random_state=0).fit(X)
     g = _grvq(init="rq").fit(X)
@@ -105,6 +106,7 @@ def test_reencoding_from_the_saved_prefix_equals_a_full_beam_search(X):
 # ---------------------------------------------------------------- quality
 
 
+@pytest.mark.slow
 def test_grvq_beats_rq_at_equal_bits(X, X_held):
     rq1 = ResidualQuantizer(4, 16, beam_size=1, random_state=0).fit(X)
     rq4 = ResidualQuantizer(4, 16, beam_size=4, random_state=0).fit(X)
@@ -118,6 +120,7 @@ def test_grvq_beats_rq_at_equal_bits(X, X_held):
 # ------------------------------------------------------------- partial_fit
 
 
+@pytest.mark.slow
 def test_partial_fit_on_the_training_set_never_raises_its_error(X):
     g = _grvq(n_passes=1).fit(X)
     before = _mse(g, X)
@@ -154,11 +157,13 @@ def norm_models(X):
             ("none", "float", "quantized", "regularized")}
 
 
+@pytest.mark.slow
 def test_norm_options_cost_what_they_say_in_bits(norm_models):
     assert {k: q.norm_bits_ for k, q in norm_models.items()} == {
         "none": 0, "float": 32, "quantized": 6, "regularized": 0}
 
 
+@pytest.mark.slow
 def test_norm_none_and_float_give_the_exact_search_distance(norm_models, X):
     q = norm_models["none"]
     codes = q.encode(X[:200])
@@ -175,6 +180,7 @@ def test_norm_none_and_float_give_the_exact_search_distance(norm_models, X):
     assert f.norm_error_ < 1e-6 * exact_f.mean()
 
 
+@pytest.mark.slow
 def test_quantized_norm_error_is_at_most_half_a_step(norm_models, X):
     q = norm_models["quantized"]
     lo, hi = q.norm_range_
@@ -191,6 +197,7 @@ def test_quantized_norm_error_is_at_most_half_a_step(norm_models, X):
     assert q10.norm_error_ < q.norm_error_ / 8
 
 
+@pytest.mark.slow
 def test_regularized_norm_trades_reconstruction_for_norm_error(norm_models, X):
     plain, reg = norm_models["none"], norm_models["regularized"]
     # what the constant-cross-term approximation would cost without the penalty
@@ -209,6 +216,7 @@ def test_regularized_norm_trades_reconstruction_for_norm_error(norm_models, X):
 
 
 @pytest.mark.parametrize("norm", ["quantized", "regularized"])
+@pytest.mark.slow
 def test_fit_norm_on_a_trained_quantizer_equals_fitting_with_that_norm(norm, norm_models, X):
     q = copy.deepcopy(norm_models["none"]).set_params(norm=norm).fit_norm(X)
     ref = norm_models[norm]
@@ -310,7 +318,7 @@ def test_entropy_profile_says_when_the_data_shows_figure_one():
     rq = _item("RQ", [7.9, 7.6, 6.8, 6.1])
     gr = _item("GRVQ", [7.9, 7.8, 7.8, 7.7])
     out = entropy_profile([rq, gr, _item("RQ", [7.0, 6.0], bits=16)])
-    assert out["methods"]["RQ"]["fall"] == pytest.approx((7.75 - 6.45))  # the 32-bit run, not the 16-bit one
+    assert out["methods"]["RQ"]["fall"] == pytest.approx(7.75 - 6.45)  # the 32-bit run, not the 16-bit one
     assert out["methods"]["GRVQ"]["gap"] == pytest.approx(8 - 7.8)
     assert "As in GRVQ's Figure 1" in out["sentence"]
     flat = entropy_profile([_item("RQ", [7.5, 7.5, 7.5, 7.5]), _item("GRVQ", [7.0, 7.0, 7.0, 7.0])])

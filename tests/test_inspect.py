@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 
-from vqcore import KMeansVQ, OPQ, ProductQuantizer, ResidualQuantizer
+from vqcore import OPQ, KMeansVQ, ProductQuantizer, ResidualQuantizer
 from vqcore.datasets import make_gaussian, make_mixture
 from vqcore.exceptions import VQLensError
 from vqcore.inspect import (
@@ -147,6 +147,7 @@ def test_code_means_marks_unused_codes():
     assert means[0].tolist() == [1.0, 1.0] and np.isnan(means[1:]).all()
 
 
+@pytest.mark.slow
 def test_umap_embed_shapes_and_determinism():
     X = make_mixture(200, 8, 3, spread=6.0, random_state=0).X
     emb, extra = umap_embed(X, X[:4], n_epochs=30)

@@ -34,13 +34,31 @@ from vqcore.io import (
 
 try:
     from malformed import (
-        ZIP_BOMB_BYTES, PickleTrap, lying_zip_member, malformed_cases, npy_bytes, npy_raw, npz_bytes,
-        parquet_bytes, valid_cases, vecs_bytes, zip_bomb,
+        ZIP_BOMB_BYTES,
+        PickleTrap,
+        lying_zip_member,
+        malformed_cases,
+        npy_bytes,
+        npy_raw,
+        npz_bytes,
+        parquet_bytes,
+        valid_cases,
+        vecs_bytes,
+        zip_bomb,
     )
 except ImportError:  # tests/ imported as a package
     from tests.malformed import (
-        ZIP_BOMB_BYTES, PickleTrap, lying_zip_member, malformed_cases, npy_bytes, npy_raw, npz_bytes,
-        parquet_bytes, valid_cases, vecs_bytes, zip_bomb,
+        ZIP_BOMB_BYTES,
+        PickleTrap,
+        lying_zip_member,
+        malformed_cases,
+        npy_bytes,
+        npy_raw,
+        npz_bytes,
+        parquet_bytes,
+        valid_cases,
+        vecs_bytes,
+        zip_bomb,
     )
 
 BENCH_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "bench", "data")

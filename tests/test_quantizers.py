@@ -26,7 +26,8 @@ FACTORIES = {
     "RQ": lambda K=16, rs=0: ResidualQuantizer(n_codebooks=3, codebook_size=K, random_state=rs),
     "RQbeam": lambda K=16, rs=0: ResidualQuantizer(n_codebooks=3, codebook_size=K, beam_size=4, random_state=rs),
     "AQ": lambda K=16, rs=0: AdditiveQuantizer(n_codebooks=3, codebook_size=K, n_iter_aq=3, random_state=rs),
-    "GRVQ": lambda K=16, rs=0: vqcore.GeneralizedResidualQuantizer(n_codebooks=3, codebook_size=K, n_passes=2, random_state=rs),
+    "GRVQ": lambda K=16, rs=0: vqcore.GeneralizedResidualQuantizer(n_codebooks=3, codebook_size=K, n_passes=2,
+                                                                  random_state=rs),
 }
 
 
@@ -225,6 +226,7 @@ def test_rq_trained_on_the_best_path_learns_greedy_rq_first_stages(X):
     assert np.all(np.diff(best.stage_errors_) <= 0)
 
 
+@pytest.mark.slow
 def test_aq_beats_rq_at_equal_bits(X):
     rng = np.random.default_rng(0)
     Xb = (rng.normal(size=(3000, 16)) @ rng.normal(size=(16, 16))).astype(np.float32)
@@ -478,7 +480,8 @@ def _x(n=50, d=8):
 
 BAD = [
     pytest.param(lambda: KMeansVQ(codebook_size=64).fit(_x(20)), "codebook_size=64", id="K>n"),
-    pytest.param(lambda: ProductQuantizer(n_codebooks=3, codebook_size=4).fit(_x()), "n_codebooks=3", id="M-not-dividing-d"),
+    pytest.param(lambda: ProductQuantizer(n_codebooks=3, codebook_size=4).fit(_x()), "n_codebooks=3",
+                 id="M-not-dividing-d"),
     pytest.param(lambda: KMeansVQ(codebook_size=1).fit(_x()), "codebook_size=1", id="K<2"),
     pytest.param(lambda: KMeansVQ(codebook_size=70000).fit(_x()), "codebook_size=70000", id="K>65536"),
     pytest.param(lambda: KMeansVQ(codebook_size=4.5).fit(_x()), "codebook_size=4.5", id="K-float"),
@@ -533,6 +536,7 @@ def test_warm_up_loads_the_compiled_seeding():
     assert len(np.unique(vqcore.kmeans_plusplus(X, 10, random_state=0), axis=0)) == 10
 
 
+@pytest.mark.slow
 def test_kernels_compile_without_a_writable_cache(monkeypatch):
     """Where numba finds no place to cache (a read-only install without a home directory) it
     refuses cache=True at import; the kernels then compile in memory and seed the same."""

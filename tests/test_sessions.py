@@ -96,7 +96,8 @@ def assert_shows_own(at, name, X, key):
     assert stored["args"]["key"] == key == at.session_state[S.DATA].key
     assert stored["data_name"] == name
     assert stored["result"]["codes"].shape == (n, report["params"]["n_codebooks"])
-    assert np.asarray(stored["result"]["quantizer"].codebooks_).shape[-1] * report["params"]["n_codebooks"] == X.shape[1]
+    n_codebooks = report["params"]["n_codebooks"]
+    assert np.asarray(stored["result"]["quantizer"].codebooks_).shape[-1] * n_codebooks == X.shape[1]
 
 
 def test_two_sessions_see_only_their_own_data_and_results():

@@ -23,11 +23,10 @@ from vqcore.training import (
     RUN_KEYS,
     STAGE_KEYS,
     TrainConfig,
-    _nsvq_loss_grad,
-    _ste_grad,
     history_key,
     train_codebook,
 )
+from vqcore.training._updates import _nsvq_loss_grad, _ste_grad
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -168,6 +167,7 @@ def test_sgd_forms_hubs_that_adam_avoids(H):
 # (c) EMA and NSVQ against k-means
 
 
+@pytest.mark.slow
 def test_ema_and_nsvq_come_close_to_kmeans(X):
     """EMA within 1.15x and NSVQ within 1.05x of k-means' mse, on the same rows.
 
@@ -453,6 +453,7 @@ def test_fsq_codes_are_level_combinations(X):
     assert r.final["dead_codes"] == [1000 - len(np.unique(codes))]
 
 
+@pytest.mark.slow
 def test_fsq_error_falls_with_more_levels_and_dimensions(X):
     """FSQ error = variance outside the kept components + quantization error of the kept ones.
 
@@ -484,7 +485,7 @@ def test_fsq_scale_fit_beats_the_initial_scale(X):
     (one standard deviation), 0.0070 after fitting (about 1.5 std for the
     5-level dimensions).
     """
-    from vqcore.training import _fsq_level_indices, _fsq_values
+    from vqcore.training._fsq import _fsq_level_indices, _fsq_values
 
     r = run(TrainConfig(trainer="fsq", levels=(8, 5, 5, 5), steps=200))
     fsq = r._fsq

@@ -200,7 +200,8 @@ def codebook_usage(report, *, heatmap_above=8):
         ranks = np.arange(1, K + 1)
         fig.add_trace(go.Scatter(
             x=ranks, y=s, mode="lines", name=f"codebook {m}", line=dict(color=COLORS[m % len(COLORS)], width=1.6),
-            customdata=order, hovertemplate=f"codebook {m}<br>rank %{{x}}: code %{{customdata}}<br>%{{y}} items<extra></extra>"))
+            customdata=order,
+            hovertemplate=f"codebook {m}<br>rank %{{x}}: code %{{customdata}}<br>%{{y}} items<extra></extra>"))
         d = np.flatnonzero(s == 0)
         if d.size:
             fig.add_trace(go.Scatter(
@@ -230,7 +231,8 @@ def codebook_collapse(report):
                          hovertemplate="codebook %{x}<br>dead: %{customdata} codes (%{y:.1%})<extra></extra>"))
     fig.add_trace(go.Bar(x=pos, y=u["utilisation"], name="utilisation 2^H/K", marker_color=COLORS[0],
                          customdata=np.array(u["perplexity"]),
-                         hovertemplate="codebook %{x}<br>utilisation %{y:.1%}<br>perplexity %{customdata:.1f}<extra></extra>"))
+                         hovertemplate="codebook %{x}<br>utilisation %{y:.1%}<br>"
+                                       "perplexity %{customdata:.1f}<extra></extra>"))
     fig.add_hline(y=1.0, line=dict(color=IDEAL, dash="dash", width=1), annotation_text="ideal utilisation",
                   annotation_position="top left", annotation_font=dict(size=11, color=IDEAL))
     fig.update_layout(barmode="group", bargap=0.25)
@@ -245,7 +247,8 @@ def residual_variance(report):
     if rv["kind"] == "cumulative":
         stages = np.arange(len(vals))
         fig = _figure(TITLES["residual"],
-                      f"share of the total variance left after each stage; {vals[-1]:.1%} left after all {len(vals) - 1}",
+                      f"share of the total variance left after each stage; "
+                      f"{vals[-1]:.1%} left after all {len(vals) - 1}",
                       xtitle="stage (0 = before any codeword)", ytitle="residual variance / total variance",
                       legend_rows=1)
         fig.add_trace(go.Scatter(x=stages, y=vals, mode="lines+markers", name="residual variance",
@@ -274,11 +277,13 @@ def entropy_per_position(report):
     pos = np.arange(len(H))
     fig = _figure(TITLES["entropy"],
                   f"bits each position carries; effective {report['effective_bits']:.1f} of "
-                  f"{report['allocated_bits']:g} allocated bits (bounded by log2 n = {math.log2(max(report['n'], 1)):.1f})",
+                  f"{report['allocated_bits']:g} allocated bits "
+                  f"(bounded by log2 n = {math.log2(max(report['n'], 1)):.1f})",
                   xtitle="code position", ytitle="entropy (bits)", legend_rows=1)
     fig.add_trace(go.Bar(x=pos, y=H, name="entropy H", marker_color=COLORS[0],
                          customdata=np.asarray(u["perplexity"]),
-                         hovertemplate="position %{x}<br>H = %{y:.2f} bits<br>perplexity %{customdata:.1f}<extra></extra>"))
+                         hovertemplate="position %{x}<br>H = %{y:.2f} bits<br>"
+                                       "perplexity %{customdata:.1f}<extra></extra>"))
     fig.add_trace(go.Scatter(x=pos, y=ceiling, mode="lines+markers", name="log2 K (ceiling)",
                              line=dict(color=IDEAL, dash="dash", shape="hvh"), marker=dict(size=4),
                              hovertemplate="log2 K = %{y:.2f} bits<extra></extra>"))
@@ -541,7 +546,7 @@ def code_map(P, codes_m, labels, cw, cw_counts, *, position, method_spec, projec
         sub += "; colours repeat every 20 codes" if K > 20 else ""
     fig = _figure(TITLES["map"], sub, xtitle=f"{projection} 1", ytitle=f"{projection} 2", height=640,
                   legend_rows=1, wrap=160)
-    hover_lab = [_wrap(l) for l in labels] if labels is not None else [""] * shown
+    hover_lab = [_wrap(lab) for lab in labels] if labels is not None else [""] * shown
     rows = np.arange(shown) if rows is None else np.asarray(rows)
     custom = np.column_stack([codes_m, np.asarray(hover_lab, dtype=object), rows])
     hover = "row %{customdata[2]}: code %{customdata[0]}<br>%{customdata[1]}<extra></extra>"
@@ -610,7 +615,8 @@ def toy_partition(kind, xs, ys, cells, data, points, *, mse, subtitle, extra_poi
                                  name="previous stage", marker=dict(size=6, color="#9ca3af", symbol="circle-open"),
                                  hovertemplate="(%{x:.2f}, %{y:.2f})<extra>previous stage</extra>"))
     fig.add_trace(go.Scatter(x=points[:, 0], y=points[:, 1], mode="markers", name="reconstruction points",
-                             marker=dict(size=8, color="white", symbol="diamond", line=dict(color="#111827", width=1.5)),
+                             marker=dict(size=8, color="white", symbol="diamond",
+                                         line=dict(color="#111827", width=1.5)),
                              hovertemplate="(%{x:.2f}, %{y:.2f})<extra>codeword</extra>"))
     fig.update_xaxes(range=[xs[0], xs[-1]], showgrid=False, constrain="domain")
     fig.update_yaxes(range=[ys[0], ys[-1]], showgrid=False, scaleanchor="x", scaleratio=1, constrain="domain")
@@ -881,7 +887,7 @@ def training_usage(runs, *, stage=0):
     fig = make_subplots(rows=1, cols=len(styled), subplot_titles=[label for *_, label, _ in styled],
                         horizontal_spacing=0.06)
     top = 1.0
-    for j, (name, run, label, color) in enumerate(styled, start=1):
+    for j, (_name, run, label, _color) in enumerate(styled, start=1):
         snaps = run.usage_snapshots
         counts = np.asarray(snaps["counts"][:, min(stage, run.n_stages - 1)])  # (snapshots, K)
         ranked = -np.sort(-counts, axis=1).T  # (K, snapshots): rank down, step across

@@ -74,7 +74,8 @@ def make_spec(method, M, K, beam=1):
 
 
 PAGES = [("app.py", "Home: data", ":material/home:"), ("pages/1_Quantize.py", "Quantize", ":material/tune:"),
-         ("pages/2_Compare.py", "Compare", ":material/bar_chart:"), ("pages/3_Map.py", "Map", ":material/scatter_plot:"),
+         ("pages/2_Compare.py", "Compare", ":material/bar_chart:"),
+         ("pages/3_Map.py", "Map", ":material/scatter_plot:"),
          ("pages/4_Learn.py", "Learn", ":material/school:"),
          ("pages/5_Training.py", "Collapse lab", ":material/monitoring:"),
          ("pages/6_Semantic_IDs.py", "Semantic IDs", ":material/account_tree:")]

@@ -4,6 +4,7 @@ Quantizers share one interface (``fit``, ``encode``, ``decode``,
 ``codebooks_``, ``n_codebooks``, ``codebook_size``); see DESIGN.md.
 """
 
+from ._version import __version__ as __version__  # re-exported: the one version number
 from .aq import AdditiveQuantizer
 from .base import BaseQuantizer
 from .exceptions import DataError, VQLensError, VQLensWarning

@@ -9,8 +9,8 @@ threads is ``VQCORE_NUM_THREADS`` (default: the number of cores).
 
 import os
 import threading
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 _state = threading.local()
 _lock = threading.Lock()

@@ -199,8 +199,9 @@ def preprocess(X, *, center=False, normalize=False):
     Examples
     --------
     >>> Y, notes = preprocess([[3, 4], [0, 0]], normalize=True)
-    >>> Y.tolist(), notes
-    ([[0.6000000238418579, 0.800000011920929], [0.0, 0.0]], ['L2-normalised every row; 1 row(s) of norm 0 left as zeros.'])
+    >>> Y.tolist(), notes  # doctest: +NORMALIZE_WHITESPACE
+    ([[0.6000000238418579, 0.800000011920929], [0.0, 0.0]],
+     ['L2-normalised every row; 1 row(s) of norm 0 left as zeros.'])
     """
     X = check_data(X)
     notes = []
@@ -441,7 +442,8 @@ def reachable_points(quantizer, n_stages=None, *, max_points=65536):
     s = M if (n_stages is None or not additive) else check_int("n_stages", n_stages, low=1, high=M)
     total = K**s
     if total > max_points:
-        raise VQLensError(f"K**n_stages={total} points exceed max_points={max_points}; use fewer stages or a smaller K.")
+        raise VQLensError(f"K**n_stages={total} points exceed max_points={max_points}; "
+                          "use fewer stages or a smaller K.")
     if additive:
         books = quantizer.codebooks_.astype(np.float64)
         pts = np.zeros((1, books.shape[2]))

@@ -1073,7 +1073,8 @@ def _load_csv(data, filename, caps, *, text_column=None, sep=",", **_):
             if caps.codes:  # dropping rows would shift every later item against its embedding
                 raise DataError(
                     f"{what}: {label_of(j)} holds {int(failed.sum())} non-integer value(s) such as "
-                    f"{_short_repr(example, 30)} (first in data row {int(np.flatnonzero(failed)[0])}, counting from 0); codes "
+                    f"{_short_repr(example, 30)} (first in data row {int(np.flatnonzero(failed)[0])}, "
+                    "counting from 0); codes "
                     "should be integers >= 0. Fix those cells, or name the column with text_column if it "
                     "holds labels."
                 )

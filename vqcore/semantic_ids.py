@@ -119,10 +119,11 @@ def validate_codes(codes, codebook_sizes=None, *, n_items=None):
     >>> codes, sizes = validate_codes([[3, 0], [3, 1]], [4, 2])
     >>> codes.dtype.name, sizes
     ('uint8', [4, 2])
-    >>> validate_codes([[3, 0], [3, 2]], [4, 2])
+    >>> validate_codes([[3, 0], [3, 2]], [4, 2])  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    vqcore.exceptions.DataError: codes[:, 1] contains the value 2 but codebook_size[1]=2; codes of a codebook of size K should be in 0..K-1.
+    vqcore.exceptions.DataError: codes[:, 1] contains the value 2 but codebook_size[1]=2;
+    codes of a codebook of size K should be in 0..K-1.
     """
     arr, sizes = _check_codes(codes, codebook_sizes)
     if n_items is not None:
@@ -828,8 +829,9 @@ def prefix_trie(codes, *, max_depth=None):
 
     Examples
     --------
-    >>> prefix_trie([[0, 1], [0, 1], [2, 0]])
-    {'count': 3, 'children': {'0': {'count': 2, 'children': {'1': {'count': 2}}}, '2': {'count': 1, 'children': {'0': {'count': 1}}}}}
+    >>> prefix_trie([[0, 1], [0, 1], [2, 0]])  # doctest: +NORMALIZE_WHITESPACE
+    {'count': 3, 'children': {'0': {'count': 2, 'children': {'1': {'count': 2}}},
+                              '2': {'count': 1, 'children': {'0': {'count': 1}}}}}
     """
     codes, _ = validate_codes(codes)
     n, n_levels = codes.shape

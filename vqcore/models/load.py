@@ -73,8 +73,9 @@ def _read_source(source, filename, max_bytes):
 def _safetensors_refs(data, what):
     try:
         import safetensors
-    except ImportError:  # pragma: no cover - pinned in requirements.txt
-        raise DataError(f"{what}: reading .safetensors needs the safetensors package (pip install safetensors).")
+    except ImportError as exc:  # pragma: no cover - pinned in requirements.txt
+        raise DataError(f"{what}: reading .safetensors needs the safetensors package "
+                        "(pip install safetensors).") from exc
     if len(data) < 8:
         raise DataError(f"{what}: the file is too short to be a .safetensors file (truncated?).")
     header = int.from_bytes(data[:8], "little")

@@ -1,0 +1,7 @@
+"""``python -m vqlens``: the same as the ``vqlens`` command."""
+
+import sys
+
+from vqlens.cli import main
+
+sys.exit(main())
