@@ -261,3 +261,47 @@ def test_map_and_semantic_ids_pages_work_on_the_loaded_model():
     assert sid.radio(key="sid_source").value == "quantize"  # the default when a Quantize result is there
     np.testing.assert_array_equal(sid.session_state[S.SID_CODES]["codes"], codes)
     assert sid.get("plotly_chart")
+
+
+# ---------------------------------------------------------------- Compare: yours against a baseline at the same bits
+
+
+def compare_page_with_model(stem="rvq"):
+    X = np.load(FIX / f"{stem}_X.npy")
+    at = AppTest.from_file(str(ROOT / "pages" / "2_Compare.py"), default_timeout=TIMEOUT)
+    S.init(at.session_state)
+    S.set_data(at.session_state, X, name="model inputs")
+    state = {}
+    assert D.accept_model_upload(state, fixture(f"{stem}.pt"), f"{stem}.pt") is None
+    at.session_state[S.Q_MODEL] = state[S.Q_MODEL]
+    at.session_state["keep_cmp_methods"] = []  # only the model and its baselines
+    return ok(at.run()), X
+
+
+def test_compare_shows_the_model_beside_rq_and_pq_fitted_at_its_bits():
+    at, X = compare_page_with_model()
+    q = at.session_state[S.Q_MODEL]["quantizer"]
+    at.button(key="cmp_fit_baselines").click()
+    ok(at.run())
+    table = at.dataframe[0].value
+    # RQ3x4 at the model's 3 x 4 bits; no PQ: 3 codebooks do not divide d = 8
+    assert sorted(zip(table["method"], table["spec"])) == [("RQ", "RQ3x4"), ("Your model", "RQ3x4")]
+    assert set(table["bits"]) == {q.bits_per_vector}
+    mine = table[table["method"] == "Your model"].iloc[0]
+    # the model's row is its own codes measured on the same rows: the mse of decode(encode(X))
+    mse = float(((X - q.decode(q.encode(X))) ** 2).sum(1).mean())
+    assert mine["mse"] == pytest.approx(mse, rel=1e-4)
+    traces = {t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]}
+    assert "Your model" in traces and "RQ" in traces
+
+
+def test_compare_says_why_a_model_of_another_d_is_left_out():
+    X = np.load(FIX / "rvq_proj_X.npy")
+    at = AppTest.from_file(str(ROOT / "pages" / "2_Compare.py"), default_timeout=TIMEOUT)
+    S.init(at.session_state)
+    S.set_data(at.session_state, X, name="16-d")
+    state = {}
+    D.accept_model_upload(state, fixture("rvq.pt"), "rvq.pt")
+    at.session_state[S.Q_MODEL] = state[S.Q_MODEL]
+    ok(at.run())
+    assert any("not compared" in c.value and "d=8" in c.value for c in at.caption)

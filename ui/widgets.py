@@ -452,3 +452,38 @@ def pipeline_agreement(prefix, model, data, result):
         W_levels = ", ".join(f"level {m}: {v:.1%}" for m, v in enumerate(agree["level_agreement"]))
         st.caption(f"Agreement per level: {W_levels}.")
         return agree
+
+
+MODEL_METHOD = "Your model"  # the loaded model's name on the Compare charts
+
+
+def compare_row(report, method):
+    """One result of the Compare page (its charts and table) from an evaluation report."""
+    rep = report
+    return {
+        "method": method, "bits": rep["bits_per_vector"], "spec": rep["spec"],
+        "relative": rep["reconstruction"]["relative"], "mse": rep["reconstruction"]["mse"],
+        "recall": (rep["recall"] or {}).get("at"), "query_set": (rep["recall"] or {}).get("query_set"),
+        "entropy_bits": rep["usage"]["entropy_bits"], "codebook_size": rep["codebook_size"],
+        "fit_seconds": rep["fit_seconds"], "dead": int(sum(rep["usage"]["dead"])),
+        "effective_bits": rep["effective_bits"], "collision_rate": rep["collisions"]["rate"],
+        "residual_variance": rep["residual_variance"],
+    }
+
+
+def model_baselines(model):
+    """The RQ and PQ specs at the loaded model's bits (same M and K; PQ only when M divides d)."""
+    from vqcore.models import baseline_specs
+
+    return [(spec.split(str(model.n_codebooks))[0], spec) for spec in baseline_specs(model, methods=("RQ", "PQ"))]
+
+
+def model_fits(model, data):
+    """None when the loaded model can encode the data loaded now, else why not (vqcore.check_model_data)."""
+    from vqcore.models import check_model_data
+
+    try:
+        check_model_data(model, data.X)
+    except vqcore.VQLensError as exc:
+        return str(exc)
+    return None
