@@ -305,3 +305,23 @@ def test_compare_says_why_a_model_of_another_d_is_left_out():
     at.session_state[S.Q_MODEL] = state[S.Q_MODEL]
     ok(at.run())
     assert any("not compared" in c.value and "d=8" in c.value for c in at.caption)
+
+
+# ---------------------------------------------------------------- Semantic IDs: two code sets
+
+
+def test_semantic_ids_compares_a_second_code_set_of_the_same_items():
+    at, X = loaded_rvq()
+    run(at)
+    sid = other_page(at, "6_Semantic_IDs.py")
+    codes = np.load(FIX / "rvq_codes.npy")
+    second = codes.copy()
+    second[:40, 2] = (second[:40, 2] + 1) % 16  # 40 items change their last level only
+    sid.file_uploader(key="sid_other_upload").set_value(("retrain.npy", npy_bytes(second), MIME))
+    ok(sid.run())
+    metrics = {m.label: m.value for m in sid.metric}
+    assert metrics["IDs changed"] == "20.0%" and metrics["same level 0"] == "100.0%"
+    assert "Agreement between two code sets" in chart_titles(sid)
+    sid.file_uploader(key="sid_other_upload").set_value(("short.npy", npy_bytes(second[:10]), MIME))
+    ok(sid.run())
+    assert any("same items" in e.value for e in sid.error)
