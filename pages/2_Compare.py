@@ -130,7 +130,7 @@ if not rows:
     st.info("Pick methods and budgets, then press **Run**. Results are kept: changing the selection later only "
             "fits what has not been fitted yet.")
     st.stop()
-missing = len(plan) - len(rows)
+missing = sum(_key(p[2], p[3]) not in store for p in plan)
 if missing:
     st.caption(f"{missing} selected run(s) not computed yet; press Run to add them.")
 

@@ -325,3 +325,10 @@ def test_semantic_ids_compares_a_second_code_set_of_the_same_items():
     sid.file_uploader(key="sid_other_upload").set_value(("short.npy", npy_bytes(second[:10]), MIME))
     ok(sid.run())
     assert any("same items" in e.value for e in sid.error)
+
+
+def test_compare_counts_only_the_selected_runs_not_computed():
+    at, X = compare_page_with_model()
+    at.button(key="cmp_fit_baselines").click()
+    ok(at.run())
+    assert not any("not computed yet" in c.value for c in at.caption)  # nothing selected: nothing missing
