@@ -193,9 +193,9 @@ def test_the_faiss_index_of_a_loaded_model_searches_as_vqcore_adc():
     codes = q.encode(X)
     index = faiss.deserialize_index(np.frombuffer(D.faiss_index(q, codes), dtype=np.uint8))
     assert index.ntotal == X.shape[0]
-    _, I = index.search(X[:20], 5)
-    _, I_ref = adc_search(q, codes, X[:20], 5)
-    np.testing.assert_array_equal(I[:, 0], I_ref[:, 0])
+    _, found = index.search(X[:20], 5)
+    _, expected = adc_search(q, codes, X[:20], 5)
+    np.testing.assert_array_equal(found[:, 0], expected[:, 0])
 
 
 def test_the_faiss_button_becomes_an_install_note_without_faiss(monkeypatch):

@@ -354,8 +354,8 @@ def umap_map(key, run_id, seed, _Xs, _extra):
 
 
 __all__ = ["sample", "summary", "drawing_progress", "fit", "run", "run_with_progress", "split", "map_rows",
-           "pca_map", "codeword_layer", "map_highlight", "umap_map", "learn_toy", "load_model", "with_beam", "run_model",
-           "model_agreement", "sid_compare"]
+           "pca_map", "codeword_layer", "map_highlight", "umap_map", "learn_toy", "load_model", "with_beam",
+           "run_model", "model_agreement", "sid_compare"]
 
 
 # ---------------------------------------------------------------- learn page

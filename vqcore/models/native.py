@@ -60,7 +60,8 @@ def save_codebooks(quantizer):
     if hasattr(quantizer, "rotation_"):
         arrays["rotation"] = np.asarray(quantizer.rotation_)
     if not hasattr(quantizer, "encoder_"):  # a projected model is not rebuilt from a spec
-        params = {k: v for k, v in quantizer.get_params().items() if v is None or isinstance(v, (bool, int, float, str))}
+        params = {k: v for k, v in quantizer.get_params().items()
+                  if v is None or isinstance(v, (bool, int, float, str))}
         arrays[SPEC_KEY] = _text(quantizer.spec())
         arrays[PARAMS_KEY] = _text(json.dumps(params, sort_keys=True))
         for name, value in vars(quantizer).items():
