@@ -104,7 +104,9 @@ d1.download_button("Codes (.npz)", partial(D.codes_npz, codes, data.row_numbers(
                    help="codes: (n, M), one row per row of the data; row: each one's row number (from 0).")
 d2.download_button("Codebooks (.npz)", partial(D.codebooks_npz, q), f"{base}_codebooks.npz",
                    "application/octet-stream", key="q_dl_books", on_click="ignore",
-                   help="codebooks (and rotation for OPQ), with the spec and settings: vqcore.load_quantizer (or "
+                   help="The codewords in data space: a model with projections or groups needs its own file "
+                        "to encode as it does." if hasattr(q, "encoder_") else
+                        "codebooks (and rotation for OPQ), with the spec and settings: vqcore.load_quantizer (or "
                         "the Trained model source above) reads it back as the same quantizer.")
 d3.download_button("Report (JSON)", partial(D.report_json, report), f"{base}_report.json", "application/json",
                    key="q_dl_json", on_click="ignore")

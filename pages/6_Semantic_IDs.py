@@ -1,6 +1,8 @@
 """Semantic IDs: the code tuples of a generative recommender (TIGER style), as a tree of prefixes,
 with their collisions, coverage and TIGER's de-duplication."""
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -267,6 +269,21 @@ if dd is not None and dd["key"] == key:
                             + (", then the labels." if labels else "."))
     b2.download_button("New codes (.npy)", dd["npy"], f"{base}.npy", "application/octet-stream", key="sid_dl_npy",
                        on_click="ignore", help="(n, M + 1) unsigned integers, row i = item i.")
+
+# ---------------------------------------------------------------- the IDs out (issue 18)
+st.subheader("Download the IDs")
+i1, i2, i3, _ = st.columns([1, 1, 1, 2])
+item_rows = D.item_numbers(cs, range(n)) if cs.get("rows") is not None else None
+i1.download_button("ID table (.parquet)", partial(D.id_table, codes, "parquet", item_rows, labels),
+                   "semantic_ids.parquet", "application/octet-stream", key="sid_ids_parquet", on_click="ignore",
+                   help="Item -> semantic ID: row, one column per level (level_0, …; unpacked), semantic_id"
+                        + (", text." if labels else "."))
+i2.download_button("ID table (.csv)", partial(D.id_table, codes, "csv", item_rows, labels), "semantic_ids.csv",
+                   "text/csv", key="sid_ids_csv", on_click="ignore",
+                   help="As the parquet file; texts a spreadsheet would run as a formula start with '.")
+i3.download_button("Prefix trie (JSON)", partial(D.trie_json, codes), "semantic_ids_trie.json", "application/json",
+                   key="sid_trie", on_click="ignore",
+                   help="Each prefix: its children and the count of items under it (for constrained decoding).")
 
 # ---------------------------------------------------------------- against another code set (issue 18)
 st.subheader("Against another code set of the same items")

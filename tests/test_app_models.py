@@ -261,6 +261,8 @@ def test_map_and_semantic_ids_pages_work_on_the_loaded_model():
     assert sid.radio(key="sid_source").value == "quantize"  # the default when a Quantize result is there
     np.testing.assert_array_equal(sid.session_state[S.SID_CODES]["codes"], codes)
     assert sid.get("plotly_chart")
+    assert {b.label for b in sid.get("download_button")} >= {"ID table (.parquet)", "ID table (.csv)",
+                                                             "Prefix trie (JSON)"}
 
 
 # ---------------------------------------------------------------- Compare: yours against a baseline at the same bits
