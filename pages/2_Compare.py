@@ -95,7 +95,7 @@ if model is not None:
     with st.container(border=True):
         problem = W.model_fits(mq, data)
         if problem:
-            st.caption(f"Your model ({W.md_escape(model['name'])}) is not compared: {problem}")
+            st.caption(f"Your model ({W.md_escape(model['name'])}) is not compared: {W.md_escape(problem)}")
         else:
             baselines = W.model_baselines(mq)
             b1, b2 = st.columns([3, 2])

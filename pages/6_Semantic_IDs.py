@@ -303,7 +303,7 @@ if other_source == "upload":
             state[S.SID_OTHER_SIG] = sig
             state[S.SID_OTHER_ERROR] = D.accept_codes_upload(state, up2.getvalue(), up2.name, slot=S.SID_OTHER)
         if state.get(S.SID_OTHER_ERROR):
-            st.error(state[S.SID_OTHER_ERROR])
+            st.error(W.md_escape(state[S.SID_OTHER_ERROR]))
 elif quantize_ok:
     if (state.get(S.SID_OTHER) or {}).get("sig") != ("quantize", data.key, repr(sorted(stored["args"].items()))):
         state[S.SID_OTHER] = D.quantize_code_set(stored, data)
@@ -314,8 +314,8 @@ if other is not None and not (other_source == "quantize" and not quantize_ok):
     try:
         cmp_result = cache.sid_compare(key, other["key"], codes, other["codes"])
     except VQLensError as exc:
-        st.error(f"{exc} (the shown set: {n:,} × {M}; {W.md_escape(other['name'])}: "
-                 f"{other['codes'].shape[0]:,} × {other['codes'].shape[1]}).")
+        st.error(W.md_escape(f"{exc} (the shown set: {n:,} × {M}; {other['name']}: "
+                             f"{other['codes'].shape[0]:,} × {other['codes'].shape[1]})."))
         cmp_result = None
     if cmp_result is not None:
         c = st.columns(4)

@@ -376,7 +376,7 @@ def model_form(prefix, data):
             state[S.Q_MODEL_SIG] = up.file_id
             state[S.Q_MODEL_ERROR] = D.accept_model_upload(state, up.getvalue(), up.name)
         if state.get(S.Q_MODEL_ERROR):
-            st.error(state[S.Q_MODEL_ERROR])
+            st.error(md_escape(state[S.Q_MODEL_ERROR]))  # it may list the file's tensor names
             old = state.get(S.Q_MODEL)
             st.caption(f"Still using the model loaded before: {md_escape(old['name'])}." if old
                        else "No model is loaded.")
@@ -401,7 +401,7 @@ def model_form(prefix, data):
         check_model_data(q, data.X)
         ok = True
     except vqcore.VQLensError as exc:
-        st.error(f"{exc} The model stays loaded; load other data on the home page, or another model.")
+        st.error(md_escape(f"{exc} The model stays loaded; load other data on the home page, or another model."))
         ok = False
     c1, c2, _ = st.columns(3)
     beam = 1
@@ -431,7 +431,7 @@ def pipeline_agreement(prefix, model, data, result):
                 state[S.Q_PIPELINE_ERROR] = D.accept_pipeline_codes(state, up.getvalue(), up.name,
                                                                     model["quantizer"], data)
             if state.get(S.Q_PIPELINE_ERROR):
-                st.error(state[S.Q_PIPELINE_ERROR])
+                st.error(md_escape(state[S.Q_PIPELINE_ERROR]))
         user = state.get(S.Q_PIPELINE)
         if user is None:
             st.caption("The loaded codebooks should give, row for row, the codes your pipeline gave: a mismatch "
@@ -449,8 +449,8 @@ def pipeline_agreement(prefix, model, data, result):
             st.caption("A mismatch means the wrong embeddings (not the ones the model encoded, or in another "
                        "order) or a different encoder than the one read from the file; set the beam to 1 to "
                        "encode as the libraries do.")
-        W_levels = ", ".join(f"level {m}: {v:.1%}" for m, v in enumerate(agree["level_agreement"]))
-        st.caption(f"Agreement per level: {W_levels}.")
+        levels = ", ".join(f"level {m}: {v:.1%}" for m, v in enumerate(agree["level_agreement"]))
+        st.caption(f"Agreement per level: {levels}.")
         return agree
 
 
@@ -475,7 +475,7 @@ def model_baselines(model):
     """The RQ and PQ specs at the loaded model's bits (same M and K; PQ only when M divides d)."""
     from vqcore.models import baseline_specs
 
-    return [(spec.split(str(model.n_codebooks))[0], spec) for spec in baseline_specs(model, methods=("RQ", "PQ"))]
+    return [(vqcore.from_spec(spec).method, spec) for spec in baseline_specs(model, methods=("RQ", "PQ"))]
 
 
 def model_fits(model, data):
