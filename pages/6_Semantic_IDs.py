@@ -327,7 +327,7 @@ if other is not None and not (other_source == "quantize" and not quantize_ok):
                          "mates are not the same in both.")
         c[3].metric("collision groups", f"{cmp_result['large_groups_a']:,} → {cmp_result['large_groups_b']:,}",
                     border=True)
-        W.show(charts.code_set_agreement(cmp_result, "the codes above", W.md_escape(other["name"])),
+        W.show(charts.code_set_agreement(cmp_result, "the codes above", other["name"]),
                key="sid_other_chart")
         if cmp_result["groups"]:
             st.dataframe(pd.DataFrame([{

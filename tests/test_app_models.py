@@ -324,6 +324,8 @@ def test_semantic_ids_compares_a_second_code_set_of_the_same_items():
     metrics = {m.label: m.value for m in sid.metric}
     assert metrics["IDs changed"] == "20.0%" and metrics["same level 0"] == "100.0%"
     assert "Agreement between two code sets" in chart_titles(sid)
+    subtitle = json.dumps(json.loads(sid.get("plotly_chart")[-1].proto.spec)["layout"])
+    assert "retrain.npy against the codes above" in subtitle and "20.0% changed" in subtitle
     sid.file_uploader(key="sid_other_upload").set_value(("short.npy", npy_bytes(second[:10]), MIME))
     ok(sid.run())
     assert any("same items" in e.value for e in sid.error)
