@@ -15,21 +15,36 @@ state, data = W.start_page("Quantize")
 st.title("Quantize")
 W.data_badge(data)
 
+SOURCES = {"fit": "Fit a quantizer", "model": "Trained model (upload its file)"}
+source = W.kept(st.radio, "Source", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="q_source",
+                default="fit", help="Fit one of VQ Lens's quantizers on the data, or load the codebooks of a "
+                                    "tokenizer trained elsewhere and look inside it.")
+model = None
 with st.container(border=True):
-    spec, params, train_size, seed = W.quantizer_form("q", data)
-    try:
-        W.spec_caption(spec, params, d=data.shape[1], train_size=train_size, seed=seed)
-        spec_ok = True
-    except VQLensError as exc:
-        st.error(str(exc))
-        spec_ok = False
+    if source == "fit":
+        spec, params, train_size, seed = W.quantizer_form("q", data)
+        try:
+            W.spec_caption(spec, params, d=data.shape[1], train_size=train_size, seed=seed)
+            spec_ok = True
+        except VQLensError as exc:
+            st.error(str(exc))
+            spec_ok = False
+        args = {"key": data.key, "spec": spec, "params": params, "train_size": train_size, "seed": seed}
+    else:
+        model, beam, seed, spec_ok = W.model_form("q", data)
+        args = D.model_args(data.key, model, beam, seed) if model is not None else None
     run_clicked = st.button("Run", key="q_run", type="primary", disabled=not spec_ok)
 
-args = {"key": data.key, "spec": spec, "params": params, "train_size": train_size, "seed": seed}
 if run_clicked:
     try:
-        res = cache.run_with_progress(data.key, spec, params, train_size, seed, data.X)
-        state[S.Q_RESULT] = {"args": args, "result": res, "data_name": data.name}
+        if model is not None:
+            with st.spinner(f"Encoding every row with {model['quantizer'].spec()}…"):
+                res = cache.run_model(data.key, model["key"], beam, seed, model["quantizer"], data.X)
+            state[S.Q_RESULT] = {"args": args, "result": res, "data_name": data.name,
+                                 "model": {"key": model["key"], "name": model["name"]}}
+        else:
+            res = cache.run_with_progress(data.key, spec, params, train_size, seed, data.X)
+            state[S.Q_RESULT] = {"args": args, "result": res, "data_name": data.name}
     except VQLensError as exc:
         st.error(str(exc))
 
@@ -44,18 +59,28 @@ if stored["args"]["key"] != data.key:
 
 res = stored["result"]
 report, q = res["report"], res["quantizer"]
-if stored["args"] != args:
+if args is not None and stored["args"] != args:
     st.caption(f"Showing the last run, **{report['spec']}**; the settings above have changed since. "
                "Press Run to apply them.")
 
-st.subheader(f"{report['spec']} on {report['n']:,} items")
+loaded = stored.get("model")
 rec = report.get("recall")
-st.caption(
-    f"{W.settings_text(q, stored['args']['params'], seed=stored['args']['seed'])}. "
-    f"Trained on {report.get('n_train', report['n']):,} random rows; every one of the {report['n']:,} rows is "
-    "encoded and measured. " + (f"Recall: {rec['query_set']}." if rec else "No recall: too few rows to hold "
-                                                                             "queries out.")
-)
+recall_text = f"Recall: {rec['query_set']}." if rec else "No recall: too few rows to hold queries out."
+if loaded:
+    st.subheader(f"Your model {report['spec']} on {report['n']:,} items")
+    st.caption(f"{W.md_escape(loaded['name'])}: {W.md_escape(q.layout_)}. Nothing was trained: every one of the "
+               f"{report['n']:,} rows is encoded with the model's codebooks"
+               + (f" (beam {q.beam_size})" if getattr(q, "beam_size", 1) > 1 else " (greedy, as at inference)")
+               + f" and measured. {recall_text}")
+    if model is not None and model["key"] == loaded["key"]:
+        W.pipeline_agreement("q", model, data, res)
+else:
+    st.subheader(f"{report['spec']} on {report['n']:,} items")
+    st.caption(
+        f"{W.settings_text(q, stored['args']['params'], seed=stored['args']['seed'])}. "
+        f"Trained on {report.get('n_train', report['n']):,} random rows; every one of the {report['n']:,} rows "
+        f"is encoded and measured. {recall_text}"
+    )
 W.headline_metrics(report)
 
 W.show_grid(charts.quantize_figures(report), "q_chart")
@@ -71,17 +96,44 @@ spec_args = {"train_size": stored["args"]["train_size"], "seed": stored["args"][
              "data_name": stored["data_name"], "data_key": stored["args"]["key"]}
 d0.download_button("Codes (.csv)", partial(D.codes_csv, codes, data.row_numbers(), data.labels), f"{base}_codes.csv",
                    "text/csv", key="q_dl_codes_csv", on_click="ignore",
-                   help="One line per row of the data: its row number (from 0), its codes (code_0, code_1, …)"
+                   help="One line per row of the data: its row number (from 0), its codes, one column per level "
+                        "(code_0, code_1, …; unpacked, unlike a faiss index, which packs RQ codes into bits)"
                         + (" and its label." if data.labels is not None else "."))
 d1.download_button("Codes (.npz)", partial(D.codes_npz, codes, data.row_numbers()), f"{base}_codes.npz",
                    "application/octet-stream", key="q_dl_codes", on_click="ignore",
                    help="codes: (n, M), one row per row of the data; row: each one's row number (from 0).")
 d2.download_button("Codebooks (.npz)", partial(D.codebooks_npz, q), f"{base}_codebooks.npz",
                    "application/octet-stream", key="q_dl_books", on_click="ignore",
-                   help="codebooks (and rotation for OPQ).")
+                   help="The codewords in data space: a model with projections or groups needs its own file "
+                        "to encode as it does." if hasattr(q, "encoder_") else
+                        "codebooks (and rotation for OPQ), with the spec and settings: vqcore.load_quantizer (or "
+                        "the Trained model source above) reads it back as the same quantizer.")
 d3.download_button("Report (JSON)", partial(D.report_json, report), f"{base}_report.json", "application/json",
                    key="q_dl_json", on_click="ignore")
 d4.download_button("Report (CSV)", partial(D.report_csv, report), f"{base}_report.csv", "text/csv",
                    key="q_dl_csv", on_click="ignore")
 d5.download_button("Spec (JSON)", partial(D.spec_json, q, report, **spec_args),
                    f"{base}_spec.json", "application/json", key="q_dl_spec", on_click="ignore")
+
+e0, e1, e2, e3, _ = st.columns(5)
+faiss_problem = W.faiss_export_problem(q)
+if faiss_problem:
+    e0.caption(f"faiss index: {faiss_problem}")
+else:
+    e0.download_button("faiss index", partial(D.faiss_index, q, codes), f"{base}.faissindex",
+                       "application/octet-stream", key="q_dl_faiss", on_click="ignore",
+                       help=f"faiss {q.faiss_string() or 'index'} with these codebooks, holding every row by its "
+                            "codes (bit-packed by faiss). faiss.read_index(path) loads it; its search ranks the "
+                            "reconstructions as VQ Lens's recall does.")
+rows = data.row_numbers() if data.rows is not None else None
+e1.download_button("ID table (.parquet)", partial(D.id_table, codes, "parquet", rows, data.labels),
+                   f"{base}_ids.parquet", "application/octet-stream", key="q_dl_ids_parquet", on_click="ignore",
+                   help="Item -> semantic ID: row, one column per level (level_0, …), semantic_id (joined by _)"
+                        + (", text." if data.labels is not None else "."))
+e2.download_button("ID table (.csv)", partial(D.id_table, codes, "csv", rows, data.labels), f"{base}_ids.csv",
+                   "text/csv", key="q_dl_ids_csv", on_click="ignore",
+                   help="As the parquet file; texts a spreadsheet would run as a formula start with '.")
+e3.download_button("Prefix trie (JSON)", partial(D.trie_json, codes), f"{base}_trie.json", "application/json",
+                   key="q_dl_trie", on_click="ignore",
+                   help="Each prefix of the IDs: its children and the count of items under it (the structure "
+                        "constrained decoding walks).")

@@ -83,24 +83,54 @@ if run_clicked:
         except VQLensError as exc:
             st.error(f"{spec}: {exc}")
             continue
-        rep = res["report"]
-        store[_key(spec, params)] = {
-            "method": method, "bits": rep["bits_per_vector"], "spec": rep["spec"],
-            "relative": rep["reconstruction"]["relative"], "mse": rep["reconstruction"]["mse"],
-            "recall": (rep["recall"] or {}).get("at"), "query_set": (rep["recall"] or {}).get("query_set"),
-            "entropy_bits": rep["usage"]["entropy_bits"], "codebook_size": rep["codebook_size"],
-            "fit_seconds": rep["fit_seconds"], "dead": int(sum(rep["usage"]["dead"])),
-            "effective_bits": rep["effective_bits"], "collision_rate": rep["collisions"]["rate"],
-            "residual_variance": rep["residual_variance"],
-        }
+        store[_key(spec, params)] = W.compare_row(res["report"], method)
     bar.progress(1.0, text=f"Done: {len(todo)} fitted, {len(plan) - len(todo)} reused.")
 
 rows = [store[_key(p[2], p[3])] for p in plan if _key(p[2], p[3]) in store]
+
+# ---------------------------------------------------------------- the trained model of the Quantize page
+model = state.get(S.Q_MODEL)
+if model is not None:
+    mq = model["quantizer"]
+    with st.container(border=True):
+        problem = W.model_fits(mq, data)
+        if problem:
+            st.caption(f"Your model ({W.md_escape(model['name'])}) is not compared: {W.md_escape(problem)}")
+        else:
+            baselines = W.model_baselines(mq)
+            b1, b2 = st.columns([3, 2])
+            include = W.kept(b1.toggle, f"Include your model: {W.md_escape(model['name'])} ({mq.spec()}, "
+                             f"{mq.bits_per_vector:g} bits per vector, greedy)", key="cmp_model", default=True,
+                             help="The trained model loaded on the Quantize page, as one method among the fitted "
+                                  "ones, measured on the same rows and held-out queries (same seed).")
+            fit_baselines = b2.button(f"Fit {' and '.join(s for _, s in baselines)} at the same bits as my model",
+                                      key="cmp_fit_baselines", disabled=not baselines,
+                                      help="Plain RQ (k-means per stage) and PQ with the model's M and K, "
+                                           "trained on the same training subsample, with default settings.")
+            if fit_baselines:
+                with st.spinner("Fitting " + ", ".join(s for _, s in baselines) + "…"):
+                    for method, spec in baselines:
+                        params = W.method_params(method)
+                        try:
+                            res = cache.run(data.key, spec, params, int(train_size), int(seed), data.X)
+                        except VQLensError as exc:
+                            st.error(f"{spec}: {exc}")
+                            continue
+                        store[_key(spec, params)] = W.compare_row(res["report"], method)
+                state[S.CMP_BASELINES][model["key"]] = [s for _, s in baselines]
+            if include:
+                res = cache.run_model(data.key, model["key"], 1, int(seed), mq, data.X)
+                rows.append(W.compare_row(res["report"], W.MODEL_METHOD))
+                for method, spec in baselines:
+                    k = _key(spec, W.method_params(method))
+                    if spec in state[S.CMP_BASELINES].get(model["key"], ()) and k in store \
+                            and store[k] not in rows:
+                        rows.append(store[k])
 if not rows:
     st.info("Pick methods and budgets, then press **Run**. Results are kept: changing the selection later only "
             "fits what has not been fitted yet.")
     st.stop()
-missing = len(plan) - len(rows)
+missing = sum(_key(p[2], p[3]) not in store for p in plan)
 if missing:
     st.caption(f"{missing} selected run(s) not computed yet; press Run to add them.")
 
@@ -158,7 +188,7 @@ with st.container(border=True):
         st.caption("No additive method with at least 2 codebooks among the results: add RQ, GRVQ or AQ.")
 
 table = pd.DataFrame([{
-    "spec": r["spec"], "bits": r["bits"], "relative error": r["relative"], "mse": r["mse"],
+    "method": r["method"], "spec": r["spec"], "bits": r["bits"], "relative error": r["relative"], "mse": r["mse"],
     **{f"recall@{k}": v for k, v in (r["recall"] or {}).items()},
     "effective bits": r["effective_bits"], "dead codes": r["dead"], "collision rate": r["collision_rate"],
     "fit s": r["fit_seconds"],

@@ -1,6 +1,8 @@
 """Semantic IDs: the code tuples of a generative recommender (TIGER style), as a tree of prefixes,
 with their collisions, coverage and TIGER's de-duplication."""
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -267,3 +269,69 @@ if dd is not None and dd["key"] == key:
                             + (", then the labels." if labels else "."))
     b2.download_button("New codes (.npy)", dd["npy"], f"{base}.npy", "application/octet-stream", key="sid_dl_npy",
                        on_click="ignore", help="(n, M + 1) unsigned integers, row i = item i.")
+
+# ---------------------------------------------------------------- the IDs out (issue 18)
+st.subheader("Download the IDs")
+i1, i2, i3, _ = st.columns([1, 1, 1, 2])
+item_rows = D.item_numbers(cs, range(n)) if cs.get("rows") is not None else None
+i1.download_button("ID table (.parquet)", partial(D.id_table, codes, "parquet", item_rows, labels),
+                   "semantic_ids.parquet", "application/octet-stream", key="sid_ids_parquet", on_click="ignore",
+                   help="Item -> semantic ID: row, one column per level (level_0, …; unpacked), semantic_id"
+                        + (", text." if labels else "."))
+i2.download_button("ID table (.csv)", partial(D.id_table, codes, "csv", item_rows, labels), "semantic_ids.csv",
+                   "text/csv", key="sid_ids_csv", on_click="ignore",
+                   help="As the parquet file; texts a spreadsheet would run as a formula start with '.")
+i3.download_button("Prefix trie (JSON)", partial(D.trie_json, codes), "semantic_ids_trie.json", "application/json",
+                   key="sid_trie", on_click="ignore",
+                   help="Each prefix: its children and the count of items under it (for constrained decoding).")
+
+# ---------------------------------------------------------------- against another code set (issue 18)
+st.subheader("Against another code set of the same items")
+st.markdown("A retrain that changes most IDs breaks a deployed recommender (its model emits the old IDs). Load a "
+            "second code set of the same items, row i = item i (a retrain, another seed, your pipeline's codes): "
+            "how many IDs changed, how far down the levels they still agree, and whether the items that "
+            "collided together still do.")
+OTHER_SOURCES = {"upload": "Upload a codes file", "quantize": "Codes of the Quantize page"}
+other_source = W.kept(st.radio, "Second code set", list(OTHER_SOURCES), format_func=OTHER_SOURCES.get,
+                      horizontal=True, key="sid_other_source", default="upload")
+if other_source == "upload":
+    up2 = st.file_uploader("Second codes file", type=["npy", "csv", "tsv", "parquet"], key="sid_other_upload",
+                           help="The same items as the codes above, in the same order, with as many levels.")
+    if up2 is not None:
+        sig = (up2.file_id, key)
+        if state.get(S.SID_OTHER_SIG) != sig:
+            state[S.SID_OTHER_SIG] = sig
+            state[S.SID_OTHER_ERROR] = D.accept_codes_upload(state, up2.getvalue(), up2.name, slot=S.SID_OTHER)
+        if state.get(S.SID_OTHER_ERROR):
+            st.error(W.md_escape(state[S.SID_OTHER_ERROR]))
+elif quantize_ok:
+    if (state.get(S.SID_OTHER) or {}).get("sig") != ("quantize", data.key, repr(sorted(stored["args"].items()))):
+        state[S.SID_OTHER] = D.quantize_code_set(stored, data)
+else:
+    st.info("No Quantize result on the data loaded now: run one on the Quantize page, or upload a codes file.")
+other = state.get(S.SID_OTHER)
+if other is not None and not (other_source == "quantize" and not quantize_ok):
+    try:
+        cmp_result = cache.sid_compare(key, other["key"], codes, other["codes"])
+    except VQLensError as exc:
+        st.error(W.md_escape(f"{exc} (the shown set: {n:,} × {M}; {other['name']}: "
+                             f"{other['codes'].shape[0]:,} × {other['codes'].shape[1]})."))
+        cmp_result = None
+    if cmp_result is not None:
+        c = st.columns(4)
+        c[0].metric("IDs changed", f"{cmp_result['share_changed']:.1%}", border=True,
+                    help=f"{cmp_result['n_changed']:,} of {cmp_result['n_items']:,} items have another whole ID.")
+        c[1].metric("same level 0", f"{cmp_result['level_agreement'][0]:.1%}", border=True)
+        c[2].metric("moved between collision groups", f"{cmp_result['n_moved']:,}", border=True,
+                    help="Items of a collision group (2 or more items with one ID) in either set whose group-"
+                         "mates are not the same in both.")
+        c[3].metric("collision groups", f"{cmp_result['large_groups_a']:,} → {cmp_result['large_groups_b']:,}",
+                    border=True)
+        W.show(charts.code_set_agreement(cmp_result, "the codes above", other["name"]),
+               key="sid_other_chart")
+        if cmp_result["groups"]:
+            st.dataframe(pd.DataFrame([{
+                "ID above": "/".join(map(str, g["codes_a"])), "items": g["size"],
+                "split into": g["n_parts"], "kept together": g["kept_together"],
+                "their ID in the second set": "/".join(map(str, g["codes_b"])),
+            } for g in cmp_result["groups"]]), hide_index=True, width="stretch")

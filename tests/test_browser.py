@@ -225,3 +225,76 @@ def test_a_tour_of_the_methods_keeps_their_inputs_and_the_codes_cover_every_row(
     assert table["label"].tolist() == list(sample.labels)
     codes = table[[f"code_{m}" for m in range(8)]].to_numpy()
     assert codes.min() >= 0 and codes.max() < 256 and len({tuple(c) for c in codes}) > 5000
+
+
+def test_bring_your_own_tokenizer_quantize_compare_and_downloads(server, sync_playwright, tmp_path):
+    """Issue 18: upload embeddings, upload a trained model (vector-quantize-pytorch ResidualVQ, committed
+    fixture), see the Quantize charts for it, then the Compare page with it beside RQ at the same bits,
+    then download the faiss index and the prefix trie and open them."""
+    import json
+    from pathlib import Path
+
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "models"
+    X = np.load(fixtures / "rvq_X.npy")
+    npy = tmp_path / "inputs.npy"
+    np.save(npy, X)
+    shots = {name: tmp_path / f"{name}.png" for name in ("model_quantize", "model_compare")}
+
+    with sync_playwright() as p:
+        browser = devserver.launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2600})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(server)
+            page.get_by_text(charts.TITLES["norms"], exact=True).wait_for()
+            _wait_until_idle(page)
+            page.get_by_role("tab", name="Upload a file").click()
+            page.locator("input[type=file]").set_input_files(str(npy))
+            page.get_by_text("Loaded: inputs.npy").wait_for()
+            _wait_until_idle(page)
+
+            page.get_by_role("link", name="Quantize").click()
+            page.get_by_text("inputs.npy", exact=False).first.wait_for()
+            _wait_until_idle(page)
+            page.get_by_text("Trained model (upload its file)").click()
+            _wait_until_idle(page)
+            page.locator("input[type=file]").first.set_input_files(str(fixtures / "rvq.safetensors"))
+            page.get_by_text("vector-quantize-pytorch ResidualVQ", exact=False).first.wait_for()
+            _wait_until_idle(page)
+            page.get_by_role("button", name="Run", exact=True).click()
+            _wait_until_idle(page)
+            page.get_by_text("Your model RQ3x4 on 200 items").wait_for()
+            for title in charts.QUANTIZE_TITLES:
+                assert page.get_by_text(title, exact=True).count() >= 1, title
+            assert page.get_by_test_id("stException").count() == 0
+            page.screenshot(path=str(shots["model_quantize"]), full_page=True)
+
+            with page.expect_download() as info:
+                page.get_by_role("button", name="faiss index").click()
+            faiss_bytes = Path(info.value.path()).read_bytes()
+            with page.expect_download() as info:
+                page.get_by_role("button", name="Prefix trie (JSON)").click()
+            trie = json.loads(Path(info.value.path()).read_text())
+
+            page.get_by_role("link", name="Compare").click()
+            page.get_by_text("Include your model", exact=False).first.wait_for()
+            _wait_until_idle(page)
+            page.get_by_role("button", name="Fit RQ3x4 at the same bits as my model").click()
+            _wait_until_idle(page)
+            page.get_by_text(charts.TITLES["rd"], exact=True).wait_for()
+            assert page.get_by_test_id("stException").count() == 0
+            page.screenshot(path=str(shots["model_compare"]), full_page=True)
+            with page.expect_download() as info:
+                page.get_by_role("button", name="Table (CSV)").click()
+            table = pd.read_csv(info.value.path())
+        finally:
+            browser.close()
+    print("screenshots:", *shots.values())
+    assert all(s.stat().st_size > 10_000 for s in shots.values())
+    assert sorted(zip(table["method"], table["spec"])) == [("RQ", "RQ3x4"), ("Your model", "RQ3x4")]
+    assert table["bits"].nunique() == 1
+    assert trie["count"] == X.shape[0]
+    assert sum(child["count"] for child in trie["children"].values()) == X.shape[0]
+    faiss = pytest.importorskip("faiss")
+    index = faiss.deserialize_index(np.frombuffer(faiss_bytes, dtype=np.uint8))
+    assert index.ntotal == X.shape[0] and index.d == X.shape[1]

@@ -250,6 +250,51 @@ def run_with_progress(key, spec, params, train_size, seed, X, *, label=None):
     return res
 
 
+# ---------------------------------------------------------------- trained models (issue 18)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def load_model(model_key, ext, _raw, _name):
+    """vqcore.load_quantizer of an uploaded model file; keyed on the file's content hash
+    (``model_key``) and its extension (which names the format), never on its name: the name
+    ``_name`` only goes in error messages (not cached), and the result names no file.
+    Raises vqcore.DataError."""
+    q = vqcore.load_quantizer(_raw, filename=_name)
+    q.source_info_ = {**q.source_info_, "filename": f"model{ext}"}
+    return q
+
+
+def with_beam(quantizer, beam):
+    """A copy of a loaded residual model that encodes with a beam of ``beam`` (1 = greedy, the
+    libraries' own inference); other models are returned as they are."""
+    import copy
+
+    if "beam_size" not in quantizer.get_params() or int(beam) == quantizer.beam_size:
+        return quantizer
+    q = copy.deepcopy(quantizer)
+    q.set_params(beam_size=int(beam))
+    return q
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def run_model(key, model_key, beam, seed, _quantizer, _X):
+    """Encode every row with a loaded model (nothing is fitted) and evaluate it as :func:`run` does,
+    with the same held-out queries as a fit of the same seed, so it compares with them."""
+    base_idx, query_idx = split(_X.shape[0], seed)
+    f = {"quantizer": with_beam(_quantizer, beam), "fit_seconds": None, "n_train": 0,
+         "base_idx": base_idx, "query_idx": query_idx}
+    return _evaluate(f, _X, seed, None)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def model_agreement(key, model_key, beam, codes_key, _model_codes, _user_codes):
+    """vqcore.semantic_ids.compare_code_sets of the codes the user's pipeline produced (A) against
+    the codes the loaded codebooks give (B)."""
+    from vqcore.semantic_ids import compare_code_sets
+
+    return compare_code_sets(_user_codes, _model_codes)
+
+
 # ---------------------------------------------------------------- maps
 
 
@@ -309,7 +354,8 @@ def umap_map(key, run_id, seed, _Xs, _extra):
 
 
 __all__ = ["sample", "summary", "drawing_progress", "fit", "run", "run_with_progress", "split", "map_rows",
-           "pca_map", "codeword_layer", "map_highlight", "umap_map", "learn_toy"]
+           "pca_map", "codeword_layer", "map_highlight", "umap_map", "learn_toy", "load_model", "with_beam",
+           "run_model", "model_agreement", "sid_compare"]
 
 
 # ---------------------------------------------------------------- learn page
@@ -460,6 +506,14 @@ def sid_under_prefix(key, prefix, K, _codes, _X, _labels):
         r["mean_distance_to_centroid"] = r["tightness"] = None
     r["codes"] = [tuple(int(c) for c in row) for row in _codes[r["indices"]]]
     return r
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def sid_compare(key_a, key_b, _codes_a, _codes_b):
+    """vqcore.semantic_ids.compare_code_sets of two code sets of the same items (keyed on both sets)."""
+    from vqcore.semantic_ids import compare_code_sets
+
+    return compare_code_sets(_codes_a, _codes_b, top=10)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)

@@ -1120,3 +1120,33 @@ def collision_groups_chart(groups, *, n):
     fig.update_xaxes(type="category", tickangle=-45 if len(x) > 8 else 0)
     fig.update_yaxes(rangemode="tozero", dtick=1 if max(sizes) <= 8 else None)
     return fig
+
+
+# ---------------------------------------------------------------- two code sets of the same items (issue 18)
+
+TITLES["id_agreement"] = "Agreement between two code sets"
+
+
+def code_set_agreement(result, name_a="A", name_b="B"):
+    """Per level of vqcore.semantic_ids.compare_code_sets: the share of items with the same code, with the
+    same first d codes (prefix), and with the same code after the best renaming of B's codes. The names
+    (e.g. file names) are shown as text: plotly's own tags in them are escaped."""
+    import html
+
+    name_a, name_b = html.escape(str(name_a)), html.escape(str(name_b))
+    levels = [f"level {m}" for m in range(len(result["level_agreement"]))]
+    fig = _figure(TITLES["id_agreement"],
+                  f"{name_b} against {name_a} on the same {result['n_items']:,} items: "
+                  f"{result['share_changed']:.1%} changed their whole ID", xtitle="level",
+                  ytitle="share of items", legend_rows=1)
+    series = [("same code at this level", result["level_agreement"], COLORS[0]),
+              ("same prefix up to this level", result["prefix_agreement"], COLORS[1]),
+              ("same code after renaming B's codes", result["relabelled_level_agreement"], COLORS[2])]
+    for name, values, color in series:
+        if all(v is None for v in values):
+            continue
+        fig.add_trace(go.Bar(x=levels, y=values, name=name, marker_color=color,
+                             hovertemplate="%{x}: %{y:.1%}<extra>" + name + "</extra>"))
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(range=[0, 1], tickformat=".0%")
+    return fig

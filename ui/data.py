@@ -80,12 +80,35 @@ def codes_npz(codes, rows):
 
 
 def codebooks_npz(quantizer):
-    arrays = {"codebooks": np.asarray(quantizer.codebooks_)}
-    if hasattr(quantizer, "rotation_"):
-        arrays["rotation"] = np.asarray(quantizer.rotation_)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    return buf.getvalue()
+    """The codebooks (and OPQ's rotation) with the method's spec and settings, so that
+    vqcore.load_quantizer reads the file back as the same quantizer, giving the same codes
+    (vqcore.models.save_codebooks; a PQ's codebooks would otherwise read back as RQ)."""
+    from vqcore.models import save_codebooks
+
+    return save_codebooks(quantizer)
+
+
+def faiss_index(quantizer, codes):
+    """A faiss index with the quantizer's codebooks holding every row by its codes, as bytes
+    (vqcore.export; faiss packs the codes into bits)."""
+    from vqcore.export import serialize_faiss_index, to_faiss_index
+
+    return serialize_faiss_index(to_faiss_index(quantizer, codes))
+
+
+def id_table(codes, fmt, rows=None, labels=None):
+    """The item -> semantic ID table (vqcore.semantic_ids.id_table), with the file's row number of each
+    item as ``id`` when rows were dropped on loading, and the item's text when the data has labels."""
+    from vqcore.semantic_ids import id_table as table
+
+    return table(codes, fmt, ids=None if rows is None else [int(r) for r in rows], texts=labels)
+
+
+def trie_json(codes):
+    """The prefix trie of the IDs as JSON: each prefix, its children and the count of items under it."""
+    from vqcore.semantic_ids import prefix_trie_json
+
+    return prefix_trie_json(codes)
 
 
 def spec_json(quantizer, report, *, train_size, seed, data_name, data_key):
@@ -218,3 +241,58 @@ def demo_code_set(demo):
     """The code set of the one-click demo (:func:`ui.cache.sid_demo`)."""
     return code_set(demo["codes"], demo["codebook_size"], X=demo["X"], labels=demo["labels"], name=demo["name"],
                     source="the demo", notes=demo["notes"], sig=("demo", demo["spec"]))
+
+
+# ---------------------------------------------------------------- trained models (pages/1_Quantize.py)
+
+
+def model_key(raw, name):
+    """The cache key of an uploaded model file: a hash of its content (never its name), and the
+    extension, which names the format."""
+    import os
+
+    ext = os.path.splitext(str(name))[1].lower()
+    return S.content_hash(np.frombuffer(bytes(raw), dtype=np.uint8)), ext
+
+
+def accept_model_upload(state, raw, name):
+    """Load an uploaded trained model into ``state[Q_MODEL]``; return None, or the error message.
+
+    Parsed by vqcore.load_quantizer (nothing is unpickled or run; the caps of the data uploads);
+    on any failure the model loaded before stays.
+    """
+    from . import cache
+
+    key, ext = model_key(raw, name)
+    try:
+        q = cache.load_model(key, ext, bytes(raw), str(name))
+    except VQLensError as exc:
+        return str(exc)
+    except MemoryError:
+        return f"{name!r}: not enough memory to load it. Save only the quantizer's weights."
+    state[S.Q_MODEL] = {"key": key, "name": str(name), "quantizer": q}
+    return None
+
+
+def accept_pipeline_codes(state, raw, name, model, data):
+    """Load the codes the user's own pipeline produced for the loaded data, checked against the
+    loaded ``model`` (vqcore.check_model_data), into ``state[Q_PIPELINE]``; None, or the message."""
+    from vqcore.io import load_codes
+    from vqcore.models import check_model_data
+
+    try:
+        loaded = load_codes(raw, name)
+        check_model_data(model, data.X, codes=loaded.codes)
+    except VQLensError as exc:
+        return str(exc)
+    except MemoryError:
+        return f"{name!r}: not enough memory to load it. Upload a sample of the rows."
+    codes = np.ascontiguousarray(loaded.codes)
+    state[S.Q_PIPELINE] = {"name": str(name), "codes": codes, "key": S.content_hash(codes)}
+    return None
+
+
+def model_args(data_key, model, beam, seed):
+    """The ``args`` of a loaded model's result on the Quantize page (as a fit's, for the other pages)."""
+    return {"key": data_key, "spec": f"model:{model['key'][:12]}", "params": (("beam_size", int(beam)),),
+            "train_size": 0, "seed": int(seed)}

@@ -33,16 +33,23 @@ HOME_NORMALIZE = "home_normalize"
 HOME_DROP_NONFINITE = "home_drop_nonfinite"
 
 # quantize page
-Q_RESULT = "q_result"  # {"args": dict, "result": dict}
+Q_RESULT = "q_result"  # {"args": dict, "result": dict, "data_name": str[, "model": {"key", "name"}]}
+Q_MODEL = "q_model"  # the trained model loaded: {"key": content hash, "name", "quantizer"}
+Q_MODEL_SIG, Q_MODEL_ERROR = "q_model_sig", "q_model_error"
+Q_PIPELINE = "q_pipeline"  # codes the user's own pipeline produced: {"name", "codes"}
+Q_PIPELINE_SIG, Q_PIPELINE_ERROR = "q_pipeline_sig", "q_pipeline_error"
 
 # compare page
 CMP_RESULTS = "cmp_results"  # {(data key, spec, params...): result}
 CMP_BEAMS = "cmp_beams"  # {(data key, spec, params...): beam sweep (list of dict)}
+CMP_BASELINES = "cmp_baselines"  # {model key: [specs fitted beside the loaded model at its bits]}
 
 # Semantic IDs page
 SID_CODES = "sid_codes"  # the code set shown (ui.data.code_set)
 SID_UPLOAD_SIG, SID_UPLOAD_ERROR = "sid_upload_sig", "sid_upload_error"
 SID_DEDUP = "sid_dedup"  # the de-duplicated codes of the shown set, once asked for
+SID_OTHER = "sid_other"  # a second code set of the same items, compared with the shown one
+SID_OTHER_SIG, SID_OTHER_ERROR = "sid_other_sig", "sid_other_error"
 
 # Collapse lab
 TRAIN_RESULT = "train_result"  # {"data_key", "train_size", "configs": {name: TrainConfig}, "runs": {name: result}}
@@ -125,6 +132,7 @@ def init(state, *, load_default=None):
     setdefault(state, SEED, DEFAULT_SEED)
     setdefault(state, CMP_RESULTS, {})
     setdefault(state, CMP_BEAMS, {})
+    setdefault(state, CMP_BASELINES, {})
     if DATA not in state and load_default is not None:
         state[DATA] = load_default()
 

@@ -335,3 +335,155 @@ def spec_caption(spec, params, *, d=None, train_size=None, seed=None):
     st.markdown(f"Spec `{q.spec()}` · faiss {faiss_text(q)} · {q.bits_per_vector:g} bits per vector  \n"
                 + settings_text(q, params, train_size=train_size, seed=seed))
     return q
+
+
+# ---------------------------------------------------------------- trained models (issue 18)
+
+_MD_SPECIAL = "\\`*_{}[]()#+-.!|<>~$:"
+
+
+def faiss_export_problem(q):
+    """Why the faiss download cannot be offered (faiss missing: ``pip install faiss-cpu``), or None."""
+    from vqcore.export import faiss_export_problem as problem
+
+    return problem(q)
+
+
+def md_escape(text):
+    """Untrusted text (a file name, a tensor name) safe to show inside markdown: every character
+    markdown or Streamlit's ``:color[]`` / ``$math$`` would act on is backslash-escaped."""
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(text))
+
+
+MODEL_HELP = (f"Up to {D.MAX_UPLOAD_MB} MB. A trained tokenizer's codebooks: vector-quantize-pytorch ResidualVQ / "
+              "VectorQuantize / GroupedResidualVQ, RQ-VAE (semantic IDs) quantizer layers, vqtorch, a state dict "
+              "or a training checkpoint nesting one (.pt / .pth / .ckpt), .safetensors, or codebooks saved with "
+              "numpy (.npz / .npy, (M, K, d) residual or (K, d)). Read without torch and without unpickling: "
+              "nothing in the file runs.")
+
+
+def model_form(prefix, data):
+    """The Quantize page's "Trained model" source: the upload, what was found in the file, whether it
+    fits the loaded data, a beam for residual models, and the seed of the held-out queries.
+
+    Returns (model or None, beam, seed, ok): ``model`` is ``state[Q_MODEL]``; ``ok`` says it can run on
+    the data loaded now. A bad file keeps the model loaded before; a mismatch keeps the last result.
+    """
+    state = st.session_state
+    up = st.file_uploader("Trained model file", key=f"{prefix}_model_upload", help=MODEL_HELP)
+    if up is not None:
+        if state.get(S.Q_MODEL_SIG) != up.file_id:
+            state[S.Q_MODEL_SIG] = up.file_id
+            state[S.Q_MODEL_ERROR] = D.accept_model_upload(state, up.getvalue(), up.name)
+        if state.get(S.Q_MODEL_ERROR):
+            st.error(md_escape(state[S.Q_MODEL_ERROR]))  # it may list the file's tensor names
+            old = state.get(S.Q_MODEL)
+            st.caption(f"Still using the model loaded before: {md_escape(old['name'])}." if old
+                       else "No model is loaded.")
+    model = state.get(S.Q_MODEL)
+    seed = int(state.get(S.SEED, 0))
+    if model is None:
+        st.info("Upload the file of a trained tokenizer (its codebooks): every view of this page, the Map, the "
+                "Semantic IDs and the Compare pages then work on it.")
+        return None, 1, seed, False
+    q = model["quantizer"]
+    info = getattr(q, "source_info_", {}) or {}
+    st.markdown(f"**{md_escape(model['name'])}** ({md_escape(info.get('format', 'file'))}): found "
+                f"{md_escape(getattr(q, 'layout_', type(q).__name__))}. As `{q.spec()}`: {q.n_codebooks} "
+                f"codebook(s) of {q.codebook_size:,} codes, input d = {q.n_features_in_}, "
+                f"{q.bits_per_vector:g} bits per vector; faiss {faiss_text(q)}.")
+    notes = list(info.get("notes") or [])
+    if notes:
+        st.markdown("\n".join(f"- {md_escape(n)}" for n in notes))
+    try:
+        from vqcore.models import check_model_data
+
+        check_model_data(q, data.X)
+        ok = True
+    except vqcore.VQLensError as exc:
+        st.error(md_escape(f"{exc} The model stays loaded; load other data on the home page, or another model."))
+        ok = False
+    c1, c2, _ = st.columns(3)
+    beam = 1
+    if "beam_size" in q.get_params():
+        beam = number_in(c1, "Beam", 1, 64, key=f"{prefix}_model_beam", default=1,
+                         help="1 = greedy, what the libraries do at inference (the model's own codes). A wider "
+                              "beam shows what beam search would buy with the same codebooks.")
+    seed = number_in(c2, "Seed", 0, 2**31 - 1, key=f"{prefix}_seed", default=seed,
+                     help="Draws the held-out recall queries (the same as a fit with this seed, so results "
+                          "compare on the Compare page). Nothing is trained.")
+    return model, int(beam), int(seed), ok
+
+
+def pipeline_agreement(prefix, model, data, result):
+    """Upload the codes the user's own pipeline produced for these rows, and say how many agree with the
+    codes the loaded codebooks give (``result``, the model's run on the data loaded now)."""
+    state = st.session_state
+    with st.expander("Check against the codes your pipeline produced"):
+        up = st.file_uploader(
+            "Codes file (.npy, .csv, .tsv, .parquet)", key=f"{prefix}_pipeline_upload",
+            help="One row per row of the loaded data, one column per level, level 0 first. Nothing is unpickled.")
+        if up is not None:
+            sig = (up.file_id, model["key"], data.key)
+            if state.get(S.Q_PIPELINE_SIG) != sig:
+                state[S.Q_PIPELINE_SIG] = sig
+                state.pop(S.Q_PIPELINE, None)
+                state[S.Q_PIPELINE_ERROR] = D.accept_pipeline_codes(state, up.getvalue(), up.name,
+                                                                    model["quantizer"], data)
+            if state.get(S.Q_PIPELINE_ERROR):
+                st.error(md_escape(state[S.Q_PIPELINE_ERROR]))
+        user = state.get(S.Q_PIPELINE)
+        if user is None:
+            st.caption("The loaded codebooks should give, row for row, the codes your pipeline gave: a mismatch "
+                       "means other embeddings than the model's inputs, or a different encoder (a beam, a "
+                       "projection, a normalisation) than the one read from the file.")
+            return None
+        q = result["quantizer"]
+        beam = q.get_params().get("beam_size", 1)
+        agree = cache.model_agreement(data.key, model["key"], beam, user["key"], result["codes"], user["codes"])
+        n, same = agree["n_items"], agree["n_items"] - agree["n_changed"]
+        text = (f"**{same:,} of {n:,} rows ({same / n:.1%})** of {md_escape(user['name'])} have the codes the "
+                f"loaded codebooks give" + (f" (encoded with a beam of {beam})" if beam > 1 else "") + ".")
+        (st.success if same == n else st.warning)(text)
+        if same < n:
+            st.caption("A mismatch means the wrong embeddings (not the ones the model encoded, or in another "
+                       "order) or a different encoder than the one read from the file; set the beam to 1 to "
+                       "encode as the libraries do.")
+        levels = ", ".join(f"level {m}: {v:.1%}" for m, v in enumerate(agree["level_agreement"]))
+        st.caption(f"Agreement per level: {levels}.")
+        return agree
+
+
+MODEL_METHOD = "Your model"  # the loaded model's name on the Compare charts
+
+
+def compare_row(report, method):
+    """One result of the Compare page (its charts and table) from an evaluation report."""
+    rep = report
+    return {
+        "method": method, "bits": rep["bits_per_vector"], "spec": rep["spec"],
+        "relative": rep["reconstruction"]["relative"], "mse": rep["reconstruction"]["mse"],
+        "recall": (rep["recall"] or {}).get("at"), "query_set": (rep["recall"] or {}).get("query_set"),
+        "entropy_bits": rep["usage"]["entropy_bits"], "codebook_size": rep["codebook_size"],
+        "fit_seconds": rep["fit_seconds"], "dead": int(sum(rep["usage"]["dead"])),
+        "effective_bits": rep["effective_bits"], "collision_rate": rep["collisions"]["rate"],
+        "residual_variance": rep["residual_variance"],
+    }
+
+
+def model_baselines(model):
+    """The RQ and PQ specs at the loaded model's bits (same M and K; PQ only when M divides d)."""
+    from vqcore.models import baseline_specs
+
+    return [(vqcore.from_spec(spec).method, spec) for spec in baseline_specs(model, methods=("RQ", "PQ"))]
+
+
+def model_fits(model, data):
+    """None when the loaded model can encode the data loaded now, else why not (vqcore.check_model_data)."""
+    from vqcore.models import check_model_data
+
+    try:
+        check_model_data(model, data.X)
+    except vqcore.VQLensError as exc:
+        return str(exc)
+    return None

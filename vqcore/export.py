@@ -55,6 +55,40 @@ def faiss_available():
     return True, None
 
 
+def faiss_export_problem(quantizer):
+    """Why :func:`to_faiss_index` cannot export this quantizer, or None when it can.
+
+    Returns
+    -------
+    str or None
+        faiss missing (with ``pip install faiss-cpu``), K not a power of two,
+        or a quantizer kind faiss has no index for.
+    """
+    ok, missing = faiss_available()
+    if not ok:
+        return missing
+    try:
+        _nbits(quantizer)
+        _index_kind(quantizer)
+    except VQLensError as exc:
+        return str(exc)
+    return None
+
+
+def _index_kind(quantizer):
+    """The faiss index family of a quantizer: "opq", "pq", "lsq" or "rq"; VQLensError for none."""
+    if isinstance(quantizer, OPQ):
+        return "opq"
+    if isinstance(quantizer, (ProductQuantizer, KMeansVQ)):
+        return "pq"
+    if isinstance(quantizer, AdditiveQuantizer):
+        return "lsq"
+    books = np.asarray(quantizer.codebooks_)
+    if getattr(quantizer, "additive", False) and books.ndim == 3 and books.shape[2] == quantizer.n_features_in_:
+        return "rq"
+    raise VQLensError(f"{type(quantizer).__name__} has no faiss index counterpart.")
+
+
 def _faiss():
     try:
         import faiss
@@ -148,7 +182,8 @@ def to_faiss_index(quantizer, codes=None, *, X=None):
     nbits = _nbits(quantizer)
     d, M = quantizer.n_features_in_, quantizer.n_codebooks
     books = np.asarray(quantizer.codebooks_, dtype=np.float32)
-    if isinstance(quantizer, OPQ):
+    kind = _index_kind(quantizer)
+    if kind == "opq":
         inner = _pq_index(faiss, books, d, nbits)
         opq = faiss.OPQMatrix(d, M)
         # faiss applies y = A x; vqcore rotates rows as X @ R, so A = R^T
@@ -157,14 +192,12 @@ def to_faiss_index(quantizer, codes=None, *, X=None):
         opq.is_orthonormal = True
         index = faiss.IndexPreTransform(opq, inner)
         index.is_trained = True
-    elif isinstance(quantizer, (ProductQuantizer, KMeansVQ)):
+    elif kind == "pq":
         index = inner = _pq_index(faiss, books, d, nbits)
-    elif isinstance(quantizer, AdditiveQuantizer):
+    elif kind == "lsq":
         index = inner = _additive_index(faiss, faiss.IndexLocalSearchQuantizer, books, d, nbits)
-    elif getattr(quantizer, "additive", False) and books.ndim == 3 and books.shape[2] == d:
-        index = inner = _additive_index(faiss, faiss.IndexResidualQuantizer, books, d, nbits)
     else:
-        raise VQLensError(f"{type(quantizer).__name__} has no faiss index counterpart.")
+        index = inner = _additive_index(faiss, faiss.IndexResidualQuantizer, books, d, nbits)
     if X is not None:
         if codes is not None:
             raise VQLensError("pass codes or X, not both.")

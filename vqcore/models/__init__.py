@@ -10,6 +10,8 @@ and codes fit the model.
 """
 
 from .load import MODEL_EXTENSIONS, baseline_specs, check_model_data, load_quantizer
+from .native import save_codebooks
 from .quantizer import ProjectedQuantizer
 
-__all__ = ["MODEL_EXTENSIONS", "ProjectedQuantizer", "baseline_specs", "check_model_data", "load_quantizer"]
+__all__ = ["MODEL_EXTENSIONS", "ProjectedQuantizer", "baseline_specs", "check_model_data", "load_quantizer",
+           "save_codebooks"]

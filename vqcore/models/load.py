@@ -10,7 +10,7 @@ import numpy as np
 from .._validation import check_data, check_int
 from ..exceptions import DataError, VQLensError
 from ..io import DEFAULT_MAX_BYTES, DEFAULT_MAX_ELEMENTS, list_npz_arrays
-from . import layouts
+from . import layouts, native
 from ._torchzip import _ITEMSIZE, TensorRef, _Record, bfloat16_to_float32, read_torch_zip
 from .quantizer import fitted
 
@@ -267,6 +267,12 @@ def _load(data, filename, ext, what, prefix, max_bytes, max_elements):
             n *= int(s)
         if n * _ITEMSIZE.get(getattr(ref, "code", "f4"), 4) > max_bytes or n > max_elements:
             raise DataError(f"{what}: tensor {name!r} of shape {tuple(ref.shape)} is above the caps.")
+    if fmt == "npz" and prefix is None and native.SPEC_KEY in refs:  # VQ Lens's own download
+        q, layout = native.load_native(refs, what)
+        q.layout_ = layout
+        q.source_info_ = {"format": fmt, "filename": filename, "layout": layout, "notes": [],
+                          "n_tensors": len(refs), "prefix": None}
+        return q
     if fmt in ("npz", "npy"):
         encoder, layout, notes = _npz_layout(refs, what, prefix)
     else:
