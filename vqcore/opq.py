@@ -89,6 +89,9 @@ class OPQ(ProductQuantizer):
     ----------
     rotation_ : ndarray of shape (d, d), float32, orthogonal
     codebooks_ : ndarray of shape (M, K, d / M), in the rotated space
+        Of the centred data: a reconstruction is ``mean_ + concat_m(codebooks_[m, k_m]) @ rotation_.T``.
+    mean_ : ndarray of shape (d,), float32
+        Mean of the training data, removed before the rotation.
     rotation_errors_ : list of float
         Training mse after each alternation.
     init_rotation_used_ : str

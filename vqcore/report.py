@@ -163,7 +163,8 @@ def evaluate(
         base, base_hat = (X, X_hat) if searched is None else (X[searched], X_hat[searched])
         if ground_truth is None:
             ground_truth = metrics.exact_neighbors(base, queries, 1)
-        rec_r = metrics.recall_at(base_hat, queries, ground_truth, R=R)
+        codes_searched = codes if searched is None else codes[searched]
+        rec_r = _recall(quantizer, codes_searched, base_hat, queries, ground_truth, R)
         report["recall"] = {
             "query_set": query_set,
             "n_queries": int(queries.shape[0]),
@@ -171,6 +172,16 @@ def evaluate(
             "at": {str(r): float(v) for r, v in rec_r.items()},
         }
     return report
+
+
+def _recall(quantizer, codes, X_hat, queries, ground_truth, R):
+    """recall@R by asymmetric distance; with the norm a quantizer stores for search
+    (GRVQ's "float", "quantized" or "regularized" norm term, of the centred
+    reconstruction), the ranking uses that norm, on centred queries and items."""
+    if getattr(quantizer, "norm", "none") == "none" or not hasattr(quantizer, "adc_norms"):
+        return metrics.recall_at(X_hat, queries, ground_truth, R=R)
+    return metrics.recall_at(quantizer.centred(X_hat), quantizer.centred(queries), ground_truth, R=R,
+                             base_sqnorms=quantizer.adc_norms(codes))
 
 
 def headline(report):
@@ -286,7 +297,7 @@ def beam_sweep(quantizer, X, beams=BEAMS, *, max_rows=5000, random_state=0):
     out = []
     for beam in beams:
         t0 = time.perf_counter()
-        codes = beam_search_encode(X, quantizer.codebooks_, beam)
+        codes = beam_search_encode(quantizer.centred(X), quantizer.codebooks_, beam)
         seconds = time.perf_counter() - t0
         err = metrics.reconstruction_error(X, quantizer.decode(codes))
         out.append({"beam": beam, "seconds": seconds, "rows": int(X.shape[0]),

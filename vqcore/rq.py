@@ -151,6 +151,10 @@ class ResidualQuantizer(BaseQuantizer):
     Attributes
     ----------
     codebooks_ : ndarray of shape (M, K, d), float32
+        In centred coordinates: a reconstruction is ``mean_ + sum_m codebooks_[m, k_m]``.
+    mean_ : ndarray of shape (d,), float32
+        Mean of the training data; encode quantizes ``X - mean_`` and decode
+        adds it back (:mod:`vqcore.base`).
     stage_errors_ : ndarray of shape (M,)
         Training mse after each stage (from the final codes).
     n_train_ : int
