@@ -311,6 +311,16 @@ def test_compare_runs_and_reuses_results(toy, monkeypatch):
     # the entropy view says what it shows on this data
     assert any("RQ16x4 goes from" in c.value for c in at.caption)
 
+    # complexity beside quality: at each budget RQ's encoding (M full-dimensional searches) costs
+    # M times PQ's (one search over d in all), and the chart draws the reported costs
+    cost = next(f for f in chart_figures(at) if f["layout"]["title"]["text"] == charts.TITLES["cost"])
+    assert len(cost["data"]) == 3  # one line per budget
+    for r in store.values():
+        assert r["encode_madds"] > 0 and r["codebook_bytes"] > 0 and r["encode_us"] > 0
+    for b in (16, 32, 64):
+        pq, rq = (next(r for r in store.values() if r["spec"] == f"{m}{b // 4}x4") for m in ("PQ", "RQ"))
+        assert rq["encode_madds"] > (b // 4) * pq["encode_madds"]
+
     # GRVQ's Figure 2 (right): RQ's codebooks re-encoded with beams 1..16; beam 1 is RQ's own
     # encoding, and the widest beam finds better tuples than it
     at.button(key="cmp_beams_run").click()

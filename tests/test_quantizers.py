@@ -639,3 +639,42 @@ def test_codes_depend_on_the_row_alone(name, X, monkeypatch):
     np.testing.assert_array_equal(alone, codes[::7])
     monkeypatch.setattr(vqcore.base, "ENCODE_BLOCK_ROWS", 97)
     np.testing.assert_array_equal(q.encode(X), codes)
+
+
+# ------------------------------------------------------------ complexity beside quality
+
+
+def test_encode_cost_and_memory_follow_the_structure(X):
+    """Multiply-adds per vector and bytes held, worked out by hand for d=8, K=16."""
+    d, K = X.shape[1], 16
+    fitted = {name: FACTORIES[name]().fit(X) for name in ("VQ", "PQ", "OPQ", "RQ", "RQbeam")}
+    assert fitted["VQ"].encode_cost() == K * d
+    assert fitted["PQ"].encode_cost() == K * d  # 4 subspaces of K codewords in d/4 dimensions
+    assert fitted["OPQ"].encode_cost() == d * d + K * d
+    # RQ, beam 1: per stage the products K d, the scores 2 K, the residual and its norm 2 d
+    assert fitted["RQ"].encode_cost() == 3 * (K * d + 2 * K + 2 * d)
+    # beam 4: stage 0 extends 1 path, stages 1 and 2 extend 4, each keeps 4
+    assert fitted["RQbeam"].encode_cost() == (K * d + 2 * K + 2 * 4 * d) + 2 * (4 * K * d + 2 * 4 * K + 2 * 4 * d)
+    assert fitted["VQ"].codebook_bytes() == 4 * (K * d + d)
+    assert fitted["RQ"].codebook_bytes() == 4 * (3 * K * d + d)
+    assert fitted["OPQ"].codebook_bytes() == 4 * (K * d + d + d * d)
+    aq = FACTORIES["AQ"]().fit(X)
+    rq4 = ResidualQuantizer(3, K, beam_size=aq.beam_size).fit(X)
+    assert aq.encode_cost() > rq4.encode_cost() + 3 * K * d  # the beam, then the tables and the local search
+    assert aq.set_params(n_ils_encode=0).encode_cost() < aq.set_params(n_ils_encode=32).encode_cost()
+
+
+def test_report_puts_complexity_beside_quality(X):
+    from vqcore.report import evaluate, headline
+
+    q = FACTORIES["RQbeam"]().fit(X)
+    rep = evaluate(q, X)
+    cx = rep["complexity"]
+    assert cx["encode_madds"] == q.encode_cost() and cx["codebook_bytes"] == q.codebook_bytes()
+    assert cx["encode_us_per_vector"] > 0
+    h = headline(rep)
+    assert h["encode madds / vector"] == q.encode_cost() and h["codebook bytes"] == q.codebook_bytes()
+    # codes passed in: the caller's time, or none
+    assert evaluate(q, X, codes=q.encode(X))["complexity"]["encode_us_per_vector"] is None
+    assert evaluate(q, X, codes=q.encode(X), encode_seconds=0.6)["complexity"]["encode_us_per_vector"] == \
+        pytest.approx(0.6 / X.shape[0] * 1e6)

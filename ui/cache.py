@@ -204,6 +204,7 @@ def _evaluate(f, X, seed, on_progress):
     t0 = time.perf_counter()
     with progress.reporting(on_progress):
         codes = q.encode(X)
+    encode_seconds = time.perf_counter() - t0
     nq = len(f["query_idx"])
     query_set = (
         f"{nq:,} rows drawn at random (seed {seed}), each searched for among the other "
@@ -211,7 +212,7 @@ def _evaluate(f, X, seed, on_progress):
         if nq else "no queries (fewer than 50 rows)"
     )
     report = evaluate(q, X, codes=codes, query_rows=f["query_idx"] if nq else None,
-                      fit_seconds=f["fit_seconds"], query_set=query_set)
+                      fit_seconds=f["fit_seconds"], query_set=query_set, encode_seconds=encode_seconds)
     report["n_train"] = f["n_train"]
     return {**f, "codes": codes, "report": report, "eval_seconds": time.perf_counter() - t0}
 

@@ -496,6 +496,20 @@ class AdditiveQuantizer(ResidualQuantizer):
         self.stage_errors_ = self._blocked_stage_errors(Xt, codes)
         return self
 
+    def _encode_cost(self):
+        """The beam search, then the local search: unary tables ``M K d`` (``M K`` more for the
+        norms), and per ICM sweep ``M (M - 1) K`` table additions (``M (K d + 2 d)`` with explicit
+        residuals when the tables would be too large); one sweep to start and ``n_icm`` per round,
+        the row's error (``M + M (M - 1) / 2`` look-ups) after each."""
+        M, K, d = self.n_codebooks, self.codebook_size, int(self.n_features_in_)
+        sweeps = 1 + self.n_ils_encode * self.n_icm
+        errors = (1 + self.n_ils_encode) * (M + M * (M - 1) // 2)
+        if M * M * K * K > _MAX_PAIR_TABLE:
+            local = sweeps * M * (K * d + 2 * d) + (1 + self.n_ils_encode) * 2 * d
+        else:
+            local = M * K * d + M * K + sweeps * M * (M - 1) * K + errors
+        return super()._encode_cost() + local
+
     def _row_seed(self):
         """The seed of the encoding's per-row streams: drawn at fit from ``random_state``;
         for a quantizer built from codebooks, ``random_state`` itself when it is an

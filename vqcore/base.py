@@ -171,6 +171,36 @@ class BaseQuantizer(BaseEstimator):
     def bits_per_vector(self):
         return float(self.n_codebooks * np.log2(self.codebook_size))
 
+    def codebook_bytes(self):
+        """Bytes of what the decoder (and a search) must hold: the codebooks, the mean and,
+        for OPQ, the rotation, as stored (float32)."""
+        self._check_fitted()
+        total = np.asarray(self.codebooks_).nbytes
+        for name in ("mean_", "rotation_"):
+            value = getattr(self, name, None)
+            if value is not None:
+                total += np.asarray(value, dtype=np.float32).nbytes
+        return int(total)
+
+    def encode_cost(self):
+        """Multiply-adds to encode one vector, worked out from the method's structure.
+
+        The distance products dominate (``K d`` per codebook searched over the
+        whole dimension); beam bookkeeping, table look-ups and residual
+        updates are counted as one multiply-add per value computed.
+        Comparisons (argmin, the beam's selection) are not counted.
+
+        Returns
+        -------
+        madds : int
+        """
+        self._check_fitted()
+        return int(self._encode_cost())
+
+    def _encode_cost(self):
+        # one nearest-codeword search of K codewords per codebook over its d_m dimensions
+        return int(self.codebook_size) * int(self.n_features_in_)
+
     def _nbits(self):
         K = int(self.codebook_size)
         return K.bit_length() - 1 if K & (K - 1) == 0 else None

@@ -589,6 +589,19 @@ class GeneralizedResidualQuantizer(ResidualQuantizer):
             return beam_search_encode(X, books, self.beam_size)
         return penalised_beam_search(X, books, self.beam_size, *search)
 
+    def _encode_cost(self):
+        """The beam search as RQ's; with the regularized norm's penalty, each stage also
+        multiplies x by the codebook (``K d``) and scores the cross term (``3 P_m K``).
+        GRVQ's passes cost only training time."""
+        M, K, d = self.n_codebooks, self.codebook_size, int(self.n_features_in_)
+        cost = super()._encode_cost()
+        if self._fitted_search() is not None:
+            paths = 1
+            for _ in range(M):
+                cost += K * d + 3 * paths * K
+                paths = min(self.beam_size, paths * K)
+        return cost
+
     def _fitted_search(self):
         """(penalty, target) of the fitted regularized norm, or None."""
         if self.norm != "regularized" or not getattr(self, "norm_penalty_", 0.0):

@@ -179,6 +179,11 @@ class OPQ(ProductQuantizer):
     def _encode(self, X):
         return super()._encode(X @ self.rotation_)
 
+    def _encode_cost(self):
+        # the rotation (d^2), then PQ's K d
+        d = int(self.n_features_in_)
+        return d * d + super()._encode_cost()
+
     def _decode(self, codes):
         return super()._decode(codes) @ self.rotation_.T
 

@@ -77,6 +77,22 @@ def _beam_step_chunked(R, err, codes, C, Cn, beam_out):
     return tuple(np.concatenate(p, axis=0) for p in zip(*parts))
 
 
+def beam_search_cost(M, K, d, beam_size):
+    """Multiply-adds per vector of :func:`beam_search_encode`.
+
+    Stage m extends ``P_m = min(beam, K^m)`` paths: the products ``P_m K d``,
+    the scores ``2 P_m K`` (error plus codeword norm) and, for the
+    ``P'_m = min(beam, P_m K)`` paths kept, their residuals and squared norms
+    ``2 P'_m d``.
+    """
+    total, paths = 0, 1
+    for _ in range(M):
+        kept = min(beam_size, paths * K)
+        total += paths * K * d + 2 * paths * K + 2 * kept * d
+        paths = kept
+    return total
+
+
 def beam_search_encode(X, codebooks, beam_size=1, *, init_codes=None):
     """Encode X with additive codebooks by beam search, stage by stage.
 
@@ -248,6 +264,9 @@ class ResidualQuantizer(BaseQuantizer):
 
     def _encode(self, X):
         return beam_search_encode(X, self.codebooks_, self.beam_size)
+
+    def _encode_cost(self):
+        return beam_search_cost(self.n_codebooks, self.codebook_size, int(self.n_features_in_), self.beam_size)
 
     def _decode(self, codes):
         out = self.codebooks_[0][codes[:, 0]].copy()
