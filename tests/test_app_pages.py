@@ -257,6 +257,17 @@ def test_quantize_rq_can_train_its_stages_on_the_best_beam_path(toy):
     assert chart_titles(at) == charts.QUANTIZE_TITLES
 
 
+def test_quantize_shows_grvq_norm_options_with_their_bits_and_errors(toy):
+    at = run_quantize(page("1_Quantize", toy), "GRVQ", M=3, nbits=4)
+    assert chart_titles(at) == charts.QUANTIZE_TITLES
+    at.button(key="q_grvq_norms").click()
+    ok(at.run())
+    table = at.dataframe[-1].value
+    assert list(table["norm"]) == ["none", "float", "quantized", "regularized"]
+    assert list(table["bits / vector"]) == [12, 44, 20, 12]  # 3 x 4 bits, then the norm's 0 / 32 / 8 / 0
+    assert table["norm error (relative)"].iloc[0] == 0
+
+
 def test_quantize_bad_settings_are_an_error_not_an_exception(toy):
     at = ok(page("1_Quantize", toy).run())
     at.selectbox(key="q_method").set_value("PQ")

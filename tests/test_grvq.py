@@ -421,3 +421,16 @@ def test_bits_and_recall_count_the_stored_norm(norm_models, X):
     assert rep["recall"]["at"]["10"] == pytest.approx(np.mean(rank < 10), abs=0.011)
     exact = metrics.recall_at(q.decode(codes), Q, truth, R=(10,))[10]
     assert rep["recall"]["at"]["10"] != exact
+
+
+def test_norm_options_say_what_each_costs_and_buys(norm_models, X):
+    """One row per norm option: none and float are exact (float at 32 bits more), quantized
+    costs norm_bits and leaves at most half a step, regularized costs no bits but error."""
+    rows = {r["norm"]: r for r in norm_models["none"].norm_options(X)}
+    assert list(rows) == ["none", "float", "quantized", "regularized"]
+    base = rows["none"]["bits_per_vector"]
+    assert [rows[k]["bits_per_vector"] - base for k in rows] == [0, 32, 6, 0]
+    assert rows["none"]["norm_error"] == 0 and rows["float"]["relative_norm_error"] < 1e-6
+    assert rows["none"]["mse"] == rows["float"]["mse"] == rows["quantized"]["mse"]
+    assert rows["regularized"]["mse"] > rows["none"]["mse"]
+    assert rows["quantized"]["norm_error"] > 0

@@ -226,6 +226,17 @@ def beam_sweep(key, spec, params, train_size, seed, _X):
     return report_beam_sweep(f["quantizer"], _X, random_state=seed)
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def grvq_norm_options(key, spec, params, train_size, seed, _X, max_rows=5000):
+    """GRVQ's norm options on the fitted (cached) codebooks, measured on up to ``max_rows``
+    base rows: :meth:`vqcore.GeneralizedResidualQuantizer.norm_options`."""
+    f = fit(key, spec, params, train_size, seed, _X)
+    idx = f["base_idx"]
+    if len(idx) > max_rows:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, max_rows, replace=False))
+    return f["quantizer"].norm_options(_X[idx])
+
+
 def run_with_progress(key, spec, params, train_size, seed, X, *, label=None):
     """:func:`run` inside an ``st.status`` that says what it is doing, with a progress bar
     above it that follows the fit's stages or iterations, then the encoding of large data

@@ -226,7 +226,11 @@ class BaseQuantizer(BaseEstimator):
         return template.format(M=self.n_codebooks, nbits=nbits, d=getattr(self, "n_features_in_", "d"))
 
     def faiss_string(self):
-        """The nearest faiss ``index_factory`` string, or None if faiss has none."""
+        """The nearest faiss ``index_factory`` string, or None if faiss has none.
+
+        faiss's quantizers do not centre the data: the same codebooks serve
+        there once ``mean_`` is subtracted from the vectors (and added back
+        to reconstructions), since vqcore's codebooks are centred on it."""
         raise NotImplementedError
 
     # --------------------------------------------------------- stage errors

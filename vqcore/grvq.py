@@ -461,6 +461,41 @@ class GeneralizedResidualQuantizer(ResidualQuantizer):
         self._set_fitted(X, books, cost, base)
         return self
 
+    def norm_options(self, X):
+        """What each way of providing the norm term costs in bits and buys in error, on rows X.
+
+        Each option of ``norm`` is fitted on a copy of this quantizer with
+        :meth:`fit_norm` (the same trained codebooks; "regularized" refits
+        them with its penalty), then measured on X.
+
+        Returns
+        -------
+        list of dict, one per option
+            ``norm``, ``bits_per_vector`` (codes and norm), ``norm_bits``,
+            ``mse`` and ``relative`` (reconstruction error of X),
+            ``norm_error`` (mean absolute error of the search's norm term on
+            X, in units of ``||x||^2``) and ``relative_norm_error`` (over
+            the mean squared norm of the centred reconstructions).
+        """
+        import copy
+
+        from .metrics import reconstruction_error
+
+        self._check_fitted()
+        X = check_data(X)
+        check_dim(X, self.n_features_in_)
+        out = []
+        for norm in NORMS:
+            q = copy.deepcopy(self).set_params(norm=norm).fit_norm(X)
+            codes = q.encode(X)
+            rec = reconstruction_error(X, q.decode(codes))
+            exact = q._exact_norms(codes)
+            err = float(np.mean(np.abs(q._adc_norms(codes) - exact)))
+            out.append({"norm": norm, "bits_per_vector": q.bits_per_vector, "norm_bits": int(q.norm_bits_),
+                        "mse": float(rec["mse"]), "relative": float(rec["relative"]), "norm_error": err,
+                        "relative_norm_error": err / max(float(exact.mean()), 1e-30)})
+        return out
+
     def _base_books(self):
         """The codebooks before any norm regularisation (``codebooks_`` for a quantizer
         built from codebooks, which has no ``base_codebooks_``)."""
