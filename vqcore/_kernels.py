@@ -199,11 +199,37 @@ def beam_extend(R, C, sel, newR, newerr):
             newerr[i, j] = s
 
 
+@_compiled()
+def icm_sweeps(U, G2, codes, n_sweeps):
+    """ICM with unary and pairwise tables, in place: ``n_sweeps`` times, for each position m,
+    ``codes[i, m] = argmin_k U[i, m, k] + sum_{j != m} G2[j, m, codes[i, j], k]`` (first
+    minimum on ties). The same float32 additions, in the same order, as the numpy
+    version, without its (rows, K) temporaries per table gather."""
+    c, M, K = U.shape
+    cost = np.empty(K, dtype=np.float32)
+    for i in range(c):
+        for _ in range(n_sweeps):
+            for m in range(M):
+                for k in range(K):
+                    cost[k] = U[i, m, k]
+                for j in range(M):
+                    if j != m:
+                        g = G2[j, m, codes[i, j]]
+                        for k in range(K):
+                            cost[k] += g[k]
+                best = 0
+                for k in range(1, K):
+                    if cost[k] < cost[best]:
+                        best = k
+                codes[i, m] = best
+
+
 def warm_up():
     """Run each kernel once on a few points, so that numba loads their cached
     machine code (or compiles it, the first time after install) now."""
     X = np.arange(64, dtype=np.float32).reshape(16, 4)
     greedy_kmeans_pp(X, np.ascontiguousarray(X.T), 0, np.full((3, 2), 0.5), np.empty((4, 4), np.float32))
+    icm_sweeps(np.zeros((2, 2, 4), np.float32), np.zeros((2, 2, 4, 4), np.float32), np.zeros((2, 2), np.int64), 1)
     sel = np.zeros((4, 2), np.int64)
     beam_select(X.reshape(4, 2, 8), np.zeros((4, 2), np.float32), np.zeros(8, np.float32), sel)
     beam_extend(X.reshape(4, 2, 8), X[:8], sel, np.empty((4, 2, 8), np.float32), np.empty((4, 2), np.float32))

@@ -22,7 +22,7 @@ import scipy.linalg
 
 from . import progress
 from ._distances import cluster_sums, nearest
-from ._parallel import parallel_map, single_blas_thread
+from ._parallel import n_threads, parallel_map, single_blas_thread
 from ._validation import check_int, check_random_state, check_real
 from .rq import RQ_START_SHARE, ResidualQuantizer, beam_search_encode
 
@@ -256,7 +256,15 @@ class _TableSearch:
         return err
 
     def icm(self, codes, n_sweeps):
-        """Re-pick each position's code given the others (in place); no row's error rises."""
+        """Re-pick each position's code given the others (in place); no row's error rises.
+
+        By the compiled loop (:func:`vqcore._kernels.icm_sweeps`) when the arrays are
+        float32 and int64, else by the numpy loop it reproduces."""
+        if self.U.dtype == np.float32 and self.G2.dtype == np.float32 and codes.dtype == np.int64:
+            from . import _kernels
+
+            _kernels.icm_sweeps(self.U, self.G2, codes, n_sweeps)
+            return
         for _ in range(n_sweeps):
             for m in range(self.M):
                 cost = self.U[:, m, :].copy()
@@ -301,6 +309,8 @@ def ils_encode(X, books, codes, seed, *, n_ils=8, n_icm=4, n_perturb=4):
     G2 = 2.0 * pair_tables(books)
     Cn = np.einsum("mkd,mkd->mk", books, books)
     step = max(1, _LUT_CHUNK_BYTES // (3 * M * K * 4))
+    if n >= 512:  # at least one block per thread: the compiled ICM runs without the GIL
+        step = min(step, -(-n // n_threads()))
     spans = [(a, min(n, a + step)) for a in range(0, n, step)]
 
     def work(i):
