@@ -121,7 +121,8 @@ d2.download_button("Codebooks (.npz)", partial(D.codebooks_npz, q), f"{base}_cod
                    "application/octet-stream", key="q_dl_books", on_click="ignore",
                    help="The codewords in data space: a model with projections or groups needs its own file "
                         "to encode as it does." if hasattr(q, "encoder_") else
-                        "codebooks (and rotation for OPQ), with the spec and settings: vqcore.load_quantizer (or "
+                        "codebooks (centred on the data mean, which it holds too; and the rotation for OPQ), with the "
+                        "spec and settings: vqcore.load_quantizer (or "
                         "the Trained model source above) reads it back as the same quantizer.")
 d3.download_button("Report (JSON)", partial(D.report_json, report), f"{base}_report.json", "application/json",
                    key="q_dl_json", on_click="ignore")
