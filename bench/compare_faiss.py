@@ -225,8 +225,8 @@ def main(argv=None):
                 print(f"{name}: skipped learn={n_learn}: the training set has {full['train'].shape[0]} rows")
                 continue
             data = full if n_learn is None else {**full, "train": full["train"][:n_learn]}
-            runs.append((name, n_learn, data))
-    for name, n_learn, data in runs:
+            runs.append((name, data))
+    for name, data in runs:
         d = data["train"].shape[1]
         for spec, fspec in configs:
             v, f = run_pair((lambda seed, spec=spec, d=d: VqcoreRunner(spec, d, seed),

@@ -406,7 +406,8 @@ def learn_toy(rho, K, M, n=1500, seed=0, resolution=160):
         stages.append({"cells": cell_ids(codes_grid, s), "points": pts, "mse": err, "n_points": K**s})
     return {
         "X": X, "xs": xs, "ys": ys,
-        "vq": {"cells": cell_ids(vq.encode(G)), "points": vq.decode(np.arange(K)[:, None]).astype(float), "mse": mse(vq)},
+        "vq": {"cells": cell_ids(vq.encode(G)), "points": vq.decode(np.arange(K)[:, None]).astype(float),
+               "mse": mse(vq)},
         "pq": {"cells": cell_ids(pq.encode(G)), "points": reachable_points(pq), "mse": mse(pq)},
         "rq": stages,
         "variance": float(((X - X.mean(0)) ** 2).sum(1).mean()),
