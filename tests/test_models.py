@@ -358,7 +358,7 @@ def test_vq_lens_own_opq_download_loads_back_with_the_same_codes():
     rng = np.random.default_rng(6)
     X = (rng.normal(size=(1500, 8)) @ rng.normal(size=(8, 8))).astype(np.float32)
     opq = vqcore.OPQ(n_codebooks=4, codebook_size=16, n_iter_opq=5, random_state=0).fit(X)
-    # the arrays of the Quantize page's "Codebooks (.npz)" download (ui/data.codebooks_npz)
+    # plain arrays saved by hand (the older download): codebooks, rotation and the mean they are centred on
     q = load_quantizer(npz_bytes(compressed=True, codebooks=opq.codebooks_, rotation=opq.rotation_, mean=opq.mean_),
                        filename="o.npz")
     assert "OPQ" in q.layout_
