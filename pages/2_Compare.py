@@ -150,6 +150,7 @@ with g3:
     W.show(figs[4], key="cmp_stages")
 with g4:
     W.show(figs[3], key="cmp_fit")
+W.show(charts.error_vs_encode_cost(rows), key="cmp_cost")
 
 # GRVQ's Figure 2, right: the additive methods' codebooks re-encoded with wider and wider beams
 beam_plan = {}
@@ -191,7 +192,8 @@ table = pd.DataFrame([{
     "method": r["method"], "spec": r["spec"], "bits": r["bits"], "relative error": r["relative"], "mse": r["mse"],
     **{f"recall@{k}": v for k, v in (r["recall"] or {}).items()},
     "effective bits": r["effective_bits"], "dead codes": r["dead"], "collision rate": r["collision_rate"],
-    "fit s": r["fit_seconds"],
+    "fit s": r["fit_seconds"], "codebook bytes": r.get("codebook_bytes"),
+    "encode madds / vector": r.get("encode_madds"), "encode µs / vector": r.get("encode_us"),
 } for r in rows])
 st.dataframe(table, hide_index=True, width="stretch")
 st.download_button("Table (CSV)", table.to_csv(index=False), "compare.csv", "text/csv", key="cmp_dl", on_click="ignore")

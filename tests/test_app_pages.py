@@ -257,6 +257,17 @@ def test_quantize_rq_can_train_its_stages_on_the_best_beam_path(toy):
     assert chart_titles(at) == charts.QUANTIZE_TITLES
 
 
+def test_quantize_shows_grvq_norm_options_with_their_bits_and_errors(toy):
+    at = run_quantize(page("1_Quantize", toy), "GRVQ", M=3, nbits=4)
+    assert chart_titles(at) == charts.QUANTIZE_TITLES
+    at.button(key="q_grvq_norms").click()
+    ok(at.run())
+    table = at.dataframe[-1].value
+    assert list(table["norm"]) == ["none", "float", "quantized", "regularized"]
+    assert list(table["bits / vector"]) == [12, 44, 20, 12]  # 3 x 4 bits, then the norm's 0 / 32 / 8 / 0
+    assert table["norm error (relative)"].iloc[0] == 0
+
+
 def test_quantize_bad_settings_are_an_error_not_an_exception(toy):
     at = ok(page("1_Quantize", toy).run())
     at.selectbox(key="q_method").set_value("PQ")
@@ -310,6 +321,16 @@ def test_compare_runs_and_reuses_results(toy, monkeypatch):
 
     # the entropy view says what it shows on this data
     assert any("RQ16x4 goes from" in c.value for c in at.caption)
+
+    # complexity beside quality: at each budget RQ's encoding (M full-dimensional searches) costs
+    # M times PQ's (one search over d in all), and the chart draws the reported costs
+    cost = next(f for f in chart_figures(at) if f["layout"]["title"]["text"] == charts.TITLES["cost"])
+    assert len(cost["data"]) == 3  # one line per budget
+    for r in store.values():
+        assert r["encode_madds"] > 0 and r["codebook_bytes"] > 0 and r["encode_us"] > 0
+    for b in (16, 32, 64):
+        pq, rq = (next(r for r in store.values() if r["spec"] == f"{m}{b // 4}x4") for m in ("PQ", "RQ"))
+        assert rq["encode_madds"] > (b // 4) * pq["encode_madds"]
 
     # GRVQ's Figure 2 (right): RQ's codebooks re-encoded with beams 1..16; beam 1 is RQ's own
     # encoding, and the widest beam finds better tuples than it

@@ -69,6 +69,17 @@ def test_faiss_search_on_the_exported_index_is_vqcores_adc_search(spec, data):
     assert recon.ntotal == X.shape[0]
 
 
+@pytest.mark.parametrize("spec", ["VQ1x6", "PQ4x6", "OPQ4x5", "RQ3x5", "AQ2x5"])
+def test_exported_index_holds_the_mean_the_codebooks_are_centred_on(spec, data):
+    """vqcore's codebooks are centred on mean_ and faiss does not centre: the export folds the
+    mean into the codebooks, so data far from the origin search the same."""
+    X, Q = (a + 10.0 for a in data)  # not further: faiss computes |q|^2 - 2 q.c + |c|^2 in float32
+    q = _fitted(spec, X)
+    assert np.abs(q.mean_).min() > 8
+    codes = q.encode(X)
+    _check_same_search(q, codes, Q, to_faiss_index(q, codes))
+
+
 def test_serialized_index_searches_the_same(data):
     X, Q = data
     q = _fitted("RQ3x5", X)

@@ -94,8 +94,9 @@ def test_reencoding_from_the_saved_prefix_equals_a_full_beam_search(X):
     """The re-encoding that reuses stages 0..m-1 finds what a full beam search finds."""
     g = _grvq().fit(X)
     books = g.codebooks_
-    full = beam_search_encode(X, books, g.beam_size)
-    state = _start_state(X)
+    Xc = g.centred(X)  # the codebooks' coordinates
+    full = beam_search_encode(Xc, books, g.beam_size)
+    state = _start_state(Xc)
     for m in range(books.shape[0]):
         codes, R, _err, _ = g._encode_from(state, books, m)
         np.testing.assert_array_equal(codes, full)
@@ -169,13 +170,15 @@ def test_norm_none_and_float_give_the_exact_search_distance(norm_models, X):
     codes = q.encode(X[:200])
     X_hat = q.decode(codes).astype(np.float64)
     queries = X[-5:].astype(np.float64)
-    # fast Euclidean distance: ||q||^2 - 2 <q, x_hat> + ||x_hat||^2
-    adc = (queries ** 2).sum(1)[:, None] - 2 * queries @ X_hat.T + q.adc_norms(codes)[None, :]
+    # fast Euclidean distance on the centred query and reconstruction (the codebooks' coordinates):
+    # ||q - mean||^2 - 2 <q - mean, x_hat - mean> + ||x_hat - mean||^2
+    qc, yc = q.centred(X[-5:]).astype(np.float64), q._decode(codes).astype(np.float64)
+    adc = (qc ** 2).sum(1)[:, None] - 2 * qc @ yc.T + q.adc_norms(codes)[None, :]
     exact = ((queries[:, None, :] - X_hat[None]) ** 2).sum(-1)
-    np.testing.assert_allclose(adc, exact, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(adc, exact, rtol=1e-5, atol=1e-5)
     assert q.norm_error_ == 0.0
     f = norm_models["float"]
-    exact_f = (f.decode(codes).astype(np.float64) ** 2).sum(1)
+    exact_f = (f._decode(codes).astype(np.float64) ** 2).sum(1)
     np.testing.assert_allclose(f.adc_norms(codes), exact_f, rtol=1e-7)
     assert f.norm_error_ < 1e-6 * exact_f.mean()
 
@@ -185,7 +188,7 @@ def test_quantized_norm_error_is_at_most_half_a_step(norm_models, X):
     q = norm_models["quantized"]
     lo, hi = q.norm_range_
     codes = q.encode(X)
-    exact = (q.decode(codes).astype(np.float64) ** 2).sum(1)
+    exact = (q._decode(codes).astype(np.float64) ** 2).sum(1)  # centred, as the search uses it
     approx = q.adc_norms(codes)
     assert len(np.unique(approx)) <= 2 ** 6
     inside = (exact >= lo) & (exact <= hi)
@@ -202,7 +205,7 @@ def test_regularized_norm_trades_reconstruction_for_norm_error(norm_models, X):
     plain, reg = norm_models["none"], norm_models["regularized"]
     # what the constant-cross-term approximation would cost without the penalty
     codes = plain.encode(X)
-    exact = (plain.decode(codes).astype(np.float64) ** 2).sum(1)
+    exact = (plain._decode(codes).astype(np.float64) ** 2).sum(1)
     cross = exact - plain._codeword_norms(codes)
     unregularized = np.abs(cross - cross.mean()).mean()
     assert reg.norm_error_ < 0.8 * unregularized
@@ -327,3 +330,107 @@ def test_entropy_profile_says_when_the_data_shows_figure_one():
     assert "only half" in half["sentence"]
     assert "Add GRVQ" in entropy_profile([rq])["sentence"]
     assert entropy_profile([_item("VQ", [7.9])]) == {"methods": {}, "sentence": ""}
+
+
+# ------------------------------------------------------------ as the paper
+
+
+def test_fit_norm_keeps_the_codebooks_of_the_options_that_say_so(norm_models, X):
+    """Trying "regularized" and going back to "none" (or "float", "quantized") gives back the
+    codebooks the passes ended with, not the regularized ones."""
+    plain = norm_models["none"]
+    q = copy.deepcopy(plain).set_params(norm="regularized").fit_norm(X)
+    assert not np.array_equal(q.codebooks_, plain.codebooks_)
+    for norm in ("none", "float", "quantized"):
+        q.set_params(norm=norm).fit_norm(X)
+        np.testing.assert_array_equal(q.codebooks_, plain.codebooks_)
+        np.testing.assert_array_equal(q.encode(X), plain.encode(X))
+
+
+def test_transition_refit_starts_from_the_projected_codebook(X):
+    """Transition clustering of a trained codebook starts from its projection into the PCA
+    space of the data: in all dimensions at once that is Lloyd from the codebook itself
+    (distances do not change under the rotation), not a new k-means++ seeding."""
+    from vqcore.kmeans import _kmeans, _progressive_kmeans
+
+    rng = np.random.default_rng(0)
+    C = X[rng.choice(X.shape[0], 16, replace=False)] + 0.1
+    d = X.shape[1]
+    warm = _kmeans(X, 16, 5, "k-means++", None, C, np.random.default_rng(1), warn=False).centroids
+    projected = _progressive_kmeans(X, 16, [d], 5, None, np.random.default_rng(2), init_centroids=C).centroids
+    np.testing.assert_allclose(projected, warm, atol=1e-3)
+    scratch = _progressive_kmeans(X, 16, [d], 5, None, np.random.default_rng(2)).centroids
+    assert np.abs(scratch - warm).max() > 0.1
+
+
+def test_penalised_beam_search_minimises_the_penalised_objective():
+    """The norm penalty is in the search: with a beam holding every path the search finds the
+    tuple of least ``||x - x_hat||^2 + lam (cross - target)^2``; without penalty it is the
+    plain beam search."""
+    from itertools import product
+
+    from vqcore.grvq import penalised_beam_search
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5)).astype(np.float32)
+    books = rng.normal(size=(3, 4, 5)).astype(np.float32)
+    np.testing.assert_array_equal(penalised_beam_search(X, books, 3, 0.0, 1.0), beam_search_encode(X, books, 3))
+    lam, target = 0.5, 1.0
+    tuples = np.array(list(product(range(4), repeat=3)))
+    S = books[np.arange(3), tuples].astype(np.float64)  # (64, 3, 5)
+    X_hat = S.sum(1)
+    cross = (X_hat ** 2).sum(1) - (S ** 2).sum((1, 2))
+    obj = ((X[:, None, :] - X_hat[None]) ** 2).sum(-1) + lam * (cross - target)[None] ** 2
+    codes = penalised_beam_search(X, books, 64, lam, target)
+    found = obj[np.arange(200), (codes * [16, 4, 1]).sum(1)]
+    np.testing.assert_allclose(found, obj.min(1), rtol=1e-5)
+
+
+def test_regularized_encoding_holds_the_cross_term_near_its_constant(norm_models, X, X_held):
+    """encode of a "regularized" GRVQ searches with the penalty: on held-out rows the cross term
+    strays less from the constant than with the plain beam search on the same codebooks."""
+    reg = norm_models["regularized"]
+    assert reg.norm_penalty_ > 0
+
+    def stray(codes):
+        exact = (reg._decode(codes).astype(np.float64) ** 2).sum(1)
+        return np.abs(exact - reg._codeword_norms(codes) - reg.norm_constant_).mean()
+
+    plain = beam_search_encode(reg.centred(X_held), reg.codebooks_, reg.beam_size)
+    assert stray(reg.encode(X_held)) < 0.9 * stray(plain)
+
+
+def test_bits_and_recall_count_the_stored_norm(norm_models, X):
+    """bits_per_vector (and the report) count the norm's bits; recall ranks by the norm the
+    search would use (here a 1-bit quantized norm), not by the exact one."""
+    from vqcore import metrics
+    from vqcore.report import evaluate
+
+    base = 4 * 4
+    assert [norm_models[k].bits_per_vector for k in ("none", "float", "quantized", "regularized")] == [
+        base, base + 32, base + 6, base]
+    q = _grvq(norm="quantized", norm_bits=1).fit(X)
+    B, Q = X[:1000], X[1000:]
+    truth = metrics.exact_neighbors(B, Q, 1)
+    rep = evaluate(q, B, Q, ground_truth=truth, R=(1, 10))
+    assert rep["bits_per_vector"] == base + 1
+    codes = q.encode(B)
+    Y, Qc = q._decode(codes).astype(np.float64), q.centred(Q).astype(np.float64)
+    dist = -2 * Qc @ Y.T + q.adc_norms(codes)[None, :]
+    rank = (dist < dist[np.arange(len(Q)), truth[:, 0]][:, None]).sum(1)
+    assert rep["recall"]["at"]["10"] == pytest.approx(np.mean(rank < 10), abs=0.011)
+    exact = metrics.recall_at(q.decode(codes), Q, truth, R=(10,))[10]
+    assert rep["recall"]["at"]["10"] != exact
+
+
+def test_norm_options_say_what_each_costs_and_buys(norm_models, X):
+    """One row per norm option: none and float are exact (float at 32 bits more), quantized
+    costs norm_bits and leaves at most half a step, regularized costs no bits but error."""
+    rows = {r["norm"]: r for r in norm_models["none"].norm_options(X)}
+    assert list(rows) == ["none", "float", "quantized", "regularized"]
+    base = rows["none"]["bits_per_vector"]
+    assert [rows[k]["bits_per_vector"] - base for k in rows] == [0, 32, 6, 0]
+    assert rows["none"]["norm_error"] == 0 and rows["float"]["relative_norm_error"] < 1e-6
+    assert rows["none"]["mse"] == rows["float"]["mse"] == rows["quantized"]["mse"]
+    assert rows["regularized"]["mse"] > rows["none"]["mse"]
+    assert rows["quantized"]["norm_error"] > 0

@@ -113,7 +113,7 @@ def test_vq_codewords_land_on_their_cluster_means():
     q = KMeansVQ(codebook_size=5, random_state=0).fit(ds.X)
     codes = q.encode(ds.X)
     pts = codeword_points(q, codes, 0)
-    np.testing.assert_allclose(pts, q.codebooks_[0], atol=1e-5)
+    np.testing.assert_allclose(pts, q.codebooks_[0] + q.mean_, atol=1e-5)  # codebooks are centred
     means, counts = code_means(ds.X, codes[:, 0], 5)
     assert counts.sum() == 1200
     mean, comps = pca_basis(ds.X)
@@ -166,7 +166,8 @@ def test_vq_cells_on_a_grid_are_voronoi_cells():
     xs, ys, P = grid_points((-3, 3, -2, 2), 25)
     assert P.shape == (625, 2) and P[1].tolist() == [xs[1], ys[0]]
     ids = cell_ids(q.encode(P))
-    nearest = np.argmin(((P[:, None, :] - q.codebooks_[0][None]) ** 2).sum(-1), axis=1)
+    centroids = q.codebooks_[0] + q.mean_  # the codebooks are centred on the data mean
+    nearest = np.argmin(((P[:, None, :] - centroids[None]) ** 2).sum(-1), axis=1)
     # same partition: one cell id per nearest codeword and vice versa
     pairs = set(zip(ids.tolist(), nearest.tolist()))
     assert len(pairs) == len(set(ids.tolist())) == len(set(nearest.tolist()))
@@ -176,7 +177,8 @@ def test_pq_in_2d_reaches_the_grid_of_its_1d_codebooks():
     X = make_gaussian(500, 2, random_state=0).X
     q = ProductQuantizer(n_codebooks=2, codebook_size=4, random_state=0).fit(X)
     pts = reachable_points(q)
-    grid = np.array(list(itertools.product(q.codebooks_[0][:, 0], q.codebooks_[1][:, 0])))
+    books = q.codebooks_[:, :, 0] + q.mean_[:, None]  # subspace m's codewords, centred on mean_[m]
+    grid = np.array(list(itertools.product(books[0], books[1])))
     assert pts.shape == (16, 2)
     np.testing.assert_allclose(np.sort(pts, axis=0), np.sort(grid, axis=0), atol=1e-6)
 

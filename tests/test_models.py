@@ -339,12 +339,28 @@ def test_baselines_at_the_same_bits(name, expected):
     assert all(vqcore.from_spec(s).bits_per_vector == q.bits_per_vector for s in specs)
 
 
+def test_vq_lens_own_rq_download_with_its_mean_loads_back_with_the_same_codes():
+    """The download holds the mean the codebooks are centred on (vqcore.base); loaded back, the
+    quantizer centres with it, so data far from the origin keep their codes."""
+    from ui.data import codebooks_npz
+
+    rng = np.random.default_rng(7)
+    X = (rng.normal(size=(1500, 8)) + 100.0).astype(np.float32)
+    rq = vqcore.ResidualQuantizer(3, 16, random_state=0).fit(X)
+    q = load_quantizer(codebooks_npz(rq), filename="r.npz")
+    np.testing.assert_allclose(q.mean_, rq.mean_)
+    codes = rq.encode(X)
+    np.testing.assert_array_equal(q.encode(X), codes)
+    np.testing.assert_allclose(q.decode(codes), rq.decode(codes), atol=1e-4)
+
+
 def test_vq_lens_own_opq_download_loads_back_with_the_same_codes():
     rng = np.random.default_rng(6)
     X = (rng.normal(size=(1500, 8)) @ rng.normal(size=(8, 8))).astype(np.float32)
     opq = vqcore.OPQ(n_codebooks=4, codebook_size=16, n_iter_opq=5, random_state=0).fit(X)
-    # the arrays of the Quantize page's "Codebooks (.npz)" download (ui/data.codebooks_npz)
-    q = load_quantizer(npz_bytes(compressed=True, codebooks=opq.codebooks_, rotation=opq.rotation_), filename="o.npz")
+    # plain arrays saved by hand (the older download): codebooks, rotation and the mean they are centred on
+    q = load_quantizer(npz_bytes(compressed=True, codebooks=opq.codebooks_, rotation=opq.rotation_, mean=opq.mean_),
+                       filename="o.npz")
     assert "OPQ" in q.layout_
     codes = opq.encode(X)
     np.testing.assert_array_equal(q.encode(X), codes)

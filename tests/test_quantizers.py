@@ -265,7 +265,7 @@ def test_table_local_search_is_the_explicit_one():
     np.testing.assert_array_equal(by_tables, by_residuals)
     # the local search starts with one ICM sweep, then keeps a round's codes only where they are better
     one_sweep, _ = icm_refine(X, books, codes, n_sweeps=1)
-    after = ils_encode(X, books, codes, np.random.default_rng(1), n_ils=4)
+    after = ils_encode(X, books, codes, 1, n_ils=4)
     assert np.all(explicit_err(after) <= explicit_err(one_sweep) * (1 + 1e-5))
     assert explicit_err(after).mean() < explicit_err(one_sweep).mean()
 
@@ -563,3 +563,118 @@ def test_kernels_compile_without_a_writable_cache(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(_kernels)
+
+
+# --------------------------------------------------- any data: centring, row-stable codes
+
+
+def _exact_offset_data(offset, n=600, d=8, seed=5):
+    """Structured data on a grid of 2^-10 with column means exactly 0 (rows come in +/- pairs),
+    plus ``offset``: every value and the mean are exact in float32 up to 1e4, so the only
+    difference between two offsets is the offset itself."""
+    rng = np.random.default_rng(seed)
+    Z = rng.normal(size=(n // 2, d)) @ rng.normal(size=(d, d)) / np.sqrt(d)
+    Z = np.clip(np.round(Z * 1024) / 1024, -7.0, 7.0)
+    X = np.concatenate([Z, -Z]) + offset
+    assert np.all(X.astype(np.float32) == X)
+    return X.astype(np.float32)
+
+
+@pytest.mark.parametrize("offset", [1e3, 1e4])
+@pytest.mark.parametrize("name", FACTORIES)
+def test_a_constant_shift_changes_nothing(name, offset):
+    """Every quantizer learns the mean and quantizes X - mean: shifted data get the same codes
+    (the algorithms are deterministic under random_state) and the same relative error."""
+    X0, Xs = _exact_offset_data(0.0), _exact_offset_data(offset)
+    q0, qs = FACTORIES[name]().fit(X0), FACTORIES[name]().fit(Xs)
+    np.testing.assert_allclose(qs.mean_, offset, rtol=0, atol=0)
+    np.testing.assert_array_equal(qs.codebooks_, q0.codebooks_)
+    np.testing.assert_array_equal(qs.encode(Xs), q0.encode(X0))
+    rel0 = vqcore.metrics.reconstruction_error(X0, q0.decode(q0.encode(X0)))["relative"]
+    rels = vqcore.metrics.reconstruction_error(Xs, qs.decode(qs.encode(Xs)))["relative"]
+    assert rels == pytest.approx(rel0, rel=1e-3)
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_gaussian_data_far_from_the_origin_quantize_as_well_as_at_it(name):
+    """The issue's case: N(0, 1) in 16 dimensions plus 0, 1e3 or 1e4 in every coordinate
+    (not exact in float32): the relative error stays that at the origin (before centring,
+    VQ's rose from 0.63 to above 1 at an offset of 3000)."""
+    Z = np.random.default_rng(0).normal(size=(2000, 16))
+    make = {"PQ": lambda: ProductQuantizer(4, 16, random_state=0),
+            "OPQ": lambda: OPQ(4, 16, n_iter_opq=5, random_state=0)}.get(name, FACTORIES[name])
+    rel = {}
+    for offset in (0.0, 1e3, 1e4):
+        X = (Z + offset).astype(np.float32)
+        q = make().fit(X)
+        rel[offset] = vqcore.metrics.reconstruction_error(X, q.decode(q.encode(X)))["relative"]
+    assert rel[1e3] == pytest.approx(rel[0.0], rel=0.02)
+    assert rel[1e4] == pytest.approx(rel[0.0], rel=0.02)
+
+
+def test_a_quantizer_without_a_mean_reads_its_codebooks_as_they_are(X):
+    """A quantizer built from trained codebooks may have mean_ unset or None: it means zero."""
+    q = ResidualQuantizer(3, 16, random_state=0).fit(X)
+    codes = q.encode(X)
+    bare = ResidualQuantizer(3, 16)
+    bare.codebooks_, bare.n_features_in_ = q.codebooks_ + 0, X.shape[1]
+    shifted = X - q.mean_
+    for mean in ("unset", None, np.zeros(X.shape[1])):
+        if not isinstance(mean, str):
+            bare.mean_ = mean
+        np.testing.assert_array_equal(bare.encode(shifted), codes)
+        np.testing.assert_allclose(bare.decode(codes), q.decode(codes) - q.mean_, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_codes_depend_on_the_row_alone(name, X, monkeypatch):
+    """An item gets the same codes whatever it is encoded with: alone, in another slice, in
+    another order, or in blocked encoding (AQ's local search used one random stream for the
+    whole call, so about 14% of rows changed with the rows around them)."""
+    q = FACTORIES[name]().fit(X)
+    codes = q.encode(X)
+    np.testing.assert_array_equal(q.encode(X[250:]), codes[250:])
+    np.testing.assert_array_equal(q.encode(X[::-1]), codes[::-1])
+    alone = np.concatenate([q.encode(X[i:i + 1]) for i in range(0, X.shape[0], 7)])
+    np.testing.assert_array_equal(alone, codes[::7])
+    monkeypatch.setattr(vqcore.base, "ENCODE_BLOCK_ROWS", 97)
+    np.testing.assert_array_equal(q.encode(X), codes)
+
+
+# ------------------------------------------------------------ complexity beside quality
+
+
+def test_encode_cost_and_memory_follow_the_structure(X):
+    """Multiply-adds per vector and bytes held, worked out by hand for d=8, K=16."""
+    d, K = X.shape[1], 16
+    fitted = {name: FACTORIES[name]().fit(X) for name in ("VQ", "PQ", "OPQ", "RQ", "RQbeam")}
+    assert fitted["VQ"].encode_cost() == K * d
+    assert fitted["PQ"].encode_cost() == K * d  # 4 subspaces of K codewords in d/4 dimensions
+    assert fitted["OPQ"].encode_cost() == d * d + K * d
+    # RQ, beam 1: per stage the products K d, the scores 2 K, the residual and its norm 2 d
+    assert fitted["RQ"].encode_cost() == 3 * (K * d + 2 * K + 2 * d)
+    # beam 4: stage 0 extends 1 path, stages 1 and 2 extend 4, each keeps 4
+    assert fitted["RQbeam"].encode_cost() == (K * d + 2 * K + 2 * 4 * d) + 2 * (4 * K * d + 2 * 4 * K + 2 * 4 * d)
+    assert fitted["VQ"].codebook_bytes() == 4 * (K * d + d)
+    assert fitted["RQ"].codebook_bytes() == 4 * (3 * K * d + d)
+    assert fitted["OPQ"].codebook_bytes() == 4 * (K * d + d + d * d)
+    aq = FACTORIES["AQ"]().fit(X)
+    rq4 = ResidualQuantizer(3, K, beam_size=aq.beam_size).fit(X)
+    assert aq.encode_cost() > rq4.encode_cost() + 3 * K * d  # the beam, then the tables and the local search
+    assert aq.set_params(n_ils_encode=0).encode_cost() < aq.set_params(n_ils_encode=32).encode_cost()
+
+
+def test_report_puts_complexity_beside_quality(X):
+    from vqcore.report import evaluate, headline
+
+    q = FACTORIES["RQbeam"]().fit(X)
+    rep = evaluate(q, X)
+    cx = rep["complexity"]
+    assert cx["encode_madds"] == q.encode_cost() and cx["codebook_bytes"] == q.codebook_bytes()
+    assert cx["encode_us_per_vector"] > 0
+    h = headline(rep)
+    assert h["encode madds / vector"] == q.encode_cost() and h["codebook bytes"] == q.codebook_bytes()
+    # codes passed in: the caller's time, or none
+    assert evaluate(q, X, codes=q.encode(X))["complexity"]["encode_us_per_vector"] is None
+    assert evaluate(q, X, codes=q.encode(X), encode_seconds=0.6)["complexity"]["encode_us_per_vector"] == \
+        pytest.approx(0.6 / X.shape[0] * 1e6)

@@ -204,6 +204,7 @@ def _evaluate(f, X, seed, on_progress):
     t0 = time.perf_counter()
     with progress.reporting(on_progress):
         codes = q.encode(X)
+    encode_seconds = time.perf_counter() - t0
     nq = len(f["query_idx"])
     query_set = (
         f"{nq:,} rows drawn at random (seed {seed}), each searched for among the other "
@@ -211,7 +212,7 @@ def _evaluate(f, X, seed, on_progress):
         if nq else "no queries (fewer than 50 rows)"
     )
     report = evaluate(q, X, codes=codes, query_rows=f["query_idx"] if nq else None,
-                      fit_seconds=f["fit_seconds"], query_set=query_set)
+                      fit_seconds=f["fit_seconds"], query_set=query_set, encode_seconds=encode_seconds)
     report["n_train"] = f["n_train"]
     return {**f, "codes": codes, "report": report, "eval_seconds": time.perf_counter() - t0}
 
@@ -223,6 +224,17 @@ def beam_sweep(key, spec, params, train_size, seed, _X):
     :func:`vqcore.report.beam_sweep`."""
     f = fit(key, spec, params, train_size, seed, _X)
     return report_beam_sweep(f["quantizer"], _X, random_state=seed)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def grvq_norm_options(key, spec, params, train_size, seed, _X, max_rows=5000):
+    """GRVQ's norm options on the fitted (cached) codebooks, measured on up to ``max_rows``
+    base rows: :meth:`vqcore.GeneralizedResidualQuantizer.norm_options`."""
+    f = fit(key, spec, params, train_size, seed, _X)
+    idx = f["base_idx"]
+    if len(idx) > max_rows:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, max_rows, replace=False))
+    return f["quantizer"].norm_options(_X[idx])
 
 
 def run_with_progress(key, spec, params, train_size, seed, X, *, label=None):
@@ -394,7 +406,8 @@ def learn_toy(rho, K, M, n=1500, seed=0, resolution=160):
         stages.append({"cells": cell_ids(codes_grid, s), "points": pts, "mse": err, "n_points": K**s})
     return {
         "X": X, "xs": xs, "ys": ys,
-        "vq": {"cells": cell_ids(vq.encode(G)), "points": vq.codebooks_[0].astype(float), "mse": mse(vq)},
+        "vq": {"cells": cell_ids(vq.encode(G)), "points": vq.decode(np.arange(K)[:, None]).astype(float),
+               "mse": mse(vq)},
         "pq": {"cells": cell_ids(pq.encode(G)), "points": reachable_points(pq), "mse": mse(pq)},
         "rq": stages,
         "variance": float(((X - X.mean(0)) ** 2).sum(1).mean()),

@@ -58,6 +58,7 @@ TITLES = {
     "fit_time": "Fit time",
     "stages": "Error against number of stages",
     "beams": "Error against encoding time",
+    "cost": "Error against encoding cost",
     "norms": "Norm histogram",
     "pca": "PCA explained variance",
     "map": "Map of the data",
@@ -66,7 +67,7 @@ TITLES = {
     "rq_stages": "RQ: stages",
 }
 QUANTIZE_TITLES = [TITLES[k] for k in ("usage", "collapse", "residual", "entropy", "mi", "per_dim")]
-COMPARE_TITLES = [TITLES[k] for k in ("rd", "recall", "entropy", "stages", "fit_time")]
+COMPARE_TITLES = [TITLES[k] for k in ("rd", "recall", "entropy", "stages", "fit_time", "cost")]
 
 
 def _wrap_text(text, width):
@@ -493,6 +494,32 @@ def error_vs_encode_time(sweeps):
             customdata=[[p["beam"], p["mse"]] for p in pts],
             hovertemplate=f"{spec}" + "<br>beam %{customdata[0]}<br>%{x:.2f} s<br>relative error %{y:.4f}"
                           "<br>mse %{customdata[1]:.4g}<extra></extra>"))
+    return fig
+
+
+def error_vs_encode_cost(rows):
+    """Relative error against encoding cost (multiply-adds per vector, worked out from each
+    method's structure), one line per bit budget through the methods fitted at it: the third
+    axis, complexity, beside bits and error. ``rows`` are the Compare results with
+    ``encode_madds`` (and optionally the measured ``encode_us``)."""
+    rows = [r for r in rows if r.get("encode_madds")]
+    fig = _figure(TITLES["cost"], "at equal bits (one line per budget), what each method's encoding costs "
+                  "per vector and the error it reaches; lower left is better",
+                  xtitle="encoding cost (multiply-adds per vector, log scale)",
+                  ytitle="relative error (log scale)", legend_rows=1)
+    budgets = sorted({r["bits"] for r in rows})
+    for i, b in enumerate(budgets):
+        rs = sorted((r for r in rows if r["bits"] == b), key=lambda r: r["encode_madds"])
+        fig.add_trace(go.Scatter(
+            x=[r["encode_madds"] for r in rs], y=[r["relative"] for r in rs], mode="lines+markers+text",
+            name=f"{_fmt_bits(b)} bits", text=[r["method"] for r in rs], textposition="top center",
+            line=dict(color=COLORS[i % len(COLORS)], dash="dot"),
+            customdata=[[r["spec"], "n/a" if r.get("encode_us") is None else f"{r['encode_us']:.3g}"]
+                        for r in rs],
+            hovertemplate="%{customdata[0]}<br>%{x:,.0f} multiply-adds / vector<br>measured "
+                          "%{customdata[1]} µs / vector<br>relative error %{y:.4f}<extra></extra>"))
+    fig.update_xaxes(type="log")
+    fig.update_yaxes(type="log")
     return fig
 
 

@@ -171,6 +171,10 @@ HEADLINE = [
     ("dead codes", "dead codes", "int", "Codes no item uses, summed over codebooks."),
     ("collision rate", "collision rate", "pct", "1 − distinct code tuples / n: items sharing their whole code."),
     ("fit seconds", "fit time", "s", None),
+    ("codebook bytes", "codebook memory", "int", "Bytes the decoder holds: codebooks, mean (and rotation), float32."),
+    ("encode madds / vector", "encode cost", "int",
+     "Multiply-adds to encode one vector, worked out from the method's structure (beam, local search)."),
+    ("encode µs / vector", "encode µs / vector", "g", "Measured encoding time of the base rows, per vector."),
 ]
 
 
@@ -186,7 +190,7 @@ def headline_metrics(report, *, per_row=5):
                         f"nearest reconstructions (asymmetric distance). Queries: {rec['query_set']}."
             if k == "fit seconds":
                 help_ = f"Time to learn the codebooks on {report.get('n_train', report['n']):,} training rows."
-            col.metric(label, _fmt(h[k], kind), help=help_, border=True)
+            col.metric(label, _fmt(h.get(k), kind), help=help_, border=True)
 
 
 def setting_key(prefix, method, name):
@@ -468,6 +472,10 @@ def compare_row(report, method):
         "fit_seconds": rep["fit_seconds"], "dead": int(sum(rep["usage"]["dead"])),
         "effective_bits": rep["effective_bits"], "collision_rate": rep["collisions"]["rate"],
         "residual_variance": rep["residual_variance"],
+        # complexity beside quality (vqcore.report.complexity)
+        "codebook_bytes": (rep.get("complexity") or {}).get("codebook_bytes"),
+        "encode_madds": (rep.get("complexity") or {}).get("encode_madds"),
+        "encode_us": (rep.get("complexity") or {}).get("encode_us_per_vector"),
     }
 
 

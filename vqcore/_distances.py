@@ -127,7 +127,7 @@ def knn(Q, X, k, *, X_sqnorms=None, chunk_bytes=KNN_CHUNK_BYTES):
     return idx, dist
 
 
-def knn_blocked(Q, X, k, *, dtype=None, chunk_bytes=KNN_CHUNK_BYTES):
+def knn_blocked(Q, X, k, *, dtype=None, chunk_bytes=KNN_CHUNK_BYTES, X_sqnorms=None):
     """:func:`knn` for a large X: stream X once in row blocks, keep the best k.
 
     ``knn`` reads the whole of X for every small chunk of queries, which is
@@ -143,6 +143,9 @@ def knn_blocked(Q, X, k, *, dtype=None, chunk_bytes=KNN_CHUNK_BYTES):
     k : int
     dtype : numpy dtype, optional
         Dtype of the computation; default Q's.
+    X_sqnorms : ndarray of shape (n,), optional
+        ``||x||^2`` terms to use instead of the exact ones (a search with
+        stored, approximate norms).
 
     Returns
     -------
@@ -163,7 +166,8 @@ def knn_blocked(Q, X, k, *, dtype=None, chunk_bytes=KNN_CHUNK_BYTES):
     best_dist = np.empty((nq, 0), dtype=dtype)
     for start in range(0, n, rows):
         block = np.ascontiguousarray(X[start:start + rows], dtype=dtype)
-        idx, dist = knn(Q, block, k, chunk_bytes=chunk_bytes)
+        norms = None if X_sqnorms is None else np.asarray(X_sqnorms[start:start + rows], dtype=dtype)
+        idx, dist = knn(Q, block, k, X_sqnorms=norms, chunk_bytes=chunk_bytes)
         all_idx = np.concatenate([best_idx, idx + start], axis=1)
         all_dist = np.concatenate([best_dist, dist], axis=1)
         keep = np.argsort(all_dist, axis=1, kind="stable")[:, :k]

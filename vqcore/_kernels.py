@@ -142,8 +142,94 @@ def greedy_kmeans_pp(X, XT, first, uniforms, centers):
     return K
 
 
+@_compiled()
+def beam_select(RC, err, Cn, sel):
+    """The beam's selection: for each row i the ``B_out = sel.shape[1]`` smallest scores
+    ``err[i, b] - 2 RC[i, b, k] + Cn[k]`` over its paths b and codewords k, best first;
+    ``sel[i]`` gets their flat indices ``b * K + k``.
+
+    One pass over the products with a sorted buffer of B_out entries (a score enters only
+    when it beats the buffer's worst): no (rows, B, K) score array, no partition and no
+    sort, which in numpy cost three passes more than the product itself. On equal scores
+    the earlier index comes first (as a stable sort), so B_out = 1 is numpy's argmin.
+    """
+    c, B, K = RC.shape
+    n_out = sel.shape[1]
+    best = np.empty(n_out, dtype=np.float64)
+    idx = np.empty(n_out, dtype=np.int64)
+    for i in range(c):
+        filled = 0
+        worst = np.inf
+        for b in range(B):
+            e = np.float64(err[i, b])
+            row = RC[i, b]
+            for k in range(K):
+                s = e - 2.0 * row[k] + Cn[k]
+                if filled < n_out or s < worst:
+                    j = filled if filled < n_out else n_out - 1
+                    while j > 0 and best[j - 1] > s:
+                        best[j] = best[j - 1]
+                        idx[j] = idx[j - 1]
+                        j -= 1
+                    best[j] = s
+                    idx[j] = b * K + k
+                    if filled < n_out:
+                        filled += 1
+                    worst = best[filled - 1] if filled == n_out else np.inf
+        for j in range(n_out):
+            sel[i, j] = idx[j]
+
+
+@_compiled(fastmath=True)
+def beam_extend(R, C, sel, newR, newerr):
+    """The kept paths' residuals and squared norms: ``newR[i, j] = R[i, b] - C[k]`` with
+    ``b, k = divmod(sel[i, j], K)``, and ``newerr[i, j] = ||newR[i, j]||^2``, in one pass
+    (numpy's fancy indexing gathers both operands into temporaries first)."""
+    c, n_out = sel.shape
+    K, d = C.shape
+    for i in range(c):
+        for j in range(n_out):
+            b = sel[i, j] // K
+            k = sel[i, j] - b * K
+            s = 0.0
+            for t in range(d):
+                v = R[i, b, t] - C[k, t]
+                newR[i, j, t] = v
+                s += v * v
+            newerr[i, j] = s
+
+
+@_compiled()
+def icm_sweeps(U, G2, codes, n_sweeps):
+    """ICM with unary and pairwise tables, in place: ``n_sweeps`` times, for each position m,
+    ``codes[i, m] = argmin_k U[i, m, k] + sum_{j != m} G2[j, m, codes[i, j], k]`` (first
+    minimum on ties). The same float32 additions, in the same order, as the numpy
+    version, without its (rows, K) temporaries per table gather."""
+    c, M, K = U.shape
+    cost = np.empty(K, dtype=np.float32)
+    for i in range(c):
+        for _ in range(n_sweeps):
+            for m in range(M):
+                for k in range(K):
+                    cost[k] = U[i, m, k]
+                for j in range(M):
+                    if j != m:
+                        g = G2[j, m, codes[i, j]]
+                        for k in range(K):
+                            cost[k] += g[k]
+                best = 0
+                for k in range(1, K):
+                    if cost[k] < cost[best]:
+                        best = k
+                codes[i, m] = best
+
+
 def warm_up():
     """Run each kernel once on a few points, so that numba loads their cached
     machine code (or compiles it, the first time after install) now."""
     X = np.arange(64, dtype=np.float32).reshape(16, 4)
     greedy_kmeans_pp(X, np.ascontiguousarray(X.T), 0, np.full((3, 2), 0.5), np.empty((4, 4), np.float32))
+    icm_sweeps(np.zeros((2, 2, 4), np.float32), np.zeros((2, 2, 4, 4), np.float32), np.zeros((2, 2), np.int64), 1)
+    sel = np.zeros((4, 2), np.int64)
+    beam_select(X.reshape(4, 2, 8), np.zeros((4, 2), np.float32), np.zeros(8, np.float32), sel)
+    beam_extend(X.reshape(4, 2, 8), X[:8], sel, np.empty((4, 2, 8), np.float32), np.empty((4, 2), np.float32))

@@ -22,7 +22,7 @@ import scipy.linalg
 
 from . import progress
 from ._distances import cluster_sums, nearest
-from ._parallel import parallel_map, single_blas_thread
+from ._parallel import n_threads, parallel_map, single_blas_thread
 from ._validation import check_int, check_random_state, check_real
 from .rq import RQ_START_SHARE, ResidualQuantizer, beam_search_encode
 
@@ -161,6 +161,53 @@ _MAX_PAIR_TABLE = 2**25
 _LUT_CHUNK_BYTES = 48 * 2**20
 
 
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix64(z):
+    """The finaliser of splitmix64 (Steele, Lea & Flood, OOPSLA 2014) on a uint64 array (wraps)."""
+    z = z ^ (z >> np.uint64(30))
+    z *= np.uint64(0xBF58476D1CE4E5B9)
+    z ^= z >> np.uint64(27)
+    z *= np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def row_seeds(X, seed):
+    """One 64-bit seed per row, a function of the row's float32 bytes and ``seed`` alone.
+
+    A multilinear hash of the row's 32-bit words (random odd multipliers
+    drawn from ``seed``; one integer matrix product) through splitmix64's
+    finaliser. The local search draws a row's perturbations from its seed, so
+    a row gets the same codes whatever it is encoded with.
+
+    Returns
+    -------
+    seeds : ndarray of shape (n,), uint64
+    """
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    seed = int(seed) % 2**63
+    mult = np.random.default_rng(seed).integers(0, 2**63, size=X.shape[1], dtype=np.uint64)
+    mult = mult * np.uint64(2) + np.uint64(1)
+    with np.errstate(over="ignore"):
+        return _mix64(X.view(np.uint32).astype(np.uint64) @ mult + np.uint64(seed))
+
+
+def _perturbation(seeds, rnd, M, K, n_perturb):
+    """Round ``rnd``'s perturbation of each row: ``n_perturb`` distinct positions and new codes.
+
+    The row's splitmix64 stream (Steele et al. 2014) from its seed, read at
+    counters ``rnd * (M + n_perturb) + j``: M keys whose order picks the
+    positions, then one draw per new code. Depends on the row's seed only.
+    """
+    ctr = np.arange(rnd * (M + n_perturb) + 1, (rnd + 1) * (M + n_perturb) + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z = _mix64(seeds[:, None] + _GOLDEN * ctr[None, :])
+    pos = np.argsort(z[:, :M], axis=1, kind="stable")[:, :n_perturb]
+    new = (z[:, M:] % np.uint64(K)).astype(np.int64)
+    return pos, new
+
+
 def pair_tables(books):
     """Inner products between codewords of different codebooks.
 
@@ -209,7 +256,15 @@ class _TableSearch:
         return err
 
     def icm(self, codes, n_sweeps):
-        """Re-pick each position's code given the others (in place); no row's error rises."""
+        """Re-pick each position's code given the others (in place); no row's error rises.
+
+        By the compiled loop (:func:`vqcore._kernels.icm_sweeps`) when the arrays are
+        float32 and int64, else by the numpy loop it reproduces."""
+        if self.U.dtype == np.float32 and self.G2.dtype == np.float32 and codes.dtype == np.int64:
+            from . import _kernels
+
+            _kernels.icm_sweeps(self.U, self.G2, codes, n_sweeps)
+            return
         for _ in range(n_sweeps):
             for m in range(self.M):
                 cost = self.U[:, m, :].copy()
@@ -218,15 +273,14 @@ class _TableSearch:
                         cost += self.G2[j, m][codes[:, j]]
                 codes[:, m] = np.argmin(cost, axis=1)
 
-    def ils(self, codes, rng, n_ils, n_icm, n_perturb):
+    def ils(self, codes, seeds, n_ils, n_icm, n_perturb):
         codes = codes.copy()
         self.icm(codes, 1)
         err = self.error(codes)
-        c = codes.shape[0]
-        for _ in range(n_ils):
+        for r in range(n_ils):
             cand = codes.copy()
-            pos = np.argsort(rng.random((c, self.M)), axis=1)[:, :n_perturb]
-            cand[self.rows[:, None], pos] = rng.integers(self.K, size=(c, n_perturb))
+            pos, new = _perturbation(seeds, r, self.M, self.K, n_perturb)
+            cand[self.rows[:, None], pos] = new
             self.icm(cand, n_icm)
             cand_err = self.error(cand)
             better = cand_err < err
@@ -234,46 +288,50 @@ class _TableSearch:
         return codes
 
 
-def ils_encode(X, books, codes, rng, *, n_ils=8, n_icm=4, n_perturb=4):
+def ils_encode(X, books, codes, seed, *, n_ils=8, n_icm=4, n_perturb=4):
     """Iterated local search over codes (Martinez et al. 2016/2018, LSQ/LSQ++).
 
     From the current codes, ``n_perturb`` randomly chosen positions of every
     row get random codes, ICM runs ``n_icm`` sweeps, and each row keeps the
     result only where its error fell; repeated ``n_ils`` times. The error of
-    every row never rises. Rows are processed in blocks, in parallel, each
-    with its own random stream (so the result does not depend on threads).
+    every row never rises. Each row draws its perturbations from its own
+    stream, seeded by the row's bytes and the integer ``seed``
+    (:func:`row_seeds`), so a row's codes depend on that row, its start codes
+    and ``seed`` alone: not on the other rows, the blocks or the threads.
     """
     M, K, d = books.shape
     n = X.shape[0]
     n_perturb = min(n_perturb, M)
     codes = np.asarray(codes, dtype=np.int64)
+    seeds = row_seeds(X, int(seed))
     if M * M * K * K > _MAX_PAIR_TABLE:
-        return _ils_explicit(X, books, codes, rng, n_ils, n_icm, n_perturb)
+        return _ils_explicit(X, books, codes, seeds, n_ils, n_icm, n_perturb)
     G2 = 2.0 * pair_tables(books)
     Cn = np.einsum("mkd,mkd->mk", books, books)
     step = max(1, _LUT_CHUNK_BYTES // (3 * M * K * 4))
+    if n >= 512:  # at least one block per thread: the compiled ICM runs without the GIL
+        step = min(step, -(-n // n_threads()))
     spans = [(a, min(n, a + step)) for a in range(0, n, step)]
-    rngs = rng.spawn(len(spans))
 
     def work(i):
         a, b = spans[i]
         search = _TableSearch(X[a:b], books, G2, Cn)
-        return search.ils(codes[a:b], rngs[i], n_ils, n_icm, n_perturb)
+        return search.ils(codes[a:b], seeds[a:b], n_ils, n_icm, n_perturb)
 
     return np.concatenate(parallel_map(work, range(len(spans))), axis=0)
 
 
-def _ils_explicit(X, books, codes, rng, n_ils, n_icm, n_perturb):
+def _ils_explicit(X, books, codes, seeds, n_ils, n_icm, n_perturb):
     """:func:`ils_encode` with explicit residuals, for codebooks too large for tables."""
     n, M = codes.shape
     K = books.shape[1]
     codes, X_hat = icm_refine(X, books, codes, 1)
     err = _row_sq_err(X, X_hat)
     rows = np.arange(n)[:, None]
-    for _ in range(n_ils):
+    for r in range(n_ils):
         cand = codes.copy()
-        pos = np.argsort(rng.random((n, M)), axis=1)[:, :n_perturb]
-        cand[rows, pos] = rng.integers(K, size=(n, n_perturb))
+        pos, new = _perturbation(seeds, r, M, K, n_perturb)
+        cand[rows, pos] = new
         cand, cand_hat = icm_refine(X, books, cand, n_icm)
         cand_err = _row_sq_err(X, cand_hat)
         better = cand_err < err
@@ -348,6 +406,9 @@ class AdditiveQuantizer(ResidualQuantizer):
     Attributes
     ----------
     codebooks_ : ndarray of shape (M, K, d), float32
+        In centred coordinates: a reconstruction is ``mean_ + sum_m codebooks_[m, k_m]``.
+    mean_ : ndarray of shape (d,), float32
+        Mean of the training data (:mod:`vqcore.base`).
     init_error_ : float
         Training mse of the RQ initialisation.
     train_errors_ : list of float
@@ -433,7 +494,7 @@ class AdditiveQuantizer(ResidualQuantizer):
                 counts = np.stack([np.bincount(codes[:, m], minlength=K) for m in range(M)])
                 std = np.sqrt(temp * var[None, None, :] / np.maximum(counts, 1)[:, :, None])
                 books = books + (rng.standard_normal(books.shape) * std).astype(np.float32)
-            codes = ils_encode(Xt, books, codes, rng, n_ils=self.n_ils, n_icm=self.n_icm,
+            codes = ils_encode(Xt, books, codes, int(rng.integers(2**63)), n_ils=self.n_ils, n_icm=self.n_icm,
                                n_perturb=self.n_perturb)
             err = _row_sq_err(Xt, _additive_decode(books, codes))
             self.train_errors_.append(float(err.mean()))
@@ -444,6 +505,29 @@ class AdditiveQuantizer(ResidualQuantizer):
         self._encode_seed_ = int(rng.integers(2**31))
         self.stage_errors_ = self._blocked_stage_errors(Xt, codes)
         return self
+
+    def _encode_cost(self):
+        """The beam search, then the local search: unary tables ``M K d`` (``M K`` more for the
+        norms), and per ICM sweep ``M (M - 1) K`` table additions (``M (K d + 2 d)`` with explicit
+        residuals when the tables would be too large); one sweep to start and ``n_icm`` per round,
+        the row's error (``M + M (M - 1) / 2`` look-ups) after each."""
+        M, K, d = self.n_codebooks, self.codebook_size, int(self.n_features_in_)
+        sweeps = 1 + self.n_ils_encode * self.n_icm
+        errors = (1 + self.n_ils_encode) * (M + M * (M - 1) // 2)
+        if M * M * K * K > _MAX_PAIR_TABLE:
+            local = sweeps * M * (K * d + 2 * d) + (1 + self.n_ils_encode) * 2 * d
+        else:
+            local = M * K * d + M * K + sweeps * M * (M - 1) * K + errors
+        return super()._encode_cost() + local
+
+    def _row_seed(self):
+        """The seed of the encoding's per-row streams: drawn at fit from ``random_state``;
+        for a quantizer built from codebooks, ``random_state`` itself when it is an
+        integer, else 0."""
+        seed = getattr(self, "_encode_seed_", None)
+        if seed is None:
+            seed = self.random_state if isinstance(self.random_state, (int, np.integer)) else 0
+        return int(seed)
 
     def _ridge_of(self, books, mse, center):
         if isinstance(self.ridge, str) and self.ridge == "auto":
@@ -457,8 +541,7 @@ class AdditiveQuantizer(ResidualQuantizer):
 
     def _encode(self, X):
         codes = beam_search_encode(X, self.codebooks_, self.beam_size)
-        rng = np.random.default_rng(self._encode_seed_)
-        return ils_encode(X, self.codebooks_, codes, rng, n_ils=self.n_ils_encode, n_icm=self.n_icm,
+        return ils_encode(X, self.codebooks_, codes, self._row_seed(), n_ils=self.n_ils_encode, n_icm=self.n_icm,
                           n_perturb=self.n_perturb)
 
     def faiss_string(self):

@@ -4,6 +4,14 @@ A quantizer follows the scikit-learn estimator conventions: ``__init__`` only
 stores parameters, ``fit`` validates and sets attributes ending in ``_``, and
 ``encode`` / ``decode`` check that it was fitted. Codes are (n, M) arrays in
 the smallest unsigned dtype that holds K codes; reconstructions are float32.
+
+Every quantizer centres the data: ``fit`` learns the mean ``mean_`` of X,
+the codebooks are learned on ``X - mean_`` and kept in those centred
+coordinates, ``encode`` quantizes ``X - mean_`` and ``decode`` adds
+``mean_`` back. A constant shift of the data then changes nothing (float32
+distances far from the origin would otherwise lose their digits). A
+quantizer built from trained codebooks may leave ``mean_`` unset or None:
+it then means zero (the codebooks are in the data's own coordinates).
 """
 
 import numpy as np
@@ -33,7 +41,12 @@ class BaseQuantizer(BaseEstimator):
     additive = True
 
     # ----------------------------------------------------------- validation
-    def _validate_fit(self, X):
+    def _validate_fit(self, X, *, mean="fit"):
+        """Validate X for fitting; return it centred.
+
+        ``mean="fit"`` learns ``mean_`` from X first; ``"keep"`` centres with
+        the current ``mean_`` (refits that continue from fitted codebooks).
+        """
         K = check_int("codebook_size", self.codebook_size, low=2, high=MAX_CODEBOOK_SIZE)
         check_int("n_codebooks", self.n_codebooks, low=1, high=256)
         X = check_data(X)
@@ -44,7 +57,38 @@ class BaseQuantizer(BaseEstimator):
                 "(fewer bits) or more data."
             )
         self.n_features_in_ = X.shape[1]
-        return X
+        if mean == "fit":
+            self.mean_ = X.mean(axis=0, dtype=np.float64).astype(np.float32)
+        return self._centre(X)
+
+    def _mean(self):
+        """``mean_`` as float32, or None where it is unset, None or all zero (no centring)."""
+        mean = getattr(self, "mean_", None)
+        if mean is None:
+            return None
+        mean = np.asarray(mean, dtype=np.float32)
+        return mean if mean.any() else None
+
+    def centred(self, X):
+        """X in the coordinates of ``codebooks_``: ``X - mean_`` (X itself without a mean).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+
+        Returns
+        -------
+        Xc : ndarray of shape (n_samples, n_features), float32
+        """
+        self._check_fitted()
+        X = check_data(X, min_rows=0)
+        check_dim(X, self.n_features_in_)
+        return self._centre(X)
+
+    def _centre(self, X):
+        """``X - mean_`` (a new float32 array), or X itself when there is no mean."""
+        mean = self._mean()
+        return X if mean is None else np.subtract(X, mean, dtype=np.float32)
 
     def _check_fitted(self):
         if not hasattr(self, "codebooks_"):
@@ -90,12 +134,14 @@ class BaseQuantizer(BaseEstimator):
         n = X.shape[0]
         dtype = code_dtype(self.codebook_size)
         if n <= ENCODE_BLOCK_ROWS:
-            return self._encode(X).astype(dtype, copy=False) if n else np.empty((0, self.n_codebooks), dtype)
+            if not n:
+                return np.empty((0, self.n_codebooks), dtype)
+            return self._encode(self._centre(X)).astype(dtype, copy=False)
         codes = np.empty((n, self.n_codebooks), dtype=dtype)
         for a in range(0, n, ENCODE_BLOCK_ROWS):
             b = min(n, a + ENCODE_BLOCK_ROWS)
             progress.report(a / n, f"encoding rows {a + 1:,}-{b:,} of {n:,}")
-            codes[a:b] = self._encode(X[a:b])
+            codes[a:b] = self._encode(self._centre(X[a:b]))
         return codes
 
     def decode(self, codes):
@@ -111,7 +157,11 @@ class BaseQuantizer(BaseEstimator):
         """
         self._check_fitted()
         codes = self._validate_codes(codes)
-        return np.ascontiguousarray(self._decode(codes), dtype=np.float32)
+        X_hat = np.ascontiguousarray(self._decode(codes), dtype=np.float32)
+        mean = self._mean()
+        if mean is not None:
+            X_hat += mean
+        return X_hat
 
     def fit_encode(self, X):
         return self.fit(X).encode(X)
@@ -120,6 +170,36 @@ class BaseQuantizer(BaseEstimator):
     @property
     def bits_per_vector(self):
         return float(self.n_codebooks * np.log2(self.codebook_size))
+
+    def codebook_bytes(self):
+        """Bytes of what the decoder (and a search) must hold: the codebooks, the mean and,
+        for OPQ, the rotation, as stored (float32)."""
+        self._check_fitted()
+        total = np.asarray(self.codebooks_).nbytes
+        for name in ("mean_", "rotation_"):
+            value = getattr(self, name, None)
+            if value is not None:
+                total += np.asarray(value, dtype=np.float32).nbytes
+        return int(total)
+
+    def encode_cost(self):
+        """Multiply-adds to encode one vector, worked out from the method's structure.
+
+        The distance products dominate (``K d`` per codebook searched over the
+        whole dimension); beam bookkeeping, table look-ups and residual
+        updates are counted as one multiply-add per value computed.
+        Comparisons (argmin, the beam's selection) are not counted.
+
+        Returns
+        -------
+        madds : int
+        """
+        self._check_fitted()
+        return int(self._encode_cost())
+
+    def _encode_cost(self):
+        # one nearest-codeword search of K codewords per codebook over its d_m dimensions
+        return int(self.codebook_size) * int(self.n_features_in_)
 
     def _nbits(self):
         K = int(self.codebook_size)
@@ -146,7 +226,11 @@ class BaseQuantizer(BaseEstimator):
         return template.format(M=self.n_codebooks, nbits=nbits, d=getattr(self, "n_features_in_", "d"))
 
     def faiss_string(self):
-        """The nearest faiss ``index_factory`` string, or None if faiss has none."""
+        """The nearest faiss ``index_factory`` string, or None if faiss has none.
+
+        faiss's quantizers do not centre the data: the same codebooks serve
+        there once ``mean_`` is subtracted from the vectors (and added back
+        to reconstructions), since vqcore's codebooks are centred on it."""
         raise NotImplementedError
 
     # --------------------------------------------------------- stage errors
@@ -170,14 +254,15 @@ class BaseQuantizer(BaseEstimator):
                 raise DataError(
                     f"codes has {codes.shape[0]} rows but X has {X.shape[0]}; pass the codes of X."
                 )
-        return self._blocked_stage_errors(X, codes)
+        return self._blocked_stage_errors(X, codes, centre=True)
 
-    def _blocked_stage_errors(self, X, codes=None, block=65536):
+    def _blocked_stage_errors(self, X, codes=None, block=65536, *, centre=False):
         """Stage errors over row blocks (encoding them when codes is None), so
-        that no reconstruction of the whole of X is held at once."""
+        that no reconstruction of the whole of X is held at once. X is
+        centred already, unless ``centre``."""
         total = np.zeros(self.n_codebooks)
         for a in range(0, X.shape[0], block):
-            Xb = X[a:a + block]
+            Xb = self._centre(X[a:a + block]) if centre else X[a:a + block]
             cb = self._encode(Xb) if codes is None else codes[a:a + block]
             total += self._stage_errors(Xb, cb) * Xb.shape[0]
         return total / X.shape[0]

@@ -152,6 +152,29 @@ def _additive_index(faiss, cls, books, d, nbits):
     return index
 
 
+def _data_space_books(quantizer):
+    """The codebooks with the quantizer's ``mean_`` folded in (faiss does not centre).
+
+    vqcore's codebooks are centred on ``mean_`` (:mod:`vqcore.base`); a
+    reconstruction holds exactly one codeword of codebook 0 (additive) or of
+    each subspace (PQ; OPQ in the rotated space, where the mean is
+    ``mean_ @ rotation_``), so adding the mean there gives faiss the same
+    reconstructions.
+    """
+    books = np.array(quantizer.codebooks_, dtype=np.float32, copy=True)
+    mean = getattr(quantizer, "mean_", None)
+    if mean is None or not np.any(mean):
+        return books
+    mean = np.asarray(mean, dtype=np.float32)
+    if isinstance(quantizer, OPQ):
+        mean = mean @ quantizer.rotation_
+    if books.ndim == 3 and books.shape[2] == mean.shape[0]:  # additive (VQ too): codebook 0
+        books[0] += mean
+    else:  # product: one slice of the mean per subspace
+        books += mean.reshape(books.shape[0], 1, -1)
+    return books
+
+
 def to_faiss_index(quantizer, codes=None, *, X=None):
     """A faiss index with the quantizer's codebooks, holding the given items by their codes.
 
@@ -181,8 +204,8 @@ def to_faiss_index(quantizer, codes=None, *, X=None):
     quantizer._check_fitted()
     nbits = _nbits(quantizer)
     d, M = quantizer.n_features_in_, quantizer.n_codebooks
-    books = np.asarray(quantizer.codebooks_, dtype=np.float32)
     kind = _index_kind(quantizer)
+    books = _data_space_books(quantizer)
     if kind == "opq":
         inner = _pq_index(faiss, books, d, nbits)
         opq = faiss.OPQMatrix(d, M)

@@ -401,6 +401,12 @@ def cell_ids(codes, n_stages=None):
     return inv.ravel().astype(np.int64)
 
 
+def _data_mean(quantizer, d):
+    """The quantizer's ``mean_`` in float64 (zeros without one): codebooks are centred on it."""
+    mean = getattr(quantizer, "mean_", None)
+    return np.zeros(d) if mean is None else np.asarray(mean, dtype=np.float64)
+
+
 def _additive_books(quantizer):
     if not getattr(quantizer, "additive", False):
         raise VQLensError(
@@ -413,6 +419,9 @@ def _additive_books(quantizer):
 def prefix_reconstruction(quantizer, codes, n_stages):
     """Sum of the first ``n_stages`` codewords of each item (RQ / AQ / VQ).
 
+    The codewords are added to the quantizer's ``mean_`` (the codebooks are
+    centred on it), so 0 stages give the mean and all M give ``decode``.
+
     Returns
     -------
     X_hat : ndarray of shape (n, d), float64
@@ -420,7 +429,7 @@ def prefix_reconstruction(quantizer, codes, n_stages):
     books = _additive_books(quantizer)
     codes = np.asarray(codes).astype(np.intp)
     s = check_int("n_stages", n_stages, low=0, high=books.shape[0])
-    out = np.zeros((codes.shape[0], books.shape[2]))
+    out = np.tile(_data_mean(quantizer, books.shape[2]), (codes.shape[0], 1))
     for m in range(s):
         out += books[m][codes[:, m]]
     return out
@@ -446,7 +455,7 @@ def reachable_points(quantizer, n_stages=None, *, max_points=65536):
                           "use fewer stages or a smaller K.")
     if additive:
         books = quantizer.codebooks_.astype(np.float64)
-        pts = np.zeros((1, books.shape[2]))
+        pts = _data_mean(quantizer, books.shape[2])[None, :]
         for m in range(s):
             pts = (pts[:, None, :] + books[m][None, :, :]).reshape(-1, books.shape[2])
         return pts

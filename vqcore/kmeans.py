@@ -410,7 +410,10 @@ def progressive_kmeans(
     return _progressive_kmeans(X, K, dims, check_int("n_iter", n_iter, low=1), max_points_per_centroid, rng)
 
 
-def _progressive_kmeans(X, K, dims, n_iter, max_points_per_centroid, rng):
+def _progressive_kmeans(X, K, dims, n_iter, max_points_per_centroid, rng, init_centroids=None):
+    """:func:`progressive_kmeans`; with ``init_centroids`` (K, d) the first step starts from
+    their projection on the first ``dims[0]`` principal axes of X instead of k-means++
+    (GRVQ's transition clustering of a trained codebook)."""
     X, subsampled_from = _training_rows(X, K, max_points_per_centroid, rng)
     d = X.shape[1]
     if dims is None:
@@ -422,6 +425,9 @@ def _progressive_kmeans(X, K, dims, n_iter, max_points_per_centroid, rng):
     P = np.ascontiguousarray(evecs[:, ::-1]).astype(X.dtype)
     Y = Xc @ P
     C = labels = None
+    if init_centroids is not None:
+        C = ((np.asarray(init_centroids, dtype=np.float64) - mu) @ P.astype(np.float64))[:, : dims[0]]
+        C = C.astype(X.dtype)
     total = KMeansResult(None, n_train=X.shape[0], subsampled_from=subsampled_from)
     for di in dims:
         Yi = np.ascontiguousarray(Y[:, :di])
@@ -467,6 +473,10 @@ class KMeansVQ(BaseQuantizer):
     Attributes
     ----------
     codebooks_ : ndarray of shape (1, K, d), float32
+        The centroids, centred: centroid k is ``mean_ + codebooks_[0, k]``.
+    mean_ : ndarray of shape (d,), float32
+        Mean of the training data; encode quantizes ``X - mean_`` and decode
+        adds it back (:mod:`vqcore.base`).
     n_train_ : int
         Points the codebook was trained on.
     n_repairs_ : int

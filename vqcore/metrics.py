@@ -609,7 +609,7 @@ def exact_neighbors(base, queries, k):
     return idx
 
 
-def recall_at(base_hat, queries, ground_truth, R=(1, 10, 100)):
+def recall_at(base_hat, queries, ground_truth, R=(1, 10, 100), *, base_sqnorms=None):
     """Recall@R of nearest-neighbour search on reconstructions.
 
     For each query, the items are ranked by the distance from the (not
@@ -630,6 +630,10 @@ def recall_at(base_hat, queries, ground_truth, R=(1, 10, 100)):
     R : int or sequence of int, default=(1, 10, 100)
         Cut-offs. An R larger than n_samples is evaluated over all items
         (recall 1).
+    base_sqnorms : array-like of shape (n_samples,), optional
+        The ``||x_hat||^2`` term the search uses, when it is stored
+        approximately (e.g. GRVQ's quantized norm): items are then ranked by
+        ``||q||^2 - 2 <q, x_hat> + base_sqnorms``. Default: the exact norms.
 
     Returns
     -------
@@ -656,7 +660,12 @@ def recall_at(base_hat, queries, ground_truth, R=(1, 10, 100)):
     n, nq = base_hat.shape[0], queries.shape[0]
     cutoffs = _check_cutoffs(R)
     truth = _check_ground_truth(ground_truth, nq, n)
-    idx, _ = knn_blocked(queries, base_hat, min(max(cutoffs), n), chunk_bytes=KNN_CHUNK_BYTES)
+    if base_sqnorms is not None:
+        base_sqnorms = np.asarray(base_sqnorms, dtype=base_hat.dtype).reshape(-1)
+        if base_sqnorms.shape[0] != n:
+            raise DataError(f"base_sqnorms has {base_sqnorms.shape[0]} values for n_samples={n}.")
+    idx, _ = knn_blocked(queries, base_hat, min(max(cutoffs), n), chunk_bytes=KNN_CHUNK_BYTES,
+                         X_sqnorms=base_sqnorms)
     hit = idx == truth[:, None]
     rank = np.where(hit.any(axis=1), hit.argmax(axis=1), n)
     return {r: float(np.mean(rank < r)) for r in cutoffs}

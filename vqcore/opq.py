@@ -89,6 +89,9 @@ class OPQ(ProductQuantizer):
     ----------
     rotation_ : ndarray of shape (d, d), float32, orthogonal
     codebooks_ : ndarray of shape (M, K, d / M), in the rotated space
+        Of the centred data: a reconstruction is ``mean_ + concat_m(codebooks_[m, k_m]) @ rotation_.T``.
+    mean_ : ndarray of shape (d,), float32
+        Mean of the training data, removed before the rotation.
     rotation_errors_ : list of float
         Training mse after each alternation.
     init_rotation_used_ : str
@@ -175,6 +178,11 @@ class OPQ(ProductQuantizer):
 
     def _encode(self, X):
         return super()._encode(X @ self.rotation_)
+
+    def _encode_cost(self):
+        # the rotation (d^2), then PQ's K d
+        d = int(self.n_features_in_)
+        return d * d + super()._encode_cost()
 
     def _decode(self, codes):
         return super()._decode(codes) @ self.rotation_.T

@@ -56,6 +56,11 @@ class ProductQuantizer(BaseQuantizer):
     Attributes
     ----------
     codebooks_ : ndarray of shape (M, K, d / M), float32
+        In centred coordinates: subspace m of a reconstruction is
+        ``mean_[m*d/M:(m+1)*d/M] + codebooks_[m, k]``.
+    mean_ : ndarray of shape (d,), float32
+        Mean of the training data; encode quantizes ``X - mean_`` and decode
+        adds it back (:mod:`vqcore.base`).
     n_repairs_ : int
         Empty clusters repaired, over all subspaces.
     n_train_ : int

@@ -70,6 +70,7 @@ def evaluate(
     codes=None,
     fit_seconds=None,
     query_rows=None,
+    encode_seconds=None,
 ):
     """Encode X with a fitted quantizer and compute every metric of DESIGN.md.
 
@@ -98,6 +99,9 @@ def evaluate(
         Rows of X used as the recall queries instead of ``queries``; they are
         searched for among the other rows (``ground_truth``, when given, indexes
         those other rows in order).
+    encode_seconds : float, optional
+        Wall time of encoding X, when ``codes`` were computed by the caller;
+        measured here otherwise.
 
     Returns
     -------
@@ -122,7 +126,9 @@ def evaluate(
         if query_rows.size:
             queries, searched = X[query_rows], np.flatnonzero(~held)
     if codes is None:
+        t0 = time.perf_counter()
         codes = quantizer.encode(X)
+        encode_seconds = time.perf_counter() - t0
     X_hat = quantizer.decode(codes)
     M, K = quantizer.n_codebooks, quantizer.codebook_size
     rec = metrics.reconstruction_error(X, X_hat)
@@ -156,6 +162,7 @@ def evaluate(
             ],
         },
         "recall": None,
+        "complexity": complexity(quantizer, n, encode_seconds),
     }
     if queries is not None:
         queries = check_data(queries, name="queries")
@@ -163,7 +170,8 @@ def evaluate(
         base, base_hat = (X, X_hat) if searched is None else (X[searched], X_hat[searched])
         if ground_truth is None:
             ground_truth = metrics.exact_neighbors(base, queries, 1)
-        rec_r = metrics.recall_at(base_hat, queries, ground_truth, R=R)
+        codes_searched = codes if searched is None else codes[searched]
+        rec_r = _recall(quantizer, codes_searched, base_hat, queries, ground_truth, R)
         report["recall"] = {
             "query_set": query_set,
             "n_queries": int(queries.shape[0]),
@@ -171,6 +179,35 @@ def evaluate(
             "at": {str(r): float(v) for r, v in rec_r.items()},
         }
     return report
+
+
+def complexity(quantizer, n=None, encode_seconds=None):
+    """The third axis beside bits and error: what the quantizer costs to hold and to run.
+
+    Returns
+    -------
+    dict
+        ``codebook_bytes`` (:meth:`~vqcore.base.BaseQuantizer.codebook_bytes`),
+        ``encode_madds`` (multiply-adds per vector worked out from the
+        method's structure, :meth:`~vqcore.base.BaseQuantizer.encode_cost`),
+        and, when ``encode_seconds`` for ``n`` rows is known,
+        ``encode_us_per_vector`` (measured; None otherwise).
+    """
+    per = None
+    if encode_seconds is not None and n:
+        per = float(encode_seconds) / int(n) * 1e6
+    return {"codebook_bytes": int(quantizer.codebook_bytes()), "encode_madds": int(quantizer.encode_cost()),
+            "encode_us_per_vector": per}
+
+
+def _recall(quantizer, codes, X_hat, queries, ground_truth, R):
+    """recall@R by asymmetric distance; with the norm a quantizer stores for search
+    (GRVQ's "float", "quantized" or "regularized" norm term, of the centred
+    reconstruction), the ranking uses that norm, on centred queries and items."""
+    if getattr(quantizer, "norm", "none") == "none" or not hasattr(quantizer, "adc_norms"):
+        return metrics.recall_at(X_hat, queries, ground_truth, R=R)
+    return metrics.recall_at(quantizer.centred(X_hat), quantizer.centred(queries), ground_truth, R=R,
+                             base_sqnorms=quantizer.adc_norms(codes))
 
 
 def headline(report):
@@ -189,6 +226,11 @@ def headline(report):
         "collision rate": report["collisions"]["rate"],
         "fit seconds": report["fit_seconds"],
     }
+    cx = report.get("complexity")
+    if cx:
+        out["codebook bytes"] = cx["codebook_bytes"]
+        out["encode madds / vector"] = cx["encode_madds"]
+        out["encode µs / vector"] = cx["encode_us_per_vector"]
     if report["recall"] is not None:
         out["recall@10"] = report["recall"]["at"].get("10")
     return out
@@ -222,6 +264,8 @@ def report_to_csv(report):
     if report["recall"] is not None:
         for r, v in report["recall"]["at"].items():
             emit(f"recall@{r}", v)
+    for key, v in (report.get("complexity") or {}).items():
+        emit(key, v)
     return "\n".join(rows) + "\n"
 
 
@@ -286,7 +330,7 @@ def beam_sweep(quantizer, X, beams=BEAMS, *, max_rows=5000, random_state=0):
     out = []
     for beam in beams:
         t0 = time.perf_counter()
-        codes = beam_search_encode(X, quantizer.codebooks_, beam)
+        codes = beam_search_encode(quantizer.centred(X), quantizer.codebooks_, beam)
         seconds = time.perf_counter() - t0
         err = metrics.reconstruction_error(X, quantizer.decode(codes))
         out.append({"beam": beam, "seconds": seconds, "rows": int(X.shape[0]),

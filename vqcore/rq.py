@@ -15,6 +15,7 @@ import numpy as np
 
 from . import progress
 from ._distances import sq_norms
+from ._parallel import n_threads, parallel_map, split_rows
 from ._validation import check_choice, check_int, check_random_state
 from .base import BaseQuantizer
 from .kmeans import _kmeans, _progressive_kmeans
@@ -39,23 +40,30 @@ def _beam_step(R, err, codes, C, Cn, beam_out):
 
     Returns the new (R, err, codes), best path first.
     """
+    from . import _kernels
+
     c, B, d = R.shape
     K = C.shape[0]
-    dist = (R.reshape(c * B, d) @ C.T).reshape(c, B, K)
-    dist *= -2.0
-    dist += Cn
-    dist += err[:, :, None]
-    flat = dist.reshape(c, B * K)
+    RC = (R.reshape(c * B, d) @ C.T).reshape(c, B, K)
     rows = np.arange(c)[:, None]
-    if beam_out == 1:
-        sel = np.argmin(flat, axis=1)[:, None]
-    else:
-        part = np.argpartition(flat, beam_out - 1, axis=1)[:, :beam_out]
-        order = np.argsort(np.take_along_axis(flat, part, axis=1), axis=1, kind="stable")
-        sel = np.take_along_axis(part, order, axis=1)
+    # the scores err - 2 r.c + |c|^2 and their best beam_out, in one compiled pass per row
+    # (without the GIL, so row blocks run in parallel)
+    sel = np.empty((c, beam_out), dtype=np.int64)
+    Cn = np.ascontiguousarray(Cn, dtype=np.float32)
+    err = np.ascontiguousarray(err, dtype=np.float32)
+    parts = n_threads() if c * B * K > 1_000_000 else 1
+    R = np.ascontiguousarray(R, dtype=np.float32)
+    C = np.ascontiguousarray(C, dtype=np.float32)
+    newR = np.empty((c, beam_out, d), dtype=np.float32)
+    newerr = np.empty((c, beam_out), dtype=np.float32)
+
+    def work(span):
+        a, z = span
+        _kernels.beam_select(RC[a:z], err[a:z], Cn, sel[a:z])
+        _kernels.beam_extend(R[a:z], C, sel[a:z], newR[a:z], newerr[a:z])
+
+    parallel_map(work, split_rows(c, parts))
     b, k = np.divmod(sel, K)
-    newR = R[rows, b] - C[k]
-    newerr = np.einsum("cbd,cbd->cb", newR, newR)
     newcodes = np.concatenate([codes[rows, b], k[:, :, None]], axis=2)
     return newR, newerr, newcodes
 
@@ -75,6 +83,22 @@ def _beam_step_chunked(R, err, codes, C, Cn, beam_out):
         for a in range(0, R.shape[0], step)
     ]
     return tuple(np.concatenate(p, axis=0) for p in zip(*parts))
+
+
+def beam_search_cost(M, K, d, beam_size):
+    """Multiply-adds per vector of :func:`beam_search_encode`.
+
+    Stage m extends ``P_m = min(beam, K^m)`` paths: the products ``P_m K d``,
+    the scores ``2 P_m K`` (error plus codeword norm) and, for the
+    ``P'_m = min(beam, P_m K)`` paths kept, their residuals and squared norms
+    ``2 P'_m d``.
+    """
+    total, paths = 0, 1
+    for _ in range(M):
+        kept = min(beam_size, paths * K)
+        total += paths * K * d + 2 * paths * K + 2 * kept * d
+        paths = kept
+    return total
 
 
 def beam_search_encode(X, codebooks, beam_size=1, *, init_codes=None):
@@ -151,6 +175,10 @@ class ResidualQuantizer(BaseQuantizer):
     Attributes
     ----------
     codebooks_ : ndarray of shape (M, K, d), float32
+        In centred coordinates: a reconstruction is ``mean_ + sum_m codebooks_[m, k_m]``.
+    mean_ : ndarray of shape (d,), float32
+        Mean of the training data; encode quantizes ``X - mean_`` and decode
+        adds it back (:mod:`vqcore.base`).
     stage_errors_ : ndarray of shape (M,)
         Training mse after each stage (from the final codes).
     n_train_ : int
@@ -244,6 +272,9 @@ class ResidualQuantizer(BaseQuantizer):
 
     def _encode(self, X):
         return beam_search_encode(X, self.codebooks_, self.beam_size)
+
+    def _encode_cost(self):
+        return beam_search_cost(self.n_codebooks, self.codebook_size, int(self.n_features_in_), self.beam_size)
 
     def _decode(self, codes):
         out = self.codebooks_[0][codes[:, 0]].copy()

@@ -280,7 +280,16 @@ def _load(data, filename, ext, what, prefix, max_bytes, max_elements):
     _check_codebooks(encoder, what)
     info = {"format": fmt, "filename": filename, "layout": layout, "notes": notes,
             "n_tensors": len(refs), "prefix": prefix}
-    return fitted(encoder, layout=layout, source_info=info)
+    q = fitted(encoder, layout=layout, source_info=info)
+    if fmt == "npz" and prefix is None and "codebooks" in refs and "mean" in refs:
+        # VQ Lens's own download: codebooks centred on the training data's mean (vqcore.base)
+        mean = layouts._array(refs, "mean", what, ndim=1)
+        if mean.shape[0] != q.n_features_in_:
+            raise DataError(f"{what}: mean has {mean.shape[0]} values but the codebooks have "
+                            f"d={q.n_features_in_} dimensions.")
+        q.mean_ = mean
+        info["notes"] = list(notes) + ["codebooks centred on the stored mean (VQ Lens's own download)"]
+    return q
 
 
 def _check_codebooks(encoder, what):
