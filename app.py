@@ -11,6 +11,7 @@ from ui import cache, charts
 from ui import data as D
 from ui import state as S
 from ui import widgets as W
+from ui.text import md
 from vqcore.datasets import SAMPLES
 
 TOYS = ("Gaussian, uncorrelated", "Gaussian, correlated", "Gaussian mixture", "Rotated anisotropic")
@@ -85,10 +86,10 @@ with left:
                 state[S.HOME_UPLOAD_ERROR] = D.accept_upload(state, raw, up.name, array_key=array_key,
                                                              text_column=text_col, drop_nonfinite=drop)
             if state.get(S.HOME_UPLOAD_ERROR):
-                st.error(state[S.HOME_UPLOAD_ERROR])
-                st.caption(f"Still using the data loaded before: {state[S.DATA].name}.")
+                st.error(md(state[S.HOME_UPLOAD_ERROR]))
+                st.caption(f"Still using the data loaded before: {md(state[S.DATA].name)}.")
             else:
-                st.success(f"Loaded {up.name}.")
+                st.success(f"Loaded {md(up.name)}.")
 
 # ---------------------------------------------------------------- options
 data = state[S.DATA]
@@ -114,9 +115,9 @@ with right:
 
 # ---------------------------------------------------------------- summary
 st.divider()
-st.subheader(f"Loaded: {data.name}")
+st.subheader(f"Loaded: {md(data.name)}")
 if data.description:
-    st.caption(data.description)
+    st.caption(md(data.description))
 summ = cache.summary(data.key, data.X)
 c = st.columns(6)
 c[0].metric("rows n", f"{summ['n']:,}", border=True)
@@ -133,7 +134,7 @@ if data.nonfinite_found:
     notes.append(f"Found {data.nonfinite_found} row(s) with NaN or infinity; they were dropped.")
 else:
     notes.append("No NaN or infinite values found.")
-st.markdown("\n".join(f"- {n}" for n in notes))
+st.markdown("\n".join(f"- {md(n)}" for n in notes))
 
 g1, g2 = st.columns(2)
 with g1:

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import cache, charts
+from ui import data as D
 from ui import state as S
 from ui import widgets as W
 from vqcore import VQLensError
@@ -194,4 +195,4 @@ table = pd.DataFrame([{
     "fit s": r["fit_seconds"],
 } for r in rows])
 st.dataframe(table, hide_index=True, width="stretch")
-st.download_button("Table (CSV)", table.to_csv(index=False), "compare.csv", "text/csv", key="cmp_dl", on_click="ignore")
+st.download_button("Table (CSV)", D.table_csv(table), "compare.csv", "text/csv", key="cmp_dl", on_click="ignore")

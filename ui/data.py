@@ -13,6 +13,7 @@ import json
 import numpy as np
 
 from vqcore import VQLensError
+from vqcore.csvfile import csv_bytes
 from vqcore.io import DEFAULT_MAX_BYTES, finalize, list_npz_arrays, load_embeddings
 from vqcore.report import report_to_csv, report_to_json
 
@@ -129,6 +130,12 @@ def report_json(report):
 
 def report_csv(report):
     return report_to_csv(report)
+
+
+def table_csv(df):
+    """A table (pandas DataFrame) as CSV bytes for a download, written by vqcore.csvfile: text cells
+    a spreadsheet would run as a formula are neutralised, numbers stay numbers."""
+    return csv_bytes(df.itertuples(index=False, name=None), header=[str(c) for c in df.columns])
 
 
 # ---------------------------------------------------------------- semantic IDs page (pages/6_Semantic_IDs.py)

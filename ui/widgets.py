@@ -15,6 +15,7 @@ from vqcore.report import headline
 from . import cache, charts
 from . import data as D
 from . import state as S
+from .text import md
 
 METHODS = {
     "RQ": "Residual (RQ)",
@@ -139,7 +140,7 @@ def data_badge(data):
     n, d = data.shape
     opts = [o for o, on in (("centred", data.center), ("L2-normalised", data.normalize)) if on]
     extra = f" ({', '.join(opts)})" if opts else ""
-    st.caption(f"Data: **{data.name}**, {n:,} × {d}{extra}. Change it on the home page.")
+    st.caption(f"Data: **{md(data.name)}**, {n:,} × {d}{extra}. Change it on the home page.")
 
 
 def _fmt(v, kind):
