@@ -63,7 +63,7 @@ with st.container(border=True):
                  "column per level; one text column becomes the item labels), .parquet (one column per "
                  "level, or a list column). Nothing is unpickled.")
         c1, c2, c3 = st.columns(3)
-        K_in = W.number_in(c1, "Codebook size K (0 = infer)", 0, 2**31 - 1, key="sid_K", default=0,
+        K_in = W.number_in(c1, "Codebook size K (0 = infer)", 0, D.SID_MAX_K, key="sid_K", default=0,
                            help="Codes per level. Inferred as the largest code + 1, which misses unused "
                                 "top codes (and so hides dead codes); enter the real K when known.")
         n_data = data.shape[0]
@@ -95,14 +95,15 @@ with st.container(border=True):
             with st.spinner("Fitting RQ 3×8 on 6,000 sentence embeddings…"):
                 state[CODES] = D.demo_code_set(cache.sid_demo())
 
-cs = state.get(CODES)
+cs, ov, problem = cache.sid_checked(state, CODES)  # a code set that fails gives way to the last good one
+if problem:
+    st.error(md(problem))
 if cs is None:
     st.info("No codes yet: fit the demo, upload a codes file, or run a quantizer on the Quantize page.")
     st.stop()
 
 codes, K, X, labels, key = cs["codes"], cs["codebook_size"], cs["X"], cs["labels"], cs["key"]
 n, M = codes.shape
-ov = cache.sid_overview(key, K, codes, X)
 
 st.subheader(f"{md(cs['name'])}: {n:,} items × {M} level(s) of K = {K:,}")
 notes = [md(t) for t in [f"From {cs['source']}."] + list(cs["notes"])]

@@ -14,6 +14,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
+from .text import plotly_text
+
 # ---------------------------------------------------------------- look
 
 COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777",
@@ -508,6 +510,7 @@ def _wrap(text, width=60, limit=240):
     text = str(text)
     if len(text) > limit:
         text = text[:limit - 1] + "…"
+    text = plotly_text(text)  # untrusted labels: shown as their characters, never as plotly's HTML
     words, lines, cur = text.split(), [], ""
     for w in words:
         if len(cur) + len(w) + 1 > width and cur:

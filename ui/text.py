@@ -8,11 +8,15 @@ restyle the page. :func:`md` makes a string show as the characters it holds. Eve
 string that came from a file or a person (names, labels, typed values, and the messages
 of vqcore that quote them) goes through it before it is embedded in Markdown; text the
 app writes itself keeps its formatting.
+
+Plotly charts draw their text and hover labels from a subset of HTML (``<b>``, ``<br>``,
+``<a href>``, entities): :func:`plotly_text` makes a label show as its characters there.
 """
 
+import html
 import re
 
-__all__ = ["md"]
+__all__ = ["md", "plotly_text"]
 
 # inline markup anywhere in a line: emphasis, code, links and images, HTML, tables,
 # strikethrough, math, directives (:red[...]) and emoji / icon shortcodes, entities
@@ -34,3 +38,15 @@ def md(value):
     text = re.sub(r"[\r\n\t]+", " ", str(value))
     text = _INLINE.sub(r"\\\1", text)
     return _LINE_START.sub(r"\1\\\2", text)
+
+
+def plotly_text(value):
+    """``value`` for a plotly text or hover label: ``<``, ``>`` and ``&`` as entities, so a label
+    holding ``<a href=...>`` or ``<b>`` shows as those characters, not as a link or bold text.
+
+    Examples
+    --------
+    >>> plotly_text('<a href="http://x">click</a> & more')
+    '&lt;a href="http://x"&gt;click&lt;/a&gt; &amp; more'
+    """
+    return html.escape(str(value), quote=False)

@@ -111,6 +111,24 @@ def start_page(title=None, *, load_data=True):
     return state, state[S.DATA]
 
 
+def release_upload(up):
+    """Drop an uploaded file from Streamlit's store of uploads once it has been read.
+
+    Streamlit keeps every uploaded file in memory until its session ends (which, for a closed
+    tab, is ``server.disconnectedSessionTTL`` later). A file whose content is now held as an
+    array is removed at once, as Streamlit's own chat input removes its files; the uploader
+    still shows its name. Returns whether it was removed.
+    """
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    store = getattr(ctx, "uploaded_file_mgr", None)
+    if store is None or not hasattr(store, "remove_file"):
+        return False
+    store.remove_file(ctx.session_id, up.file_id)
+    return True
+
+
 def nav():
     """The sidebar's page list (Streamlit's own would call the home page "app")."""
     with st.sidebar:
