@@ -222,10 +222,16 @@ def fit(key, spec, params, train_size, seed, X, *, on_progress=None):
     return _kept(_finished_fit, args, lambda: _fit(X, spec, params, train_size, seed, checked))
 
 
+def _started(on_progress, message):
+    """Report the start of a computation (its first chance to be abandoned, as it takes the lock)."""
+    on_progress(0.0, message)
+
+
 def _fit(X, spec, params, train_size, seed, on_progress):
     base_idx, query_idx = split(X.shape[0], seed)
     train = base_idx[subsample_indices(len(base_idx), int(train_size), random_state=seed)]
     q = vqcore.from_spec(spec, random_state=seed, **dict(params))
+    _started(on_progress, "starting")
     t0 = time.perf_counter()
     with progress.reporting(on_progress):
         q.fit(X[train])

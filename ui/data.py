@@ -33,7 +33,7 @@ def _over_cap(state, name, incoming):
         return None
     return (f"{name!r} was not loaded: this server already holds {held / 2**20:,.0f} MiB of data for its open "
             f"sessions, and with this file ({incoming / 2**20:,.0f} MiB as loaded) it would pass its cap of "
-            f"{MAX_HELD_MB:,} MiB (VQLENS_MAX_HELD_MB). Try again in a few minutes (data of closed tabs is "
+            f"{MAX_HELD_MB:,.0f} MiB (VQLENS_MAX_HELD_MB). Try again in a few minutes (data of closed tabs is "
             "released), upload a sample of the rows, or use a shipped sample.")
 
 
@@ -66,7 +66,7 @@ def accept_upload(state, data, name, *, array_key=None, text_column=None, drop_n
         return str(exc)
     except MemoryError:
         return f"{name!r}: not enough memory to load it. Upload a sample of the rows."
-    too_much = _over_cap(state, name, 2 * X.nbytes)
+    too_much = _over_cap(state, name, X.nbytes)
     if too_much:
         return too_much
     notes = list(loaded.notes)

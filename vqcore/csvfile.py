@@ -14,8 +14,6 @@ Examples
 "row,x,label\\n1,-0.5,'=1+1\\n2,3,plain\\n"
 """
 
-import csv
-import io
 import numbers
 
 __all__ = ["FORMULA_STARTS", "safe_cell", "csv_bytes"]
@@ -46,11 +44,23 @@ def csv_bytes(rows, header=None):
     """UTF-8 CSV bytes of ``rows`` (an iterable of sequences), every cell through :func:`safe_cell`.
 
     ``header`` (a sequence of column names, also neutralised) comes first when given.
-    Lines end with ``\\n``; cells holding the separator, quotes or line breaks are quoted.
+    Lines end with ``\\n``; a cell holding a comma, a quote, a carriage return or a line
+    break is quoted (Python's csv writer leaves a lone carriage return unquoted when lines end
+    with ``\\n``, which splits the row in every reader). ``None`` is an empty cell.
     """
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    if header is not None:
-        writer.writerow([safe_cell(h) for h in header])
-    writer.writerows([safe_cell(v) for v in row] for row in rows)
-    return text.getvalue().encode("utf-8")
+    lines = [] if header is None else [_line(header)]
+    lines.extend(_line(row) for row in rows)
+    return "".join(lines).encode("utf-8")
+
+
+def _line(row):
+    return ",".join(_field(safe_cell(v)) for v in row) + "\n"
+
+
+def _field(value):
+    if value is None:
+        return ""
+    text = str(value)
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text

@@ -167,7 +167,7 @@ def count_duplicate_rows(X):
 
 
 _HASH_KEY = np.random.SeedSequence().generate_state(2, dtype=np.uint64)  # per process
-_HASH_BLOCK = 1 << 16  # rows per block of the row comparisons
+_HASH_BLOCK = 1 << 22  # values per block of the row comparisons
 
 
 def _row_bits(X):
@@ -204,11 +204,12 @@ def _row_hashes(X):
 def _mixed_runs(X, order, new):
     """Indices of the runs of equal hashes (in sorted order) whose rows are not all equal."""
     n = len(order)
+    step = max(1, _HASH_BLOCK // max(1, X.shape[1]))
     mixed = []
     run = -1
     start_row = order[0]
-    for a in range(0, n, _HASH_BLOCK):
-        b = min(n, a + _HASH_BLOCK)
+    for a in range(0, n, step):
+        b = min(n, a + step)
         starts = np.where(new[a:b], np.arange(a, b), -1)
         np.maximum.accumulate(starts, out=starts)
         before = starts < 0  # rows of a run that began in an earlier block
