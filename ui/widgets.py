@@ -12,7 +12,7 @@ import vqcore
 from vqcore.pq import check_subspaces
 from vqcore.report import headline
 
-from . import cache, charts
+from . import cache, charts, sessions
 from . import data as D
 from . import state as S
 from .text import md
@@ -104,6 +104,7 @@ def start_page(title=None, *, load_data=True):
                        page_icon=":material/search:", layout="wide")
     nav()
     cache.warm_up_vqcore()
+    sessions.watch_this_session()
     state = st.session_state
     if not load_data:
         return state, None
