@@ -425,3 +425,22 @@ def test_an_rq_fit_whose_browser_goes_away_stops_at_its_next_stage(monkeypatch):
     with pytest.raises(StopException):
         cache.fit("k-gone-rq", "RQ6x4", (("n_iter", 3),), 800, 0, X, on_progress=lambda f, m: seen.append(m))
     assert len(seen) == 2  # the stages after it were never fitted
+
+
+def test_npz_member_names_are_keys_never_paths(tmp_path, monkeypatch):
+    """Measured fine in issue 16, kept as a test: members named like paths are read in memory,
+    never extracted, and their names are shown escaped."""
+    try:
+        from malformed import zip_bytes
+    except ImportError:
+        from tests.malformed import zip_bytes
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    X = np.arange(6, dtype=np.float32).reshape(3, 2)
+    data = zip_bytes([("../../escaped.npy", npy_bytes(X)), ("![i](http://h/i.png).npy", npy_bytes(X[:2]))])
+    loaded = load_embeddings(data, "t.npz", array_key="../../escaped")
+    np.testing.assert_array_equal(loaded.X, X)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b"]
+    assert "![i](http://h/i.png)" in " ".join(loaded.notes) + str(loaded.array_keys)
+    assert "](" not in md(str(loaded.array_keys)).replace("\\](", "")
