@@ -12,7 +12,6 @@ from contextlib import contextmanager
 
 import numpy as np
 import streamlit as st
-
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException

@@ -985,10 +985,12 @@ def _sniff_dialect(data, sep, what):
     comma = sum(bool(_DECIMAL_COMMA.match(c)) for c in cells)
     point = sum(bool(_DECIMAL_POINT.match(c)) for c in cells)
     if comma and point:
+        with_comma = next(c for c in cells if _DECIMAL_COMMA.match(c))
+        with_point = next(c for c in cells if _DECIMAL_POINT.match(c))
         raise DataError(
-            f"{what} mixes numbers with a decimal comma (such as {next(c for c in cells if _DECIMAL_COMMA.match(c))!r}) "
-            f"and with a decimal point (such as {next(c for c in cells if _DECIMAL_POINT.match(c))!r}), so "
-            "either reading gives wrong numbers. Export it again with one decimal mark."
+            f"{what} mixes numbers with a decimal comma (such as {with_comma!r}) and with a decimal point "
+            f"(such as {with_point!r}), so either reading gives wrong numbers. Export it again with one "
+            "decimal mark."
         )
     return sep, ("," if comma else ".")
 
@@ -1109,8 +1111,6 @@ def _read_body(data, what, **kwargs):
 
 
 def _load_csv(data, filename, caps, *, text_column=None, sep=",", **_):
-    import pandas as pd
-
     what = repr(filename)
     if b"\x00" in data:
         raise DataError(
@@ -1317,7 +1317,8 @@ def _parquet_check_metadata(meta, wanted, value_cols, caps, what, file_size):
     if n_bytes > caps.max_bytes:
         raise DataError(
             f"{what} decodes to {_mb(n_bytes)} (its values at their stored width), above the limit of "
-            f"{_mb(caps.max_bytes)} (max_bytes), though the file is only {_mb(file_size)}. Upload a sample of the rows, or store the vectors as float32."
+            f"{_mb(caps.max_bytes)} (max_bytes), though the file is only {_mb(file_size)}. Upload a sample "
+            "of the rows, or store the vectors as float32."
         )
 
 
