@@ -169,12 +169,18 @@ def _waiting_for(args):
 def _unless_abandoned(args, on_progress):
     """An ``on_progress`` that first ends the computation of ``args`` (raising :class:`_Abandoned`)
     when its browser went away and no other run waits for the same computation, then calls
-    ``on_progress`` (if any). Checked at every progress report of the fit or the encoding."""
-    def report(fraction, message):
+    ``on_progress`` (if any). Checked at every progress report of the fit or the encoding, and
+    as the computation starts (its ``check`` attribute), without a report of its own."""
+    def check():
         if not _browser_connected() and not _waiting_for(args):
             raise _Abandoned()
+
+    def report(fraction, message):
+        check()
         if on_progress is not None:
             on_progress(fraction, message)
+
+    report.check = check
     return report
 
 
@@ -221,16 +227,12 @@ def fit(key, spec, params, train_size, seed, X, *, on_progress=None):
     return _kept(_finished_fit, args, lambda: _fit(X, spec, params, train_size, seed, checked))
 
 
-def _started(on_progress, message):
-    """Report the start of a computation (its first chance to be abandoned, as it takes the lock)."""
-    on_progress(0.0, message)
-
 
 def _fit(X, spec, params, train_size, seed, on_progress):
     base_idx, query_idx = split(X.shape[0], seed)
     train = base_idx[subsample_indices(len(base_idx), int(train_size), random_state=seed)]
     q = vqcore.from_spec(spec, random_state=seed, **dict(params))
-    _started(on_progress, "starting")
+    getattr(on_progress, "check", lambda: None)()  # abandoned while it waited for the lock?
     t0 = time.perf_counter()
     with progress.reporting(on_progress):
         q.fit(X[train])
