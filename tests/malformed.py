@@ -401,6 +401,8 @@ def _valid_cases():
         ValidCase("csv_crlf_bom", b"\xef\xbb\xbf" + csv_text(A, header=list("abcde"), newline="\r\n"), "x.CSV", A),
         ValidCase("csv_pandas_index", _pandas_csv(A, index=True), "x.csv", A),
         ValidCase("csv_pandas_default", _pandas_csv(A, index=False), "x.csv", A),
+        ValidCase("csv_pandas_index_labels", b",text,a,b\n0,x,1,2\n1,y,3,4\n", "x.csv", np.array([[1, 2], [3, 4]], f),
+                  ["x", "y"]),
         ValidCase("csv_partly_numeric", b"a,b\n1,2\n3,oops\n5,6\n7,8\n", "x.csv", np.array([[1, 2], [5, 6], [7, 8]], f)),
         ValidCase("csv_text_column_choice", b"id,name,x,y\nu1,ann,1,2\nu2,bob,3,4\n", "x.csv",
                   np.array([[1, 2], [3, 4]], f), ["ann", "bob"], {"text_column": "name"}),

@@ -63,9 +63,13 @@ class _Reaper:
         return closed
 
     def run(self):
-        while Runtime.exists():
+        while True:
             time.sleep(POLL_SECONDS)
-            if self.sweep(Runtime.instance(), time.monotonic()):
+            try:
+                runtime = Runtime.instance()
+            except RuntimeError:  # the runtime has stopped (or was a test's)
+                return
+            if self.sweep(runtime, time.monotonic()):
                 time.sleep(POLL_SECONDS)  # the closes run on the event loop
                 gc.collect()
                 _trim_heap()

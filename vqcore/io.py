@@ -1065,15 +1065,16 @@ def _classify_frame(df, decimal="."):
     """
     kinds = np.array([dt.kind for dt in df.dtypes])
     positions = np.arange(df.shape[1])
+    labels = list(df.columns)  # results are keyed by column label (columns dropped before keep theirs)
     numeric, partial, text, empty, values = {}, {}, [], [], {}
     num_pos = positions[np.isin(kinds, list("biuf"))]
     if num_pos.size == df.shape[1]:  # all numeric: one block
         block = df.to_numpy(dtype=np.float64, na_value=np.nan)
         for j in num_pos.tolist():
-            numeric[j] = values[j] = block[:, j]
+            numeric[labels[j]] = values[labels[j]] = block[:, j]
     else:
         for j in num_pos.tolist():
-            numeric[j] = values[j] = df.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan)
+            numeric[labels[j]] = values[labels[j]] = df.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan)
     obj_pos = positions[~np.isin(kinds, list("biuf"))]
     if obj_pos.size:
         cells = np.empty((df.shape[0], obj_pos.size), dtype=object)
@@ -1083,7 +1084,7 @@ def _classify_frame(df, decimal="."):
         failed = np.isnan(parsed) & ~missing
         present = (~missing).sum(axis=0)
         n_failed = failed.sum(axis=0)
-        for k, j in enumerate(obj_pos.tolist()):
+        for k, j in enumerate(labels[p] for p in obj_pos.tolist()):
             if present[k] == 0:
                 empty.append(j)
             elif n_failed[k] == 0:
