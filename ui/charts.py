@@ -1134,9 +1134,7 @@ def code_set_agreement(result, name_a="A", name_b="B"):
     """Per level of vqcore.semantic_ids.compare_code_sets: the share of items with the same code, with the
     same first d codes (prefix), and with the same code after the best renaming of B's codes. The names
     (e.g. file names) are shown as text: plotly's own tags in them are escaped."""
-    import html
-
-    name_a, name_b = html.escape(str(name_a)), html.escape(str(name_b))
+    name_a, name_b = plotly_text(name_a), plotly_text(name_b)
     levels = [f"level {m}" for m in range(len(result["level_agreement"]))]
     fig = _figure(TITLES["id_agreement"],
                   f"{name_b} against {name_a} on the same {result['n_items']:,} items: "

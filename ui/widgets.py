@@ -359,9 +359,6 @@ def spec_caption(spec, params, *, d=None, train_size=None, seed=None):
 
 # ---------------------------------------------------------------- trained models (issue 18)
 
-_MD_SPECIAL = "\\`*_{}[]()#+-.!|<>~$:"
-
-
 def faiss_export_problem(q):
     """Why the faiss download cannot be offered (faiss missing: ``pip install faiss-cpu``), or None."""
     from vqcore.export import faiss_export_problem as problem
@@ -370,9 +367,9 @@ def faiss_export_problem(q):
 
 
 def md_escape(text):
-    """Untrusted text (a file name, a tensor name) safe to show inside markdown: every character
-    markdown or Streamlit's ``:color[]`` / ``$math$`` would act on is backslash-escaped."""
-    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(text))
+    """Untrusted text (a file name, a tensor name) safe to show inside markdown: :func:`ui.text.md`,
+    the one escape every page uses."""
+    return md(text)
 
 
 MODEL_HELP = (f"Up to {D.MAX_UPLOAD_MB} MB. A trained tokenizer's codebooks: vector-quantize-pytorch ResidualVQ / "
