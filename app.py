@@ -11,6 +11,7 @@ from ui import cache, charts
 from ui import data as D
 from ui import state as S
 from ui import widgets as W
+from ui.text import md
 from vqcore.datasets import SAMPLES
 
 TOYS = ("Gaussian, uncorrelated", "Gaussian, correlated", "Gaussian mixture", "Rotated anisotropic")
@@ -50,6 +51,7 @@ with left:
             try:
                 ds = cache.sample(name, **{k: (float(v) if k == "rho" else int(v)) for k, v in kw.items()})
                 D.load_sample_into(state, ds)
+                state.pop(S.HOME_UPLOADED, None)
             except ValueError as exc:
                 st.error(str(exc))
     with tab_upload:
@@ -61,34 +63,34 @@ with left:
                  "(numeric columns; one text column becomes item labels), .parquet (numeric columns or one "
                  ".list column), .fvecs/.bvecs. Files are parsed safely: nothing is unpickled.",
         )
-        array_key = text_col = None
+        # the choices apply when a file is read; a file read successfully is then released
         drop = W.kept(st.checkbox, "Drop rows with NaN or infinity (otherwise refuse the file)",
                       key=S.HOME_DROP_NONFINITE, default=True)
+        c1, c2 = st.columns(2)
+        array_key = c1.text_input("Array of an .npz (optional)", key="home_npz_key",
+                                  help="Name of the array to load; by default the largest 2-D array (the "
+                                       "message after loading names the others).").strip() or None
+        text_col = c2.text_input("Label column (optional)", key="home_text_col",
+                                 help="CSV / parquet column to keep as item labels; a single text column is used "
+                                      "automatically.").strip() or None
         if up is not None:
-            raw = up.getvalue()
-            lower = up.name.lower()
-            if lower.endswith(".npz"):
-                try:
-                    choices = D.npz_choices(raw)
-                except ValueError:  # accept_upload below reports it, naming the file (one message)
-                    choices = []
-                if len(choices) > 1:
-                    labels = dict(choices)
-                    array_key = st.selectbox("Array", list(labels), format_func=labels.get, key="home_npz_key")
-            if lower.endswith((".csv", ".tsv", ".parquet")):
-                text_col = st.text_input("Label column (optional)", key="home_text_col",
-                                         help="Column to keep as item labels; a single text column is used "
-                                              "automatically.").strip() or None
             sig = (up.file_id, up.name, array_key, text_col, drop)
             if state.get(S.HOME_UPLOAD_SIG) != sig:
                 state[S.HOME_UPLOAD_SIG] = sig
-                state[S.HOME_UPLOAD_ERROR] = D.accept_upload(state, raw, up.name, array_key=array_key,
+                state[S.HOME_UPLOAD_ERROR] = D.accept_upload(state, up.getvalue(), up.name, array_key=array_key,
                                                              text_column=text_col, drop_nonfinite=drop)
-            if state.get(S.HOME_UPLOAD_ERROR):
-                st.error(state[S.HOME_UPLOAD_ERROR])
-                st.caption(f"Still using the data loaded before: {state[S.DATA].name}.")
-            else:
-                st.success(f"Loaded {up.name}.")
+                if not state[S.HOME_UPLOAD_ERROR]:
+                    state[S.HOME_UPLOADED] = (up.name, sig[2:])
+                    W.release_upload(up)  # the server keeps the data read from it, not the file
+        if up is not None and state.get(S.HOME_UPLOAD_ERROR):
+            st.error(md(state[S.HOME_UPLOAD_ERROR]))
+            st.caption(f"Still using the data loaded before: {md(state[S.DATA].name)}.")
+        elif state.get(S.HOME_UPLOADED):
+            name, choices = state[S.HOME_UPLOADED]
+            st.success(f"Loaded {md(name)}.")
+            if choices != (array_key, text_col, drop):
+                st.caption("Upload the file again to read it with the choices above (a file is released from the "
+                           "server once it is read).")
 
 # ---------------------------------------------------------------- options
 data = state[S.DATA]
@@ -114,9 +116,9 @@ with right:
 
 # ---------------------------------------------------------------- summary
 st.divider()
-st.subheader(f"Loaded: {data.name}")
+st.subheader(f"Loaded: {md(data.name)}")
 if data.description:
-    st.caption(data.description)
+    st.caption(md(data.description))
 summ = cache.summary(data.key, data.X)
 c = st.columns(6)
 c[0].metric("rows n", f"{summ['n']:,}", border=True)
@@ -133,7 +135,7 @@ if data.nonfinite_found:
     notes.append(f"Found {data.nonfinite_found} row(s) with NaN or infinity; they were dropped.")
 else:
     notes.append("No NaN or infinite values found.")
-st.markdown("\n".join(f"- {n}" for n in notes))
+st.markdown("\n".join(f"- {md(n)}" for n in notes))
 
 g1, g2 = st.columns(2)
 with g1:

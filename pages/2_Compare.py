@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import cache, charts
+from ui import data as D
 from ui import state as S
 from ui import widgets as W
 from vqcore import VQLensError
@@ -196,4 +197,4 @@ table = pd.DataFrame([{
     "encode madds / vector": r.get("encode_madds"), "encode µs / vector": r.get("encode_us"),
 } for r in rows])
 st.dataframe(table, hide_index=True, width="stretch")
-st.download_button("Table (CSV)", table.to_csv(index=False), "compare.csv", "text/csv", key="cmp_dl", on_click="ignore")
+st.download_button("Table (CSV)", D.table_csv(table), "compare.csv", "text/csv", key="cmp_dl", on_click="ignore")

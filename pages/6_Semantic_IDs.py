@@ -10,6 +10,7 @@ from ui import cache, charts
 from ui import data as D
 from ui import state as S
 from ui import widgets as W
+from ui.text import md
 from vqcore import VQLensError
 
 state, data = W.start_page("Semantic IDs")
@@ -52,9 +53,9 @@ with st.container(border=True):
                 try:
                     state[CODES] = D.quantize_code_set(stored, data)
                 except VQLensError as exc:
-                    st.error(str(exc))
+                    st.error(md(exc))
             st.caption(f"The codes of **{stored['result']['report']['spec']}**, last run on the Quantize page, "
-                       f"with the embeddings and texts of the same rows of **{data.name}**.")
+                       f"with the embeddings and texts of the same rows of **{md(data.name)}**.")
     elif source == "upload":
         up = st.file_uploader(
             "Codes file", type=["npy", "csv", "tsv", "parquet"], key="sid_upload",
@@ -62,13 +63,13 @@ with st.container(border=True):
                  "column per level; one text column becomes the item labels), .parquet (one column per "
                  "level, or a list column). Nothing is unpickled.")
         c1, c2, c3 = st.columns(3)
-        K_in = W.number_in(c1, "Codebook size K (0 = infer)", 0, 2**31 - 1, key="sid_K", default=0,
+        K_in = W.number_in(c1, "Codebook size K (0 = infer)", 0, D.SID_MAX_K, key="sid_K", default=0,
                            help="Codes per level. Inferred as the largest code + 1, which misses unused "
                                 "top codes (and so hides dead codes); enter the real K when known.")
         n_data = data.shape[0]
         use_items = W.kept(c2.checkbox, f"Embeddings and texts from the home page ({n_data:,} rows)",
                            key="sid_use_data", default=False,
-                           help=f"Use the data loaded on the home page ({data.name}) as the items' "
+                           help=f"Use the data loaded on the home page ({md(data.name)}) as the items' "
                                 "embeddings (for distances) and texts: row i of the codes must be row i "
                                 "of the data, so the codes need the same number of rows.")
         label_col = c3.text_input("Label column (CSV / parquet, optional)", key="sid_label_col",
@@ -82,11 +83,11 @@ with st.container(border=True):
                     state, up.getvalue(), up.name, items=data if use_items else None, codebook_size=int(K_in),
                     text_column=label_col, slot=CODES)
             if state.get(UPLOAD_ERROR):
-                st.error(state[UPLOAD_ERROR])
+                st.error(md(state[UPLOAD_ERROR]))
                 if state.get(CODES):
-                    st.caption(f"Still showing the codes loaded before: {state[CODES]['name']}.")
+                    st.caption(f"Still showing the codes loaded before: {md(state[CODES]['name'])}.")
             else:
-                st.success(f"Loaded {up.name}.")
+                st.success(f"Loaded {md(up.name)}.")
     else:
         st.caption("Fits RQ with 3 levels of 256 codes (TIGER's semantic IDs) on the 6,000 shipped sentence "
                    "embeddings, with the texts as item labels; a few seconds the first time.")
@@ -94,17 +95,18 @@ with st.container(border=True):
             with st.spinner("Fitting RQ 3×8 on 6,000 sentence embeddings…"):
                 state[CODES] = D.demo_code_set(cache.sid_demo())
 
-cs = state.get(CODES)
+cs, ov, problem = cache.sid_checked(state, CODES)  # a code set that fails gives way to the last good one
+if problem:
+    st.error(md(problem))
 if cs is None:
     st.info("No codes yet: fit the demo, upload a codes file, or run a quantizer on the Quantize page.")
     st.stop()
 
 codes, K, X, labels, key = cs["codes"], cs["codebook_size"], cs["X"], cs["labels"], cs["key"]
 n, M = codes.shape
-ov = cache.sid_overview(key, K, codes, X)
 
-st.subheader(f"{cs['name']}: {n:,} items × {M} level(s) of K = {K:,}")
-notes = [f"From {cs['source']}."] + list(cs["notes"])
+st.subheader(f"{md(cs['name'])}: {n:,} items × {M} level(s) of K = {K:,}")
+notes = [md(t) for t in [f"From {cs['source']}."] + list(cs["notes"])]
 if X is None:
     notes.append("No embeddings: distances inside collision groups and prefixes are not shown "
                  "(tick *Embeddings and texts from the home page* to add them).")
@@ -222,7 +224,7 @@ if prefix is not None:
     try:
         under = cache.sid_under_prefix(key, prefix, K, codes, X, labels)
     except VQLensError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         under = None
     if under is not None and under["count"] == 0:
         st.warning(f"No item has an ID starting with {'/'.join(map(str, under['prefix']))}.")

@@ -30,6 +30,9 @@ import numpy as np
 
 #: Uncompressed size of the zip-bomb member (above vqcore.io.DEFAULT_MAX_BYTES).
 ZIP_BOMB_BYTES = 256 * 2**20
+#: vqcore.io's defaults, restated (this module does not import vqcore).
+DEFAULT_MAX_ELEMENTS = 200 * 2**20 // 4
+MAX_CSV_COLUMNS = 16_384
 
 DEFAULT_MARKER = os.path.join(tempfile.gettempdir(), "vqlens_pickle_marker_never_created")
 
@@ -149,6 +152,33 @@ def lying_zip_member() -> bytes:
     return bytes(data)
 
 
+@functools.lru_cache(maxsize=1)
+def many_short_rows_npz() -> bytes:
+    """An .npz of 52 million one-byte rows (issue 16): 51 KB compressed, ~2 GB of work to load."""
+    return npz_bytes(compressed=True, X=np.zeros((DEFAULT_MAX_ELEMENTS, 1), np.uint8))
+
+
+@functools.lru_cache(maxsize=2)
+def dictionary_bomb_parquet(list_column=True) -> bytes:
+    """A dictionary-encoded, zstd parquet file of ones that decodes to 381 MiB of float64 (issue 16).
+
+    ``list_column``: 5,000 lists of 10,000 values (1.8 KB on disk); else one scalar column of
+    50 million values. Written in row groups, so building it never holds the whole column.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows, d = (500, 10_000) if list_column else (5_000_000, 1)
+    flat = pa.array(np.ones(rows * d))
+    col = pa.ListArray.from_arrays(pa.array(np.arange(0, rows * d + 1, d, dtype=np.int32)), flat) if list_column else flat
+    table = pa.table({"emb": col})
+    buf = io.BytesIO()
+    with pq.ParquetWriter(buf, table.schema, compression="zstd", use_dictionary=True) as writer:
+        for _ in range(10):
+            writer.write_table(table)
+    return buf.getvalue()
+
+
 def _bzip2_member() -> bytes:
     return zip_bytes([("X.npy", npy_bytes(np.ones((4, 3), np.float32)))], compression=zipfile.ZIP_BZIP2)
 
@@ -234,13 +264,25 @@ def _malformed_cases(marker_path):
         ("npz_member_not_npy", zip_bytes([("X.npy", b"this is not an npy file")]), "x.npz"),
         ("npz_too_many_members", zip_bytes([(f"m{i}.npy", b"") for i in range(2000)]), "x.npz"),
         ("npz_zero_cols_member", npz_bytes(X=np.zeros((3, 0), np.float32)), "x.npz"),
+        # issue 16: small files whose load would take gigabytes
+        ("npz_many_short_rows", many_short_rows_npz(), "x.npz"),
+        ("npy_many_short_rows", npy_raw(hdr.format("|u1", (50_000_000, 1)), b"\0" * 64), "x.npy"),
+        ("npz_many_two_value_rows", zip_bytes([("X.npy", npy_raw(hdr.format("<f2", (25_000_000, 2)), b"\0" * 64))]), "x.npz"),
         # --- .csv / .tsv ----------------------------------------------------
         ("csv_empty", b"", "x.csv"),
         ("csv_blank_lines", b"\n\n\r\n\n", "x.csv"),
         ("csv_header_only", b"a,b,c\n", "x.csv"),
         ("csv_only_strings", b"name,colour\nann,red\nbob,blue\n", "x.csv"),
         ("csv_mostly_text", b"a\nx\ny\n1\n", "x.csv"),
-        ("csv_semicolons", b"1;2;3\n4;5;6\n", "x.csv"),
+        # issue 16: width and row length bounded before pandas sees the file
+        ("csv_million_columns", (",".join(["1"] * 1_000_000) + "\n").encode() * 2, "x.csv"),
+        ("csv_one_column_too_many", (",".join(["1"] * (MAX_CSV_COLUMNS + 1)) + "\n").encode() * 2, "x.csv"),
+        ("tsv_million_columns", ("\t".join(["1"] * 1_000_000) + "\n").encode() * 2, "x.tsv"),
+        ("csv_single_line_50mb", b"1" * (50 * 2**20), "x.csv"),
+        ("csv_long_second_line", b"1,2\n" + b"3" * (5 * 2**20) + b",4\n", "x.csv"),
+        ("csv_unclosed_quote_long", b'a,b\n"' + b"x" * (5 * 2**20) + b"\n1,2\n", "x.csv"),
+        ("csv_semicolons_mixed_decimal_marks", b"1,5;2.5\n3,5;4.5\n", "x.csv"),
+        ("tsv_mixed_decimal_marks", b"1,5\t2.5\n3,5\t4.5\n", "x.tsv"),
         ("csv_ragged_short", b"1,2,3\n4,5,6\n7,8\n", "x.csv"),
         ("csv_ragged_long", b"1,2,3\n4,5,6,7\n", "x.csv"),
         ("csv_ragged_quoted", b'"a,b",1\n"c",2,3\n', "x.csv"),
@@ -264,6 +306,11 @@ def _malformed_cases(marker_path):
         ("parquet_empty_lists", parquet_bytes(pa.table({"emb": pa.array([[], []], pa.list_(pa.float32()))})), "x.parquet"),
         ("parquet_struct_only", parquet_bytes(pa.table({"s": [{"x": 1.0}, {"x": 2.0}]})), "x.parquet"),
         ("parquet_null_values", parquet_bytes(pa.table({"a": [1.0, None], "b": [2.0, 3.0]})), "x.parquet"),
+        # issue 16: decoded size budgeted, duplicate names said
+        ("parquet_dictionary_list_bomb", dictionary_bomb_parquet(True), "x.parquet"),
+        ("parquet_dictionary_scalar_bomb", dictionary_bomb_parquet(False), "x.parquet"),
+        ("parquet_only_duplicate_names",
+         parquet_bytes(pa.Table.from_arrays([pa.array([1.0, 2.0]), pa.array([3.0, 4.0])], names=["a", "a"])), "x.parquet"),
         # --- .fvecs / .bvecs / .ivecs ---------------------------------------
         ("fvecs_empty", b"", "x.fvecs"),
         ("fvecs_3_bytes", b"\x04\x00\x00", "x.fvecs"),
@@ -354,12 +401,28 @@ def _valid_cases():
         ValidCase("csv_crlf_bom", b"\xef\xbb\xbf" + csv_text(A, header=list("abcde"), newline="\r\n"), "x.CSV", A),
         ValidCase("csv_pandas_index", _pandas_csv(A, index=True), "x.csv", A),
         ValidCase("csv_pandas_default", _pandas_csv(A, index=False), "x.csv", A),
+        ValidCase("csv_pandas_index_labels", b",text,a,b\n0,x,1,2\n1,y,3,4\n", "x.csv", np.array([[1, 2], [3, 4]], f),
+                  ["x", "y"]),
         ValidCase("csv_partly_numeric", b"a,b\n1,2\n3,oops\n5,6\n7,8\n", "x.csv", np.array([[1, 2], [5, 6], [7, 8]], f)),
         ValidCase("csv_text_column_choice", b"id,name,x,y\nu1,ann,1,2\nu2,bob,3,4\n", "x.csv",
                   np.array([[1, 2], [3, 4]], f), ["ann", "bob"], {"text_column": "name"}),
         ValidCase("csv_trailing_comma", b"1,2,\n3,4,\n", "x.csv", np.array([[1, 2], [3, 4]], f)),
         ValidCase("csv_one_column", b"x\n1.5\n2.5\n", "x.csv", np.array([[1.5], [2.5]], f)),
         ValidCase("csv_one_row", b"1,2,3\n", "x.csv", np.array([[1, 2, 3]], f)),
+        # issue 16: ';' separators and decimal commas, long labels, the widest CSV accepted
+        ValidCase("csv_semicolons", b"1;2;3\n4;5;6\n", "x.csv", np.array([[1, 2, 3], [4, 5, 6]], f)),
+        ValidCase("csv_semicolon_decimal_comma", b"-0,1234;1,2345;0,5678;-1,0000\n0,5;-2,25;3;1e-1\n", "x.csv",
+                  np.array([[-0.1234, 1.2345, 0.5678, -1.0], [0.5, -2.25, 3.0, 0.1]], f)),
+        ValidCase("csv_semicolon_decimal_comma_header_labels",
+                  'name;a;b\n"Müller, J.";0,5;1,25\nplain;-3,0;4\n'.encode(), "x.csv",
+                  np.array([[0.5, 1.25], [-3.0, 4.0]], f), ["Müller, J.", "plain"]),
+        ValidCase("tsv_decimal_comma", b"0,5\t-1,75\n2\t3,5\n", "x.tsv", np.array([[0.5, -1.75], [2, 3.5]], f)),
+        ValidCase("csv_long_quoted_label", ('label,a,b\n"' + "x" * 200_000 + '",1,2\nshort,3,4\n').encode(), "x.csv",
+                  np.array([[1, 2], [3, 4]], f), ["x" * 200_000, "short"]),
+        ValidCase("csv_quoted_label_with_line_breaks", b'label,a\n"one\ntwo",1\n"a ""q"", b",2\n', "x.csv",
+                  np.array([[1], [2]], f), ["one\ntwo", 'a "q", b']),
+        ValidCase("csv_widest_accepted", (",".join(["0.5"] * MAX_CSV_COLUMNS) + "\n").encode() * 2, "x.csv",
+                  np.full((2, MAX_CSV_COLUMNS), 0.5, f)),
         ValidCase("tsv_header_labels", csv_text(A, header=["w"] + list("abcde"), sep="\t", labels=texts), "x.tsv", A, texts),
         # --- .parquet
         ValidCase("parquet_columns", parquet_bytes(pa.table({k: A[:, i] for i, k in enumerate("abcde")})), "x.parquet", A),
@@ -375,6 +438,12 @@ def _valid_cases():
         ValidCase("parquet_two_lists_key",
                   parquet_bytes(pa.table({"a": [list(r) for r in A], "b": [list(r[:2]) for r in A]})),
                   "x.parquet", A[:, :2], kwargs={"array_key": "b"}),
+        ValidCase("parquet_int64_above_2_53", parquet_bytes(pa.table({"a": pa.array([2**60, -(2**55), 3]), "b": [1.0, 2.0, 3.0]})),
+                  "x.parquet", np.array([[2.0**60, 1], [-(2.0**55), 2], [3, 3]], f)),
+        ValidCase("parquet_duplicate_names_ignored",
+                  parquet_bytes(pa.Table.from_arrays([pa.array([1.0, 2.0]), pa.array([3.0, 4.0]), pa.array(["p", "q"]),
+                                                      pa.array(["r", "s"])], names=["x", "y", "note", "note"])),
+                  "x.parquet", np.array([[1, 3], [2, 4]], f)),
         ValidCase("parquet_dictionary_labels",
                   parquet_bytes(pa.table({"x": A[:, 0], "y": A[:, 1], "label": pa.array(texts).dictionary_encode()})),
                   "x.parquet", A[:, :2], texts),

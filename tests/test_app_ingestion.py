@@ -34,6 +34,7 @@ from streamlit.testing.v1 import AppTest
 from ui import charts
 from ui import data as D
 from ui import state as S
+from ui.text import md
 from vqcore.exceptions import DataError
 from vqcore.io import DEFAULT_MAX_BYTES, load_embeddings
 
@@ -141,7 +142,7 @@ def test_malformed_upload_shows_an_error_and_keeps_the_previous_data(name, corpu
     assert len(errors) == 1, errors
     assert_person_message(errors[0], case.filename)
     assert not at.success
-    assert at.session_state[S.HOME_UPLOAD_ERROR] == errors[0]
+    assert md(at.session_state[S.HOME_UPLOAD_ERROR]) == errors[0]  # shown escaped (ui.text.md)
     assert any(c.value == "Still using the data loaded before: before.npy." for c in at.caption)
     assert_previous_data_kept(at, before)
     if name in NONFINITE:
@@ -193,8 +194,8 @@ def test_nonfinite_rows_dropped_when_the_person_chooses_drop(name, corpus):
     assert data.nonfinite_found == n_bad
     assert {m.label: m.value for m in at.metric}["non-finite rows"] == str(n_bad)
     notes = " ".join(m.value for m in at.markdown)
-    assert f"Dropped {n_bad} row(s) with NaN or infinite values" in notes
-    assert f"Found {n_bad} row(s) with NaN or infinity; they were dropped." in notes
+    assert md(f"Dropped {n_bad} row(s) with NaN or infinite values") in notes  # notes are shown escaped
+    assert md(f"Found {n_bad} row(s) with NaN or infinity; they were dropped.") in notes
 
 
 @pytest.mark.parametrize("name", ["npy_nan_rows", "csv_nan_inf"])

@@ -352,10 +352,10 @@ def _duplicates_reference(X):
 @settings(max_examples=40, deadline=None, database=None, derandomize=True)
 @given(st.integers(1, 40), st.integers(1, 4), st.integers(1, 4), st.integers(0, 2**32 - 1))
 def test_duplicate_count_matches_slow_reference(n, d, levels, seed):
-    from vqcore.io import _count_duplicate_rows
+    from vqcore.inspect import count_duplicate_rows
 
     X = np.random.default_rng(seed).integers(0, levels, (n, d)).astype(np.float32)
-    assert _count_duplicate_rows(X.view(np.uint32)) == _duplicates_reference(X)
+    assert count_duplicate_rows(X) == _duplicates_reference(X)
 
 
 # ---------------------------------------------------------------------------

@@ -12,6 +12,9 @@ from contextlib import contextmanager
 
 import numpy as np
 import streamlit as st
+from streamlit.runtime import Runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 import vqcore
 from vqcore import datasets, progress
@@ -134,6 +137,51 @@ def _finished_fit(key, spec, params, train_size, seed, _result=None):
 # striped by the arguments of a computation; reentrant, since run holds its stripe while it
 # asks fit for the same arguments
 _LOCKS = [threading.RLock() for _ in range(16)]
+# how many runs wait for each computation's stripe, by the computation's arguments
+_WAITING = {}
+_WAITING_LOCK = threading.Lock()
+
+
+class _Abandoned(StopException):
+    """Ends a computation whose browser went away and that no other run waits for.
+
+    A StopException, so that Streamlit ends the script quietly (there is nobody to show it to)
+    and vqcore's ``except Exception`` clauses never swallow it; nothing is kept.
+    """
+
+
+def _browser_connected():
+    """False once the browser of the session running this script has gone (its websocket closed).
+
+    True outside a Streamlit server (AppTest, scripts).
+    """
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is None or not Runtime.exists():
+        return True
+    return Runtime.instance().is_active_session(ctx.session_id)
+
+
+def _waiting_for(args):
+    with _WAITING_LOCK:
+        return _WAITING.get(args, 0)
+
+
+def _unless_abandoned(args, on_progress):
+    """An ``on_progress`` that first ends the computation of ``args`` (raising :class:`_Abandoned`)
+    when its browser went away and no other run waits for the same computation, then calls
+    ``on_progress`` (if any). Checked at every progress report of the fit or the encoding, and
+    as the computation starts (its ``check`` attribute), without a report of its own."""
+    def check():
+        if not _browser_connected() and not _waiting_for(args):
+            raise _Abandoned()
+
+    def report(fraction, message):
+        check()
+        if on_progress is not None:
+            on_progress(fraction, message)
+
+    report.check = check
+    return report
 
 
 def _kept(store, args, compute):
@@ -141,14 +189,28 @@ def _kept(store, args, compute):
 
     One computation of the same arguments at a time: a click during a fit reruns the page at
     once while the fit goes on in the old run (held back, see :func:`drawing_progress`); a Run
-    of the same settings then waits for it here instead of computing it a second time.
+    of the same settings then waits for it here instead of computing it a second time. While
+    it waits it counts in ``_WAITING``, so that the running computation is not abandoned when
+    its own browser goes away (:func:`_unless_abandoned`).
     """
-    with _LOCKS[hash(args) % len(_LOCKS)]:
+    lock = _LOCKS[hash(args) % len(_LOCKS)]
+    with _WAITING_LOCK:
+        _WAITING[args] = _WAITING.get(args, 0) + 1
+    try:
+        lock.acquire()
+    finally:
+        with _WAITING_LOCK:
+            _WAITING[args] -= 1
+            if not _WAITING[args]:
+                del _WAITING[args]
+    try:
         try:
             return store(*args)
         except _Miss:
             pass
         return store(*args, _result=compute())
+    finally:
+        lock.release()
 
 
 def fit(key, spec, params, train_size, seed, X, *, on_progress=None):
@@ -161,13 +223,16 @@ def fit(key, spec, params, train_size, seed, X, *, on_progress=None):
     (:func:`drawing_progress` makes one that holds Streamlit's stop back instead).
     """
     args = (key, spec, params, train_size, seed)
-    return _kept(_finished_fit, args, lambda: _fit(X, spec, params, train_size, seed, on_progress))
+    checked = _unless_abandoned(args, on_progress)
+    return _kept(_finished_fit, args, lambda: _fit(X, spec, params, train_size, seed, checked))
+
 
 
 def _fit(X, spec, params, train_size, seed, on_progress):
     base_idx, query_idx = split(X.shape[0], seed)
     train = base_idx[subsample_indices(len(base_idx), int(train_size), random_state=seed)]
     q = vqcore.from_spec(spec, random_state=seed, **dict(params))
+    getattr(on_progress, "check", lambda: None)()  # abandoned while it waited for the lock?
     t0 = time.perf_counter()
     with progress.reporting(on_progress):
         q.fit(X[train])
@@ -196,7 +261,8 @@ def run(key, spec, params, train_size, seed, X, *, on_progress=None):
     (in blocks, for large data) when the result is computed; as for :func:`fit`.
     """
     args = (key, spec, params, train_size, seed)
-    return _kept(_finished_run, args, lambda: _evaluate(fit(*args, X), X, seed, on_progress))
+    checked = _unless_abandoned(args, on_progress)
+    return _kept(_finished_run, args, lambda: _evaluate(fit(*args, X), X, seed, checked))
 
 
 def _evaluate(f, X, seed, on_progress):
@@ -466,6 +532,37 @@ def sid_overview(key, K, _codes, _X):
         "largest_group": int(largest[0][1].size) if largest else 1,
         "data_spread": spread,
     }
+
+
+SID_SHOWN = "sid_shown_codes"  # session key: the last code set whose overview was computed
+
+
+def sid_checked(state, slot):
+    """The code set of ``state[slot]`` and its :func:`sid_overview`, or the last one that worked.
+
+    Returns ``(code set, overview, problem)``. A code set whose overview fails (a
+    :class:`vqcore.VQLensError` or MemoryError) is replaced in ``state[slot]`` by the last
+    code set whose overview was computed, so that one bad file never leaves the page failing
+    on every rerun; ``problem`` then says why. ``(None, None, problem or None)`` when there
+    is nothing to show.
+    """
+    cs, problem = state.get(slot), None
+    if cs is not None:
+        try:
+            overview = sid_overview(cs["key"], cs["codebook_size"], cs["codes"], cs["X"])
+        except (vqcore.VQLensError, MemoryError) as exc:
+            problem = f"{cs['name']} could not be shown: {exc}"
+            if isinstance(exc, MemoryError):
+                problem = f"{cs['name']} could not be shown: not enough memory. Use fewer items or levels."
+        else:
+            state[SID_SHOWN] = cs
+            return cs, overview, None
+    good = state.get(SID_SHOWN)
+    if good is None or good is cs:
+        state[slot] = None if problem else cs
+        return None, None, problem
+    state[slot] = good
+    return good, sid_overview(good["key"], good["codebook_size"], good["codes"], good["X"]), problem
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

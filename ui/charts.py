@@ -14,6 +14,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
+from .text import plotly_text
+
 # ---------------------------------------------------------------- look
 
 COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777",
@@ -535,6 +537,7 @@ def _wrap(text, width=60, limit=240):
     text = str(text)
     if len(text) > limit:
         text = text[:limit - 1] + "…"
+    text = plotly_text(text)  # untrusted labels: shown as their characters, never as plotly's HTML
     words, lines, cur = text.split(), [], ""
     for w in words:
         if len(cur) + len(w) + 1 > width and cur:
@@ -1158,9 +1161,7 @@ def code_set_agreement(result, name_a="A", name_b="B"):
     """Per level of vqcore.semantic_ids.compare_code_sets: the share of items with the same code, with the
     same first d codes (prefix), and with the same code after the best renaming of B's codes. The names
     (e.g. file names) are shown as text: plotly's own tags in them are escaped."""
-    import html
-
-    name_a, name_b = html.escape(str(name_a)), html.escape(str(name_b))
+    name_a, name_b = plotly_text(name_a), plotly_text(name_b)
     levels = [f"level {m}" for m in range(len(result["level_agreement"]))]
     fig = _figure(TITLES["id_agreement"],
                   f"{name_b} against {name_a} on the same {result['n_items']:,} items: "

@@ -9,16 +9,32 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import numpy as np
 
-from vqcore import VQLensError
+from vqcore import DataError, VQLensError
+from vqcore.csvfile import csv_bytes
 from vqcore.io import DEFAULT_MAX_BYTES, finalize, list_npz_arrays, load_embeddings
 from vqcore.report import report_to_csv, report_to_json
 
 from . import state as S
 
 MAX_UPLOAD_MB = DEFAULT_MAX_BYTES // 2**20
+#: Most data (uploaded arrays, as loaded and preprocessed) one server process holds for all its
+#: sessions, in MiB; ``VQLENS_MAX_HELD_MB`` sets it. An upload that would pass it is refused.
+MAX_HELD_MB = int(os.environ.get("VQLENS_MAX_HELD_MB", "2048"))
+
+
+def _over_cap(state, name, incoming):
+    """The message when ``incoming`` more bytes would take the server past MAX_HELD_MB, else None."""
+    held = S.held_bytes(exclude=state.get(S.DATA))
+    if held + incoming <= MAX_HELD_MB * 2**20:
+        return None
+    return (f"{name!r} was not loaded: this server already holds {held / 2**20:,.0f} MiB of data for its open "
+            f"sessions, and with this file ({incoming / 2**20:,.0f} MiB as loaded) it would pass its cap of "
+            f"{MAX_HELD_MB:,.0f} MiB (VQLENS_MAX_HELD_MB). Try again in a few minutes (data of closed tabs is "
+            "released), upload a sample of the rows, or use a shipped sample.")
 
 
 def npz_choices(data):
@@ -34,8 +50,12 @@ def accept_upload(state, data, name, *, array_key=None, text_column=None, drop_n
     """Load an uploaded file into ``state[DATA]``; return None, or the error message.
 
     Parsing never unpickles; every failure is a :class:`vqcore.DataError` whose
-    message is returned, and the data loaded before stays active.
+    message is returned, and the data loaded before stays active. A file that would take the
+    server past :data:`MAX_HELD_MB` is refused, before parsing when its size alone would.
     """
+    too_much = _over_cap(state, name, len(data))  # the file itself, while it is read
+    if too_much:
+        return too_much
     try:
         loaded = load_embeddings(data, name, array_key=array_key or None, text_column=text_column or None)
         found = int(loaded.nonfinite_rows)
@@ -46,6 +66,9 @@ def accept_upload(state, data, name, *, array_key=None, text_column=None, drop_n
         return str(exc)
     except MemoryError:
         return f"{name!r}: not enough memory to load it. Upload a sample of the rows."
+    too_much = _over_cap(state, name, X.nbytes)
+    if too_much:
+        return too_much
     notes = list(loaded.notes)
     if found and not drop_nonfinite:  # pragma: no cover - finalize raised above
         notes.append(f"{found} row(s) hold NaN or infinity.")
@@ -131,6 +154,12 @@ def report_csv(report):
     return report_to_csv(report)
 
 
+def table_csv(df):
+    """A table (pandas DataFrame) as CSV bytes for a download, written by vqcore.csvfile: text cells
+    a spreadsheet would run as a formula are neutralised, numbers stay numbers."""
+    return csv_bytes(df.itertuples(index=False, name=None), header=[str(c) for c in df.columns])
+
+
 # ---------------------------------------------------------------- semantic IDs page (pages/6_Semantic_IDs.py)
 
 
@@ -145,6 +174,11 @@ def _labels_hash(labels):
     return h.hexdigest()
 
 
+#: Largest codebook (codes per level) the Semantic IDs page draws: its usage charts have a bar per
+#: code and its counts are M x K (the Quantize page's largest K as well).
+SID_MAX_K = 2**16
+
+
 def code_set(codes, codebook_size=None, *, X=None, labels=None, name="codes", source="", notes=(), sig=None,
              rows=None):
     """Validate codes and their items into the dict the Semantic IDs page shows.
@@ -154,10 +188,17 @@ def code_set(codes, codebook_size=None, *, X=None, labels=None, name="codes", so
     are optional and must describe the same items, row i = item i. ``key``
     hashes the content of codes, K, X and labels (never a file name): every
     cached result of the page is keyed on it. ``rows``, optional, numbers the items
-    as the rows of the user's file (item i is shown as ``rows[i]``; default i).
+    as the rows of the user's file (item i is shown as ``rows[i]``; default i). K, inferred or given,
+    is at most :data:`SID_MAX_K`.
     Raises :class:`vqcore.VQLensError`.
     """
     from vqcore.semantic_ids import validate_codes
+
+    if codebook_size is not None and int(codebook_size) > SID_MAX_K:
+        raise DataError(
+            f"K = {int(codebook_size):,} is above the {SID_MAX_K:,} codes per level this page can draw (a bar "
+            f"and a count per code). Enter the real K of your codebooks, at most {SID_MAX_K:,}."
+        )
 
     if X is not None:
         X = np.asarray(X)
@@ -169,6 +210,13 @@ def code_set(codes, codebook_size=None, *, X=None, labels=None, name="codes", so
     notes = list(notes)
     if codebook_size is None:
         K = max(sizes)
+        if K > SID_MAX_K:
+            level = sizes.index(K)
+            raise DataError(
+                f"Level {level} holds the code {K - 1:,}, so K would be {K:,}: above the {SID_MAX_K:,} codes per "
+                "level this page can draw (a bar and a count per code). Codes should be indices 0..K-1; "
+                "if this level holds item ids, re-index it (np.unique(ids, return_inverse=True)) or drop it."
+            )
         notes.append(f"K = {K} inferred as the largest code + 1; if the real codebooks are larger, enter K "
                      "(unused top codes are invisible in the file).")
     else:

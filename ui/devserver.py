@@ -27,10 +27,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start(port=None, *, log=None, timeout=90):
+def start(port=None, *, log=None, timeout=90, env=None):
     """Start ``streamlit run app.py`` on 127.0.0.1; return (process, url) once /_stcore/health is ok.
 
-    ``log`` is an open binary file for the server's output (default: discarded).
+    ``log`` is an open binary file for the server's output (default: discarded); ``env``,
+    extra environment variables for the server (e.g. ``VQLENS_MAX_HELD_MB``).
     Raises RuntimeError if the server exits or is not healthy within ``timeout`` seconds.
     """
     port = port or free_port()
@@ -38,7 +39,8 @@ def start(port=None, *, log=None, timeout=90):
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.headless", "true", "--server.address", "127.0.0.1",
          "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+        cwd=ROOT, env={**os.environ, **(env or {})},
+        stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout

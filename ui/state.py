@@ -11,6 +11,7 @@ switch are mirrored in a ``keep_<key>`` entry (see :func:`kept` /
 from __future__ import annotations
 
 import hashlib
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +29,7 @@ HOME_SAMPLE = "home_sample"
 HOME_UPLOAD = "home_upload"
 HOME_UPLOAD_SIG = "home_upload_sig"
 HOME_UPLOAD_ERROR = "home_upload_error"
+HOME_UPLOADED = "home_uploaded"  # (name, (array_key, text_column, drop)) of the last file read successfully
 HOME_CENTER = "home_center"
 HOME_NORMALIZE = "home_normalize"
 HOME_DROP_NONFINITE = "home_drop_nonfinite"
@@ -90,6 +92,7 @@ class ActiveData:
     def __post_init__(self):
         if self.X is None:
             self.apply(self.center, self.normalize)
+        _LIVE[id(self)] = self
 
     def apply(self, center, normalize):
         """Recompute ``X`` and ``key`` for these options (no-op when unchanged)."""
@@ -108,6 +111,25 @@ class ActiveData:
         """The file's row number of each row of ``X`` (or of the rows ``idx``), as int64."""
         rows = np.arange(self.X.shape[0], dtype=np.int64) if self.rows is None else self.rows
         return rows if idx is None else rows[idx]
+
+
+# every data set some session holds, so that the server can say how much it holds (held_bytes);
+# weak: a session that ends (its tab closed, then server.disconnectedSessionTTL) drops its own
+_LIVE = weakref.WeakValueDictionary()
+
+
+def held_bytes(exclude=None):
+    """Bytes of the arrays held by every live data set of the process (each array counted once:
+    the shipped samples are shared), leaving out ``exclude`` (a session's current data)."""
+    seen, total = set(), 0
+    for data in list(_LIVE.values()):
+        if data is exclude:
+            continue
+        for arr in (data.X_raw, data.X):
+            if arr is not None and id(arr) not in seen:
+                seen.add(id(arr))
+                total += arr.nbytes
+    return total
 
 
 def content_hash(X):

@@ -12,9 +12,10 @@ import vqcore
 from vqcore.pq import check_subspaces
 from vqcore.report import headline
 
-from . import cache, charts
+from . import cache, charts, sessions
 from . import data as D
 from . import state as S
+from .text import md
 
 METHODS = {
     "RQ": "Residual (RQ)",
@@ -103,11 +104,30 @@ def start_page(title=None, *, load_data=True):
                        page_icon=":material/search:", layout="wide")
     nav()
     cache.warm_up_vqcore()
+    sessions.watch_this_session()
     state = st.session_state
     if not load_data:
         return state, None
     S.init(state, load_default=lambda: D.load_sample_into({}, cache.sample(DEFAULT_SAMPLE)))
     return state, state[S.DATA]
+
+
+def release_upload(up):
+    """Drop an uploaded file from Streamlit's store of uploads once it has been read.
+
+    Streamlit keeps every uploaded file in memory until its session ends (which, for a closed
+    tab, is ``server.disconnectedSessionTTL`` later). A file whose content is now held as an
+    array is removed at once, as Streamlit's own chat input removes its files; the uploader
+    still shows its name. Returns whether it was removed.
+    """
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    store = getattr(ctx, "uploaded_file_mgr", None)
+    if store is None or not hasattr(store, "remove_file"):
+        return False
+    store.remove_file(ctx.session_id, up.file_id)
+    return True
 
 
 def nav():
@@ -139,7 +159,7 @@ def data_badge(data):
     n, d = data.shape
     opts = [o for o, on in (("centred", data.center), ("L2-normalised", data.normalize)) if on]
     extra = f" ({', '.join(opts)})" if opts else ""
-    st.caption(f"Data: **{data.name}**, {n:,} × {d}{extra}. Change it on the home page.")
+    st.caption(f"Data: **{md(data.name)}**, {n:,} × {d}{extra}. Change it on the home page.")
 
 
 def _fmt(v, kind):
@@ -343,9 +363,6 @@ def spec_caption(spec, params, *, d=None, train_size=None, seed=None):
 
 # ---------------------------------------------------------------- trained models (issue 18)
 
-_MD_SPECIAL = "\\`*_{}[]()#+-.!|<>~$:"
-
-
 def faiss_export_problem(q):
     """Why the faiss download cannot be offered (faiss missing: ``pip install faiss-cpu``), or None."""
     from vqcore.export import faiss_export_problem as problem
@@ -354,9 +371,9 @@ def faiss_export_problem(q):
 
 
 def md_escape(text):
-    """Untrusted text (a file name, a tensor name) safe to show inside markdown: every character
-    markdown or Streamlit's ``:color[]`` / ``$math$`` would act on is backslash-escaped."""
-    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(text))
+    """Untrusted text (a file name, a tensor name) safe to show inside markdown: :func:`ui.text.md`,
+    the one escape every page uses."""
+    return md(text)
 
 
 MODEL_HELP = (f"Up to {D.MAX_UPLOAD_MB} MB. A trained tokenizer's codebooks: vector-quantize-pytorch ResidualVQ / "

@@ -43,9 +43,9 @@ True
 from __future__ import annotations
 
 import ast
-import csv
 import io
 import os
+import re
 import zipfile
 from dataclasses import dataclass, field
 
@@ -53,10 +53,15 @@ import numpy as np
 
 from ._validation import check_choice, check_data, check_int
 from .exceptions import DataError, VQLensError
+from .inspect import count_duplicate_rows
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_ELEMENTS",
+    "LOAD_MEMORY_FACTOR",
+    "MAX_CSV_COLUMNS",
+    "MAX_CSV_ROW_BYTES",
+    "load_memory",
     "SUPPORTED_EXTENSIONS",
     "LoadedData",
     "load_embeddings",
@@ -343,7 +348,13 @@ def _listing(items, limit=_MAX_LISTED):
 
 
 def _check_caps(shape, itemsize, caps, what):
-    """Refuse an array of this shape before anything is allocated."""
+    """Refuse an array of this shape before anything is allocated.
+
+    Three budgets: its values (``max_elements``), its bytes (``max_bytes``), and the memory
+    that loading it takes, which :func:`load_memory` estimates: within
+    ``LOAD_MEMORY_FACTOR * max_bytes``. The last one stops files of many short rows
+    (a 190 KB .npz of 52 million one-byte rows) that fit the first two but need gigabytes.
+    """
     elements = 1
     for s in shape:
         elements *= int(s)
@@ -357,7 +368,28 @@ def _check_caps(shape, itemsize, caps, what):
             f"{what} has shape {tuple(shape)} and needs {_mb(elements * itemsize)}, above the limit of "
             f"{_mb(caps.max_bytes)} (max_bytes). Upload a sample of the rows, or raise max_bytes."
         )
+    if len(shape) == 2:
+        need = load_memory(shape, itemsize)
+        if need > LOAD_MEMORY_FACTOR * caps.max_bytes:
+            raise DataError(
+                f"{what} has shape {tuple(shape)}: {int(shape[0]):,} rows of {int(shape[1])} value(s), which take "
+                f"about {_mb(need)} to load and check (row by row work: duplicates, non-finite rows), above the "
+                f"limit of {_mb(LOAD_MEMORY_FACTOR * caps.max_bytes)} ({LOAD_MEMORY_FACTOR} x max_bytes). "
+                "Upload fewer rows; embeddings have more than a few values per row."
+            )
     return elements
+
+
+#: Loading may use this many times ``max_bytes`` of memory (see :func:`load_memory`).
+LOAD_MEMORY_FACTOR = 3
+_ROW_WORK_BYTES = 32  # per row: the duplicate count's hash, order and run flags
+
+
+def load_memory(shape, itemsize):
+    """Bytes a load of an (n, d) array with values of ``itemsize`` bytes takes at its peak:
+    the decoded values, their float32 copy and the per-row work of the checks."""
+    n, d = (int(s) for s in shape)
+    return n * d * (int(itemsize) + 4) + n * _ROW_WORK_BYTES
 
 
 def _check_numeric_dtype(dtype, what):
@@ -407,25 +439,6 @@ def _nonfinite_mask(X):
     return ~np.isfinite(X).all(axis=1)
 
 
-def _count_duplicate_rows(bits):
-    """Rows equal (bit for bit) to an earlier row; ``bits`` is the uint32 view of X."""
-    n, d = bits.shape
-    if n < 2:
-        return 0
-    h = np.full(n, 0xCBF29CE484222325, dtype=np.uint64)
-    prime = np.uint64(0x100000001B3)
-    for j in range(d):
-        h ^= bits[:, j]
-        h *= prime
-        h ^= h >> np.uint64(29)
-    _, inverse, counts = np.unique(h, return_inverse=True, return_counts=True)
-    candidates = counts[inverse.ravel()] > 1
-    if not candidates.any():
-        return 0
-    sub = bits[candidates]
-    return int(sub.shape[0] - np.unique(sub, axis=0).shape[0])
-
-
 def _finish(arr, *, source, notes, labels=None, array_keys=None, caps=None, from_text=False):
     """Turn a checked numeric 2-D array into LoadedData (float32, notes about degenerate data)."""
     if caps is not None and caps.codes:  # load_codes: integer codes, not float32 vectors
@@ -469,7 +482,7 @@ def _finish(arr, *, source, notes, labels=None, array_keys=None, caps=None, from
         notes.append("Only one feature column (d=1): this is legal but unusual for embeddings; check the file.")
     bits = X.view(np.uint32)
     if n > 1:
-        dup = _count_duplicate_rows(bits)
+        dup = count_duplicate_rows(X)
         if dup == n - 1:
             notes.append(f"All {n} rows are identical (constant data): every quantizer will give one code.")
         elif dup:
@@ -803,75 +816,202 @@ def _load_npz(data, filename, caps, *, array_key=None, **_):
 # .csv / .tsv
 # ---------------------------------------------------------------------------
 
+#: Widest CSV / TSV accepted (columns of the first row); checked before pandas reads the file.
+MAX_CSV_COLUMNS = 16_384
+#: Longest CSV / TSV row accepted, in bytes (a quoted cell may hold line breaks).
+MAX_CSV_ROW_BYTES = 4 * 2**20
+_CSV_SCAN_CHUNK = 1 << 22
+_QUOTE = 34
+# a number written with a decimal comma (European spreadsheets), and with a decimal point
+_DECIMAL_COMMA = re.compile(r"^[-+]?\d*,\d+(?:[eE][-+]?\d+)?$")
+_DECIMAL_POINT = re.compile(r"^[-+]?\d*\.\d+(?:[eE][-+]?\d+)?$")
 
-def _csv_field_counts_ok(data, sep, what):
-    """Refuse ragged rows: every non-blank line must have the same number of fields.
 
-    (pandas fills short rows with empty cells silently, so this is checked here.)
+@dataclass
+class _CsvLayout:
+    """What one pass over a CSV's bytes found (see :func:`_scan_csv`)."""
+
+    n_fields: int  # fields per row
+    first: tuple  # (start, stop) bytes of the first non-blank row, without its line break
+    n_rows: int  # non-blank rows
+
+
+def _scan_csv(data, sep, what):
+    """Rows, fields and row lengths of CSV bytes in one vectorised pass, quotes respected.
+
+    A row ends at a line break outside double quotes; a separator inside quotes does not
+    split a field. Refused here, before pandas sees the file: a first row wider than
+    MAX_CSV_COLUMNS, a row longer than MAX_CSV_ROW_BYTES (both found within the first
+    chunk that shows them, not after reading the whole file) and ragged rows, which pandas
+    would pad silently. Works on 4 MiB at a time.
     """
-    if b'"' in data:
-        text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
-        expected = first = None
-        for i, row in enumerate(csv.reader(text, delimiter=sep)):
-            if not row:
-                continue
-            if expected is None:
-                expected, first = len(row), i + 1
-            elif len(row) != expected:
-                _raise_ragged(what, i + 1, len(row), first, expected, "row")
-        return
     buf = np.frombuffer(data, dtype=np.uint8)
-    sep_code = ord(sep)
-    chunk = 1 << 22
-    pos, line_base = 0, 0
+    size, sep_code = len(buf), ord(sep)
+    parity = 0  # quotes seen before the chunk, mod 2
+    start = 0  # where the current row starts
+    carried = 0  # separators of the current row before the chunk
     expected = first = None
-    while pos < len(buf):
-        end = min(pos + chunk, len(buf))
-        if end < len(buf):
-            cut = data.rfind(b"\n", pos, end)
-            if cut < 0:
-                cut = data.find(b"\n", end)
-            end = len(buf) if cut < 0 else cut + 1
-        seg = buf[pos:end]
-        nl = np.flatnonzero(seg == 10)
-        starts = np.concatenate(([0], nl + 1))
-        stops = np.concatenate((nl, [len(seg)]))
-        if starts[-1] == len(seg):
-            starts, stops = starts[:-1], stops[:-1]
-        cum = np.concatenate(([0], np.cumsum(seg == sep_code, dtype=np.int64)))
-        fields = cum[stops] - cum[starts] + 1
-        length = stops - starts
-        has_cr = np.zeros(len(stops), dtype=bool)
-        nonempty = length > 0
-        has_cr[nonempty] = seg[stops[nonempty] - 1] == 13
-        blank = (length - has_cr) == 0
-        idx = np.flatnonzero(~blank)
-        if idx.size:
-            if expected is None:
-                expected, first = int(fields[idx[0]]), line_base + int(idx[0]) + 1
-            wrong = idx[fields[idx] != expected]
-            if wrong.size:
-                j = int(wrong[0])
-                _raise_ragged(what, line_base + j + 1, int(fields[j]), first, expected, "line")
-        line_base += len(starts)
-        pos = end
+    line = 0  # rows ended so far (blank ones included), for messages
+    n_rows = 0
+
+    def check_row(fields, begin, stop, number, ended=True):
+        nonlocal expected, first
+        if stop - begin > MAX_CSV_ROW_BYTES:
+            raise DataError(
+                f"{what}: row {number} is {'' if ended else 'more than '}{_mb(stop - begin)} long, above the limit of "
+                f"{_mb(MAX_CSV_ROW_BYTES)} for one row. An embedding file has one vector per line; check "
+                "for a missing line break or an unclosed quote."
+            )
+        if expected is None:
+            if fields > MAX_CSV_COLUMNS:
+                _raise_too_wide(what, fields)
+            expected, first = fields, (begin, stop, number)
+        elif fields != expected:
+            _raise_ragged(what, number, fields, first[2], expected)
+
+    for pos in range(0, size, _CSV_SCAN_CHUNK):
+        seg = buf[pos:pos + _CSV_SCAN_CHUNK]
+        quoted = seg == _QUOTE
+        n_quotes = int(np.count_nonzero(quoted))
+        is_sep, is_end = seg == sep_code, seg == 10
+        if n_quotes or parity:
+            outside = ((np.cumsum(quoted, dtype=np.int32) + parity) & 1) == 0
+            is_sep &= outside
+            is_end &= outside
+        seps = np.cumsum(is_sep, dtype=np.int32)
+        ends = np.flatnonzero(is_end)
+        if ends.size:
+            seps_at = seps[ends]
+            fields = np.diff(seps_at, prepend=0) + 1
+            fields[0] += carried
+            stops = pos + ends
+            starts = np.concatenate(([start], stops[:-1] + 1))
+            cr = np.zeros(ends.size, dtype=bool)
+            some = stops > starts
+            cr[some] = buf[stops[some] - 1] == 13
+            stops = stops - cr
+            rows = np.flatnonzero(stops > starts)  # the rows that are not blank
+            if rows.size:
+                if expected is None:
+                    k = int(rows[0])
+                    check_row(int(fields[k]), int(starts[k]), int(stops[k]), line + k + 1)
+                wrong = rows[((stops[rows] - starts[rows]) > MAX_CSV_ROW_BYTES) | (fields[rows] != expected)]
+                if wrong.size:  # the first problem in file order
+                    k = int(wrong[0])
+                    check_row(int(fields[k]), int(starts[k]), int(stops[k]), line + k + 1)
+                n_rows += rows.size
+            line += ends.size
+            start = int(pos + ends[-1] + 1)
+            carried = int(seps[-1] - seps_at[-1])
+        else:
+            carried += int(seps[-1])
+        parity = (parity + n_quotes) & 1
+        # a row that has not ended yet may already be too long or too wide
+        if pos + len(seg) - start > MAX_CSV_ROW_BYTES:
+            check_row(carried + 1, start, pos + len(seg), line + 1, ended=False)
+        if expected is None and carried + 1 > MAX_CSV_COLUMNS:
+            _raise_too_wide(what, f"more than {carried + 1:,}")
+    if start < size:  # the last row has no line break
+        stop = size - int(buf[size - 1] == 13)
+        if stop > start:
+            check_row(carried + 1, start, stop, line + 1)
+            n_rows += 1
+    if expected is None:
+        raise DataError(f"{what} holds no data (it is empty or only blank lines).")
+    return _CsvLayout(expected, first[:2], n_rows)
 
 
-def _raise_ragged(what, line, got, first, expected, unit):
+def _raise_too_wide(what, fields):
+    shown = f"{fields:,}" if isinstance(fields, int) else fields
     raise DataError(
-        f"{what} has ragged rows: {unit} {line} has {got} field(s) but {unit} {first} has {expected}. "
+        f"{what} has {shown} columns, above the limit of {MAX_CSV_COLUMNS:,} columns for a CSV / TSV file. "
+        "An embedding file has one column per dimension; save wider data as .npy (numpy.save(path, X))."
+    )
+
+
+def _raise_ragged(what, row, got, first, expected):
+    raise DataError(
+        f"{what} has ragged rows: row {row} has {got} field(s) but row {first} has {expected}. "
         "Every row needs the same number of values; fix or remove the short/long rows."
     )
 
 
-def _numeric_ok(values):
-    """For an array of cell strings: True where the cell is a number or a missing marker."""
+def _split_row(raw, sep):
+    """The cells of one CSV row (bytes), as pandas reads them: quotes removed, ``""`` -> ``"``."""
+    text = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
+    cells, cell, quoted = [], [], False
+    for piece in re.split("(\"|" + re.escape(sep) + ")", text):
+        if piece == '"':
+            quoted = not quoted
+            cell.append(piece)
+        elif piece == sep and not quoted:
+            cells.append("".join(cell))
+            cell = []
+        else:
+            cell.append(piece)
+    cells.append("".join(cell))
+    out = []
+    for c in cells:
+        c = c.strip(" ")
+        if len(c) >= 2 and c[0] == '"' and c[-1] == '"':
+            c = c[1:-1].replace('""', '"')
+        out.append(c)
+    return out
+
+
+def _sniff_dialect(data, sep, what):
+    """The separator and decimal mark of a CSV, from its first lines.
+
+    A ``.csv`` whose every sampled line holds the same number of ``;`` (at least one),
+    and no ``,`` except between digits, is ``;``-separated (Excel and LibreOffice write
+    these in locales whose decimal mark is a comma). A ``;``- or tab-separated file whose
+    number cells use a decimal comma (``-0,1234``) is read with ``decimal=','``; one that
+    mixes decimal commas and decimal points is refused, since either reading would give
+    wrong numbers for some cells.
+    """
+    head = data[:1 << 16].decode("utf-8", errors="ignore").lstrip("\ufeff")
+    lines = [ln for ln in head.splitlines()[:_CSV_SAMPLE_ROWS + 1] if ln.strip()]
+    if len(lines) > 1 and not head.endswith(("\n", "\r")) and len(data) > len(head):
+        lines = lines[:-1]  # the last sampled line may be cut
+    unquoted = [re.sub(r'"[^"]*"', "", ln) for ln in lines]
+    if sep == "," and unquoted:
+        semis = {ln.count(";") for ln in unquoted}
+        commas_between_digits = all(re.fullmatch(r"(?:[^,]|(?<=\d),(?=\d))*", ln) for ln in unquoted)
+        if len(semis) == 1 and semis != {0} and commas_between_digits:
+            sep = ";"
+    if sep == ",":
+        return sep, "."
+    cells = [c.strip() for ln in unquoted for c in ln.split(sep)]
+    comma = sum(bool(_DECIMAL_COMMA.match(c)) for c in cells)
+    point = sum(bool(_DECIMAL_POINT.match(c)) for c in cells)
+    if comma and point:
+        with_comma = next(c for c in cells if _DECIMAL_COMMA.match(c))
+        with_point = next(c for c in cells if _DECIMAL_POINT.match(c))
+        raise DataError(
+            f"{what} mixes numbers with a decimal comma (such as {with_comma!r}) and with a decimal point "
+            f"(such as {with_point!r}), so either reading gives wrong numbers. Export it again with one "
+            "decimal mark."
+        )
+    return sep, ("," if comma else ".")
+
+
+def _numbers(values, decimal="."):
+    """Cell strings (any shape) -> (float64 values, NaN where missing or not a number; missing mask).
+
+    One vectorised pass over every cell (never a pandas object per column).
+    Missing markers ('', 'NA', 'nan', ...) are missing, not text.
+    """
     import pandas as pd
 
-    s = pd.Series(values, dtype=object).astype(str).str.strip()
-    missing = s.str.lower().isin(_NA_TOKENS)
-    parsed = pd.to_numeric(s.where(~missing, "nan"), errors="coerce")
-    return (parsed.notna() | missing).to_numpy(), missing.to_numpy()
+    values = np.asarray(values, dtype=object)
+    s = pd.Series(values.ravel(), dtype=object)
+    na = s.isna().to_numpy()
+    s = s.astype(str).str.strip()
+    missing = s.str.lower().isin(_NA_TOKENS).to_numpy() | na
+    if decimal == ",":
+        s = s.str.replace(",", ".", regex=False)
+    parsed = pd.to_numeric(s.where(~missing, "nan"), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return parsed.reshape(values.shape), missing.reshape(values.shape)
 
 
 def _is_consecutive_ints(cells):
@@ -882,44 +1022,31 @@ def _is_consecutive_ints(cells):
     return bool(vals) and (vals == list(range(len(vals))) or vals == list(range(1, len(vals) + 1)))
 
 
-def _is_non_integer_number(cell):
-    text = str(cell).strip()
-    if text.lower() in _NA_TOKENS:
-        return False
-    try:
-        int(text)
-        return False
-    except ValueError:
-        pass
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
+def _decide_header(row0, body, decimal, notes):
+    """Does the first row (its cells as strings) name the columns? ``body``: the next rows, read by pandas.
 
-
-def _decide_header(sample, notes):
-    """Does the first row of the sample (all cells as strings) name the columns?"""
-    row0 = [str(c).strip() for c in sample.iloc[0].tolist()]
-    body = sample.iloc[1:]
-    ok0, missing0 = _numeric_ok(row0)
+    A column is numeric when most of its cells in the body are numbers; the first row is a header
+    when it holds a word where a numeric column has numbers, or when it numbers the columns
+    (0, 1, 2, ... over data that are not all integers). One vectorised pass, whatever the width.
+    """
+    row0 = [c.strip() for c in row0]
+    parsed0, missing0 = _numbers(row0, decimal)
+    ok0 = ~np.isnan(parsed0) | missing0
     if len(body) == 0:
         return not ok0.all()
-    numeric_cols = []
-    for j in range(sample.shape[1]):
-        ok, missing = _numeric_ok(body.iloc[:, j].to_numpy())
-        present = ~missing
-        if present.sum() and ok[present].mean() > 0.5:
-            numeric_cols.append(j)
-    if any(not ok0[j] and not missing0[j] for j in numeric_cols):
+    sample = body.iloc[:_CSV_SAMPLE_ROWS]
+    numeric, _, _, _, values = _classify_frame(sample, decimal)
+    numeric_cols = sorted(numeric)
+    if any(not ok0[j] for j in numeric_cols):
         return True
     cells = [row0[j] for j in numeric_cols]
     index_like = row0[0] == "" and _is_consecutive_ints(row0[1:])
     if numeric_cols and (_is_consecutive_ints(cells) or index_like):
         if index_like:
             return True
-        body_vals = body.iloc[:, numeric_cols].to_numpy().ravel()
-        if any(_is_non_integer_number(v) for v in body_vals):
+        body_vals = np.concatenate([values[j] for j in numeric_cols])
+        body_vals = body_vals[np.isfinite(body_vals)]
+        if np.any(body_vals != np.round(body_vals)):
             return True
         notes.append(
             f"The first row ({', '.join(cells[:4])}{', ...' if len(cells) > 4 else ''}) looks like column "
@@ -928,54 +1055,63 @@ def _decide_header(sample, notes):
     return False
 
 
-def _read_csv(data, what, **kwargs):
+def _classify_frame(df, decimal="."):
+    """Split the columns of a frame read by pandas into numeric, partly numeric (> half numbers),
+    text and empty, in one vectorised pass over the cells of every non-numeric column.
+
+    Returns ``numeric`` {col: float64 values, NaN for missing or unparsable},
+    ``partial`` {col: mask of cells that are not numbers}, ``text`` and ``empty``
+    lists, and ``values`` {col: float64 values} for every column that has numbers.
+    """
+    kinds = np.array([dt.kind for dt in df.dtypes])
+    positions = np.arange(df.shape[1])
+    labels = list(df.columns)  # results are keyed by column label (columns dropped before keep theirs)
+    numeric, partial, text, empty, values = {}, {}, [], [], {}
+    num_pos = positions[np.isin(kinds, list("biuf"))]
+    if num_pos.size == df.shape[1]:  # all numeric: one block
+        block = df.to_numpy(dtype=np.float64, na_value=np.nan)
+        for j in num_pos.tolist():
+            numeric[labels[j]] = values[labels[j]] = block[:, j]
+    else:
+        for j in num_pos.tolist():
+            numeric[labels[j]] = values[labels[j]] = df.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan)
+    obj_pos = positions[~np.isin(kinds, list("biuf"))]
+    if obj_pos.size:
+        cells = np.empty((df.shape[0], obj_pos.size), dtype=object)
+        for k, j in enumerate(obj_pos.tolist()):
+            cells[:, k] = df.iloc[:, j].to_numpy(dtype=object)
+        parsed, missing = _numbers(cells, decimal)
+        failed = np.isnan(parsed) & ~missing
+        present = (~missing).sum(axis=0)
+        n_failed = failed.sum(axis=0)
+        for k, j in enumerate(labels[p] for p in obj_pos.tolist()):
+            if present[k] == 0:
+                empty.append(j)
+            elif n_failed[k] == 0:
+                numeric[j] = values[j] = parsed[:, k]
+            elif (present[k] - n_failed[k]) / present[k] > 0.5:
+                numeric[j] = values[j] = parsed[:, k]
+                partial[j] = failed[:, k]
+            else:
+                text.append(j)
+    return numeric, partial, text, empty, values
+
+
+def _read_body(data, what, **kwargs):
+    """pandas.read_csv of CSV bytes; no bytes (or only blank lines) give an empty frame."""
     import pandas as pd
 
     try:
         return pd.read_csv(io.BytesIO(data), **kwargs)
     except pd.errors.EmptyDataError:
-        raise DataError(f"{what} holds no data (it is empty or only blank lines).") from None
+        return pd.DataFrame(columns=kwargs["names"])
     except UnicodeDecodeError:
         raise DataError(f"{what} is not UTF-8 text. Save it as UTF-8.") from None
     except pd.errors.ParserError as exc:
         raise DataError(f"{what} could not be parsed: {_short(exc)}. Check for ragged rows or stray quotes.") from None
 
 
-def _classify_csv_columns(df):
-    """Split columns into numeric, partly numeric (> half numbers), text and empty.
-
-    Returns ``numeric`` {col: float64 values, NaN for missing or unparsable},
-    ``partial`` {col: mask of cells that are not numbers}, ``text`` and ``empty``
-    lists. Missing markers ('', 'NA', 'nan', ...) count as NaN, not as text.
-    """
-    import pandas as pd
-
-    numeric, partial, text, empty = {}, {}, [], []
-    for j in df.columns:
-        col = df[j]
-        if col.dtype.kind in "biuf":
-            numeric[j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
-            continue
-        cells = col.astype(str).str.strip()
-        missing = (cells.str.lower().isin(_NA_TOKENS) | col.isna()).to_numpy()
-        parsed = pd.to_numeric(cells.where(~missing, "nan"), errors="coerce")
-        parsed = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
-        failed = np.isnan(parsed) & ~missing
-        present = int((~missing).sum())
-        if present == 0:
-            empty.append(j)
-        elif not failed.any():
-            numeric[j] = parsed
-        elif (present - failed.sum()) / present > 0.5:
-            numeric[j], partial[j] = parsed, failed
-        else:
-            text.append(j)
-    return numeric, partial, text, empty
-
-
 def _load_csv(data, filename, caps, *, text_column=None, sep=",", **_):
-    import pandas as pd
-
     what = repr(filename)
     if b"\x00" in data:
         raise DataError(
@@ -987,19 +1123,37 @@ def _load_csv(data, filename, caps, *, text_column=None, sep=",", **_):
     except UnicodeDecodeError as exc:
         if exc.start < (1 << 20) - 4:
             raise DataError(f"{what} is not UTF-8 text (bad byte at offset {exc.start}). Save it as UTF-8.") from None
-    _csv_field_counts_ok(data, sep, what)
     notes = []
-    read_kw = dict(
-        sep=sep, encoding="utf-8", keep_default_na=False, skipinitialspace=True, quotechar='"',
-        skip_blank_lines=True, engine="c",
-    )
-    sample = _read_csv(data, what, header=None, dtype=str, nrows=_CSV_SAMPLE_ROWS, **read_kw)
-    if sample.shape[0] == 0 or sample.shape[1] == 0:
-        raise DataError(f"{what} holds no data.")
-    has_header = _decide_header(sample, notes)
-    ncols = sample.shape[1]
+    sep, decimal = _sniff_dialect(data, sep, what)
+    if sep == ";":
+        notes.append("Read as separated by ';'" + (" with decimal commas (0,5 = one half)." if decimal == "," else "."))
+    elif decimal == ",":
+        notes.append("Read numbers with decimal commas (0,5 = one half).")
+    layout = _scan_csv(data, sep, what)
+    ncols = layout.n_fields
     row_cap = max(1, caps.max_elements // ncols)
-    df = _read_csv(data, what, header=0 if has_header else None, nrows=row_cap + 1, **read_kw)
+    if layout.n_rows - 1 > row_cap:  # a header row, then more rows than the cap
+        raise DataError(
+            f"{what} has more than {row_cap:,} rows of {ncols} columns, above the limit of "
+            f"{caps.max_elements:,} values (max_elements). Upload a sample of the rows, or raise max_elements."
+        )
+    start, stop = layout.first
+    row0 = _split_row(data[start:stop], sep)
+    after = data.find(b"\n", stop)  # the first row's line break (outside quotes: the row ends there)
+    body = b"" if after < 0 else data[after + 1:]
+    read_kw = dict(
+        sep=sep, decimal=decimal, encoding="utf-8", keep_default_na=False, skipinitialspace=True, quotechar='"',
+        skip_blank_lines=True, engine="c", header=None, names=range(ncols),
+    )
+    # pandas infers the types of the rows below the first, which tells whether the first row
+    # names the columns (words above numbers); columns are numbered, since naming them after
+    # the first row's cells costs pandas quadratic time when those repeat
+    sample = _read_body(body, what, nrows=_CSV_SAMPLE_ROWS, **read_kw)
+    has_header = _decide_header(row0, sample, decimal, notes)
+    if has_header and len(sample) < _CSV_SAMPLE_ROWS:
+        df = sample  # the whole body was read
+    else:
+        df = _read_body(body if has_header else data[start:], what, nrows=row_cap + 1, **read_kw)
     if len(df) > row_cap:
         raise DataError(
             f"{what} has more than {row_cap:,} rows of {ncols} columns, above the limit of "
@@ -1007,25 +1161,24 @@ def _load_csv(data, filename, caps, *, text_column=None, sep=",", **_):
         )
     if len(df) == 0:
         raise DataError(f"{what} has a header row but no data rows.")
-    names = [str(c) for c in df.columns] if has_header else [str(j) for j in range(df.shape[1])]
-    df.columns = range(df.shape[1])
+    names = [c.strip() for c in row0] if has_header else [str(j) for j in range(df.shape[1])]
     label_of = (lambda j: f"column {names[j]!r}") if has_header else (lambda j: f"column {j}")
 
     # an unnamed first column holding 0..n-1 is the row index pandas writes by default; a first
     # column named "row" holding increasing row numbers is the one VQ Lens's codes downloads carry
-    if has_header and names[0].startswith("Unnamed: 0") and df.shape[1] > 1:
-        col0 = pd.to_numeric(df[0], errors="coerce").to_numpy()
+    if has_header and names[0] == "" and df.shape[1] > 1:
+        col0, _ = _numbers(df[0].to_numpy(dtype=object))
         if np.array_equal(col0, np.arange(len(df))):
             df = df.drop(columns=[0])
             notes.append("Dropped the unnamed first column (a row index written by pandas).")
     elif has_header and names[0] == "row" and df.shape[1] > 1:
-        col0 = pd.to_numeric(df[0], errors="coerce").to_numpy()
+        col0, _ = _numbers(df[0].to_numpy(dtype=object))
         if np.isfinite(col0).all() and (col0 >= 0).all() and (col0 == np.round(col0)).all() \
                 and (np.diff(col0) > 0).all():
             df = df.drop(columns=[0])
             notes.append("Dropped the first column, 'row' (the row numbers of the data, not a value).")
 
-    numeric, partial, text, empty = _classify_csv_columns(df)
+    numeric, partial, text, empty, _ = _classify_frame(df, decimal)
     if empty:
         notes.append(f"Dropped empty {_listing(label_of(j) for j in empty)} (no values).")
 
@@ -1057,7 +1210,7 @@ def _load_csv(data, filename, caps, *, text_column=None, sep=",", **_):
         raise DataError(f"{what} has no values: every cell is empty. Check that the right file was uploaded.")
     if not numeric:
         hint = ""
-        if sep == "," and any(";" in str(v) or "\t" in str(v) for v in sample.iloc[0].tolist()):
+        if sep == "," and any(";" in c or "\t" in c for c in row0):
             hint = " The values seem separated by ';' or tabs: save with commas (or as .tsv for tabs)."
         raise DataError(
             f"{what} has no numeric columns (found only text).{hint} "
@@ -1133,8 +1286,17 @@ def _parquet_column_kinds(schema):
     return kinds
 
 
-def _parquet_check_metadata(meta, wanted, value_cols, caps, what):
-    """Caps from the footer metadata, before any data page is read or decompressed."""
+# bytes per value once decoded, by parquet physical type (BYTE_ARRAY: its own length)
+_PARQUET_WIDTH = {"BOOLEAN": 1, "INT32": 4, "INT64": 8, "INT96": 12, "FLOAT": 4, "DOUBLE": 8}
+
+
+def _parquet_check_metadata(meta, wanted, value_cols, caps, what, file_size):
+    """Caps from the footer metadata, before any data page is read or decompressed.
+
+    The budget is on the *decoded* size: a column chunk's values times the width of its
+    type. The stored (uncompressed) size says little about it: a dictionary-encoded column
+    of one repeated value stores a few bytes for millions of values.
+    """
     n_values = n_bytes = 0
     for i in range(meta.num_row_groups):
         rg = meta.row_group(i)
@@ -1143,7 +1305,9 @@ def _parquet_check_metadata(meta, wanted, value_cols, caps, what):
             path = c.path_in_schema
             top = next((w for w in wanted if path == w or path.startswith(w + ".")), None)
             if top is not None:
-                n_bytes += c.total_uncompressed_size
+                width = _PARQUET_WIDTH.get(c.physical_type)
+                decoded = c.num_values * width if width else c.total_uncompressed_size
+                n_bytes += max(decoded, c.total_uncompressed_size)
                 if top in value_cols:
                     n_values += c.num_values
     if n_values > caps.max_elements:
@@ -1153,9 +1317,28 @@ def _parquet_check_metadata(meta, wanted, value_cols, caps, what):
         )
     if n_bytes > caps.max_bytes:
         raise DataError(
-            f"{what} needs {_mb(n_bytes)} uncompressed, above the limit of {_mb(caps.max_bytes)} (max_bytes). "
-            "Upload a sample of the rows."
+            f"{what} decodes to {_mb(n_bytes)} (its values at their stored width), above the limit of "
+            f"{_mb(caps.max_bytes)} (max_bytes), though the file is only {_mb(file_size)}. Upload a sample "
+            "of the rows, or store the vectors as float32."
         )
+
+
+def _parquet_numbers(values, caps):
+    """numpy values of an Arrow numeric array, converted once: float32 for embeddings; for codes,
+    exact integers (int64 / uint64; float64 only for float columns or nulls)."""
+    import pyarrow as pa
+
+    t = values.type
+    if not caps.codes:
+        target = pa.float32()
+    elif pa.types.is_boolean(t):
+        target = t
+    elif pa.types.is_integer(t) and values.null_count == 0:
+        target = pa.uint64() if pa.types.is_unsigned_integer(t) else pa.int64()
+    else:
+        target = pa.float64()
+    # safe=False: an int64 above 2**24 (2**53 for codes' float64) is rounded, as numpy would
+    return values.cast(target, safe=False).to_numpy(zero_copy_only=False)
 
 
 def _load_parquet(data, filename, caps, *, array_key=None, text_column=None, **_):
@@ -1175,8 +1358,15 @@ def _load_parquet(data, filename, caps, *, array_key=None, text_column=None, **_
     except Exception as exc:
         raise DataError(f"{what} is not a readable parquet file: {_short(exc)}. Re-export it.") from None
     kinds = _parquet_column_kinds(schema)
-    scalar, lists, texts = kinds["scalar"], kinds["list"], kinds["text"]
     notes = []
+    shared = sorted({n for n in schema.names if schema.names.count(n) > 1})
+    if shared:  # a name that several columns share cannot be read by name
+        kinds = {k: [c for c in v if c not in shared] for k, v in kinds.items()}
+        notes.append(
+            f"Ignored the columns named {_listing(map(repr, shared))}: several columns share each name, so "
+            "they cannot be told apart. Rename them to use them."
+        )
+    scalar, lists, texts = kinds["scalar"], kinds["list"], kinds["text"]
     n_rows = meta.num_rows
     if n_rows > caps.max_elements:
         raise DataError(
@@ -1195,6 +1385,11 @@ def _load_parquet(data, filename, caps, *, array_key=None, text_column=None, **_
     label_col = None
     if text_column is not None:
         label_col = str(text_column)
+        if label_col in shared:
+            raise DataError(
+                f"text_column={text_column!r}: {schema.names.count(label_col)} columns of {what} are named "
+                f"{label_col!r}, so it cannot be told which one to use. Rename them."
+            )
         if label_col not in schema.names:
             raise DataError(
                 f"text_column={text_column!r} is not a column of {what}; "
@@ -1239,15 +1434,16 @@ def _load_parquet(data, filename, caps, *, array_key=None, text_column=None, **_
         value_cols = [c for c in scalar if c != label_col]
         if not value_cols:
             found = ", ".join(f"{f.name!r} ({f.type})" for f in list(schema)[:_MAX_LISTED]) or "no columns"
+            dup = f" Several columns share the names {_listing(map(repr, shared))}; rename them." if shared else ""
             raise DataError(
-                f"{what} has no numeric columns and no list column of numbers (found {found}). "
+                f"{what} has no usable numeric columns and no list column of numbers (found {found}).{dup} "
                 "Store one column per dimension, or one column holding each vector as a list of floats."
             )
     if kinds["other"]:
         notes.append(f"Ignored column(s) of other types: {_listing(map(repr, kinds['other']))}.")
 
     wanted = set(value_cols) | ({label_col} if label_col else set())
-    _parquet_check_metadata(meta, wanted, value_cols, caps, what)
+    _parquet_check_metadata(meta, wanted, value_cols, caps, what, len(data))
     try:
         # labels are read dictionary-encoded, so a repeated long string is not copied per row
         pf = pq.ParquetFile(io.BytesIO(data), read_dictionary=[label_col] if label_col in texts else None)
@@ -1265,9 +1461,18 @@ def _load_parquet(data, filename, caps, *, array_key=None, text_column=None, **_
             notes.append(f"Converted values of type {value_type} to float32.")
     else:
         _check_caps((n_rows, len(value_cols)), 4, caps, what)
-        arr = np.empty((n_rows, len(value_cols)), dtype=np.float64)
-        for k, c in enumerate(value_cols):
-            arr[:, k] = table.column(c).cast(pa.float64()).to_numpy()
+        columns = [_parquet_numbers(table.column(c).combine_chunks(), caps) for c in value_cols]
+        arr = np.empty((n_rows, len(value_cols)), dtype=np.result_type(*columns))
+        for k, col in enumerate(columns):
+            arr[:, k] = col
+        del columns
+        big = [c for c in value_cols if pa.types.is_integer(schema.field(c).type)]
+        if big and not caps.codes:
+            import pyarrow.compute as pc
+
+            spans = [pc.min_max(table.column(c)).as_py() for c in big]
+            if any(v is not None and abs(v) > 2**24 for span in spans for v in span.values()):
+                notes.append("Some integers are larger than 2**24 in magnitude and were rounded in float32.")
         types = sorted({str(schema.field(c).type) for c in value_cols})
         if types != ["float"]:
             notes.append(f"Converted columns of type {', '.join(types)} to float32.")
@@ -1289,7 +1494,8 @@ def _column_to_strings(col):
 
 
 def _stack_list_column(col, name, caps, what, notes):
-    """(n, d) float64 array from a list or fixed-size-list column; null rows become NaN."""
+    """(n, d) array from a list or fixed-size-list column, converted once (:func:`_parquet_numbers`);
+    null rows become NaN."""
     import pyarrow as pa
 
     n = len(col)
@@ -1297,8 +1503,7 @@ def _stack_list_column(col, name, caps, what, notes):
     if pa.types.is_fixed_size_list(col.type):
         d = col.type.list_size
         _check_caps((n, d), 4, caps, what)
-        values = col.values.slice(col.offset * d, n * d).cast(pa.float64()).to_numpy(zero_copy_only=False)
-        arr = values.reshape(n, d).copy()
+        arr = _parquet_numbers(col.values.slice(col.offset * d, n * d), caps).reshape(n, d)
     else:
         lengths = col.value_lengths().fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
         valid = lengths >= 0
@@ -1317,12 +1522,20 @@ def _stack_list_column(col, name, caps, what, notes):
         if d == 0:
             raise DataError(f"Column {name!r} of {what} holds only empty lists.")
         _check_caps((n, d), 4, caps, what)
-        flat = col.flatten().cast(pa.float64()).to_numpy(zero_copy_only=False)
+        flat = _parquet_numbers(col.flatten(), caps)
         if flat.size != int(valid.sum()) * d:
             raise DataError(f"Column {name!r} of {what} is inconsistent; the file is corrupt.")
-        arr = np.full((n, d), np.nan)
-        arr[valid] = flat.reshape(-1, d)
+        if valid.all():
+            arr = flat.reshape(n, d)
+        else:
+            arr = np.full((n, d), np.nan, dtype=np.float32 if flat.dtype == np.float32 else np.float64)
+            arr[valid] = flat.reshape(-1, d)
+        del flat
     if null.any():
+        if arr.dtype.kind != "f":
+            arr = arr.astype(np.float64)
+        elif not arr.flags.writeable:
+            arr = arr.copy()
         arr[null] = np.nan
         notes.append(f"{int(null.sum())} row(s) have no vector (null) in {name!r}; they count as non-finite rows.")
     return arr

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import metrics
 from ._validation import check_data, check_dim, check_int, check_random_state
+from .csvfile import csv_bytes
 from .exceptions import VQLensError
 from .rq import beam_search_encode
 
@@ -241,11 +242,12 @@ def report_to_json(report):
 
 
 def report_to_csv(report):
-    """One ``metric,position,value`` row per scalar of the report (per-position lists expanded)."""
-    rows = ["metric,position,value"]
+    """One ``metric,position,value`` row per scalar of the report (per-position lists expanded),
+    written by :func:`vqcore.csvfile.csv_bytes` (text cells safe to open in a spreadsheet)."""
+    rows = []
 
     def emit(key, value, pos=""):
-        rows.append(f"{key},{pos},{value}")
+        rows.append([key, pos, "None" if value is None else value])
 
     for key in ("spec", "faiss", "method", "n", "d", "n_codebooks", "codebook_size",
                 "bits_per_vector", "compression_ratio", "fit_seconds",
@@ -266,7 +268,7 @@ def report_to_csv(report):
             emit(f"recall@{r}", v)
     for key, v in (report.get("complexity") or {}).items():
         emit(key, v)
-    return "\n".join(rows) + "\n"
+    return csv_bytes(rows, header=["metric", "position", "value"]).decode("utf-8")
 
 
 def _plain(value):

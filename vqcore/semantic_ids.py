@@ -46,7 +46,6 @@ V. Q. Tran, J. Samost, M. Kula, E. H. Chi and M. Sathiamoorthy, "Recommender
 Systems with Generative Retrieval", NeurIPS 2023.
 """
 
-import csv
 import io
 import math
 import warnings
@@ -56,6 +55,7 @@ import numpy as np
 from . import metrics
 from ._distances import _row_chunks
 from ._validation import check_choice, check_data, check_int
+from .csvfile import csv_bytes, safe_cell
 from .exceptions import DataError, VQLensError, VQLensWarning
 from .metrics import _check_codes, _sorted_rows
 
@@ -672,12 +672,17 @@ def export_codes(codes, fmt="csv", *, labels=None, level_names=None, label_name=
     -------
     data : bytes
 
+    Labels that a spreadsheet would run as a formula (starting with ``= + - @``) are written
+    with a leading ``'`` (:mod:`vqcore.csvfile`); the codes are numbers and stay as they are.
+
     Examples
     --------
     >>> export_codes([[1, 0], [1, 1]], labels=["a", "b, c"]).decode()
     'level_0,level_1,label\\n1,0,a\\n1,1,"b, c"\\n'
     >>> export_codes([[1, 0], [1, 1]], rows=[3, 7]).decode()
     'row,level_0,level_1\\n3,1,0\\n7,1,1\\n'
+    >>> export_codes([[2]], labels=["=HYPERLINK(0)"]).decode()
+    "level_0,label\\n2,'=HYPERLINK(0)\\n"
     """
     codes, _ = validate_codes(codes)
     n, n_levels = codes.shape
@@ -698,37 +703,29 @@ def export_codes(codes, fmt="csv", *, labels=None, level_names=None, label_name=
     level_names = [str(v) for v in level_names]
     if len(level_names) != n_levels:
         raise VQLensError(f"level_names has {len(level_names)} names but the codes have {n_levels} levels.")
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
     head = [str(row_name)] if rows is not None else []
-    writer.writerow(head + level_names + ([str(label_name)] if labels is not None else []))
+    header = head + level_names + ([str(label_name)] if labels is not None else [])
     lines = codes.tolist()
     if rows is not None:
         lines = [[r] + line for r, line in zip(rows.tolist(), lines, strict=True)]
-    if labels is None:
-        writer.writerows(lines)
-    else:
-        writer.writerows(line + [str(lab)] for line, lab in zip(lines, labels, strict=True))
-    return text.getvalue().encode("utf-8")
+    if labels is not None:
+        lines = (line + [str(lab)] for line, lab in zip(lines, labels, strict=True))
+    return csv_bytes(lines, header=header)
 
 
 # --------------------------------------------------------------------------
 # the ID table, the prefix trie, and two code sets side by side
 
-#: Cells that a spreadsheet would read as a formula start with one of these (OWASP "CSV injection").
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
-
-
 def csv_safe(cell):
-    """A text cell that a spreadsheet shows as text: a leading ``'`` when it starts like a formula.
+    """A text cell that a spreadsheet shows as text: a leading ``'`` when it starts like a formula
+    (:func:`vqcore.csvfile.safe_cell` of the cell as text).
 
     Examples
     --------
     >>> csv_safe("=HYPERLINK(\\"http://x\\")"), csv_safe("plain"), csv_safe("-3 dB")
     ('\\'=HYPERLINK("http://x")', 'plain', "'-3 dB")
     """
-    text = str(cell)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+    return safe_cell(str(cell))
 
 
 def semantic_id_strings(codes, sep="_"):
@@ -804,7 +801,7 @@ def id_table(codes, fmt="parquet", *, ids=None, texts=None, level_names=None, se
         buf = io.BytesIO()
         df.to_parquet(buf, index=False)
         return buf.getvalue()
-    return df.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    return csv_bytes(df.itertuples(index=False, name=None), header=list(df.columns))
 
 
 def prefix_trie(codes, *, max_depth=None):
