@@ -20,14 +20,22 @@ def _divisors(d):
     return [m for m in range(1, d + 1) if d % m == 0]
 
 
-def check_subspaces(n_codebooks, d):
-    """Raise unless ``n_codebooks`` divides ``d``; return the subspace width."""
+def subspace_problem(n_codebooks, d):
+    """Why ``n_codebooks`` equal subspaces cannot split ``d`` features, or None."""
     if d % n_codebooks:
         divs = ", ".join(str(m) for m in _divisors(d) if m <= 64)
-        raise VQLensError(
+        return (
             f"n_codebooks={n_codebooks} does not divide n_features={d}: product "
             f"quantization splits the vector into equal subspaces. Choose one of {divs}."
         )
+    return None
+
+
+def check_subspaces(n_codebooks, d):
+    """Raise unless ``n_codebooks`` divides ``d``; return the subspace width."""
+    problem = subspace_problem(n_codebooks, d)
+    if problem:
+        raise VQLensError(problem)
     return d // n_codebooks
 
 

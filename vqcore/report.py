@@ -405,3 +405,26 @@ def entropy_profile(items):
     elif rq:
         sentence += " Add GRVQ to the methods to compare with GRVQ's Figure 1."
     return {"methods": methods, "sentence": sentence}
+
+
+def comparison_row(report, method):
+    """One row of a comparison table (the Compare page's charts and table) from an ``evaluate`` report.
+
+    ``method`` is the name shown for the row (the method, or a loaded model's label). ``recall`` is
+    the report's recall at each k (None without queries) and ``dead`` the number of unused codes over
+    all codebooks.
+    """
+    rep = report
+    return {
+        "method": method, "bits": rep["bits_per_vector"], "spec": rep["spec"],
+        "relative": rep["reconstruction"]["relative"], "mse": rep["reconstruction"]["mse"],
+        "recall": (rep["recall"] or {}).get("at"), "query_set": (rep["recall"] or {}).get("query_set"),
+        "entropy_bits": rep["usage"]["entropy_bits"], "codebook_size": rep["codebook_size"],
+        "fit_seconds": rep["fit_seconds"], "dead": int(sum(rep["usage"]["dead"])),
+        "effective_bits": rep["effective_bits"], "collision_rate": rep["collisions"]["rate"],
+        "residual_variance": rep["residual_variance"],
+        # complexity beside quality (see complexity above)
+        "codebook_bytes": (rep.get("complexity") or {}).get("codebook_bytes"),
+        "encode_madds": (rep.get("complexity") or {}).get("encode_madds"),
+        "encode_us": (rep.get("complexity") or {}).get("encode_us_per_vector"),
+    }

@@ -1,0 +1,49 @@
+"""The house rules of issue 17: one feasibility rule and one spec format, shared by the library and the app."""
+
+import numpy as np
+import pytest
+
+import vqcore
+from vqcore.spec import budget_specs, fit_problem, format_spec, parse_spec
+
+
+@pytest.mark.parametrize("spec", ["RQ8x8_b5", "PQ4x4", "VQ1xK300", "AQ2x10_b4", "OPQ8x8", "GRVQ3xK5"])
+def test_format_spec_is_parse_spec_inverse(spec):
+    method, M, K, beam = parse_spec(spec)
+    assert format_spec(method, M, K, beam or 1) == spec
+
+
+def test_a_fitted_quantizer_writes_its_spec_with_format_spec():
+    q = vqcore.from_spec("RQ2x3_b2", random_state=0).fit(np.random.default_rng(0).normal(size=(64, 4)))
+    assert q.spec() == format_spec("RQ", 2, 8, 2) == "RQ2x3_b2"
+
+
+def test_fit_problem_is_the_rule_fit_applies():
+    X = np.random.default_rng(0).normal(size=(20, 6)).astype(np.float32)
+    # more codes than rows: fit refuses with fit_problem's words
+    problem = fit_problem("RQ", 1, 32, n_samples=20, n_features=6)
+    assert problem and "k-means cannot place more centroids" in problem
+    with pytest.raises(vqcore.VQLensError, match="n_samples=20 should be >= codebook_size=32"):
+        vqcore.from_spec("RQ1xK32").fit(X)
+    # 4 subspaces do not split 6 features
+    problem = fit_problem("PQ", 4, 4, n_samples=20, n_features=6)
+    assert problem and "does not divide n_features=6" in problem
+    with pytest.raises(vqcore.VQLensError, match="does not divide n_features=6"):
+        vqcore.from_spec("PQ4x2").fit(X)
+    assert fit_problem("RQ", 4, 4, n_samples=20, n_features=6) is None  # additive: M need not divide d
+    assert fit_problem("PQ", 3, 4, n_samples=20, n_features=6) is None
+    assert fit_problem("VQ", 2, 4) is not None
+    assert fit_problem("PQ", 4, 64) is None  # nothing known of the data: nothing to refuse
+
+
+def test_budget_specs_spend_each_budget_or_say_why_not():
+    plan, skipped = budget_specs(["VQ", "PQ", "RQ"], [16, 8, 10], 4, n_samples=16, n_features=6,
+                                 beam_sizes={"RQ": 3})
+    assert plan == [("PQ", 8, "PQ2x4"), ("RQ", 8, "RQ2x4_b3"), ("RQ", 16, "RQ4x4_b3")]
+    for _, bits, spec in plan:  # M codebooks of 2^4 codes spend the budget exactly
+        assert parse_spec(spec)[1] * 4 == bits
+    assert "PQ at 16 bits: M=4 does not divide d=6" in skipped
+    assert "VQ at 8 bits: one codebook of 2^8 codes is too many for k-means" in skipped
+    assert "RQ at 10 bits: not a multiple of 4 bits per code" in skipped
+    plan, skipped = budget_specs(["RQ"], [8], 4, n_samples=15, n_features=6)
+    assert plan == [] and skipped == ["RQ at 8 bits: K=16 codes need at least that many training rows"]
