@@ -47,3 +47,20 @@ def test_budget_specs_spend_each_budget_or_say_why_not():
     assert "RQ at 10 bits: not a multiple of 4 bits per code" in skipped
     plan, skipped = budget_specs(["RQ"], [8], 4, n_samples=15, n_features=6)
     assert plan == [] and skipped == ["RQ at 8 bits: K=16 codes need at least that many training rows"]
+
+
+def test_one_check_of_code_arrays_for_decode_and_the_metrics():
+    from vqcore import metrics
+
+    X = np.random.default_rng(1).normal(size=(64, 4)).astype(np.float32)
+    q = vqcore.from_spec("RQ2x3").fit(X)
+    for bad, words in [([[0, 8]], r"codes\[:, 1\] contains the value 8 but codebook_size=8"),
+                       ([[0, -1]], r"codes\[:, 1\] contains the negative value -1"),
+                       ([[0.5, 1]], r"codes\[0, 0\]=0.5 is not a whole number")]:
+        with pytest.raises(vqcore.DataError, match=words):
+            q.decode(bad)
+        with pytest.raises(vqcore.DataError, match=words):
+            metrics.usage_stats(np.asarray(bad), 8)
+    # whole floats are codes; an empty array decodes to no rows
+    assert np.array_equal(q.decode([[1.0, 2.0]]), q.decode([[1, 2]]))
+    assert q.decode(np.zeros((0, 2), dtype=np.uint8)).shape == (0, 4)

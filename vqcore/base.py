@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from . import progress
-from ._validation import check_data, check_dim, check_int, code_dtype
+from ._validation import check_codes, check_data, check_dim, check_int, code_dtype
 from .exceptions import DataError, VQLensError
 
 MAX_CODEBOOK_SIZE = 65536
@@ -98,21 +98,10 @@ class BaseQuantizer(BaseEstimator):
 
     def _validate_codes(self, codes):
         codes = np.asarray(codes)
-        M, K = self.n_codebooks, self.codebook_size
+        M = self.n_codebooks
         if codes.ndim != 2 or codes.shape[1] != M:
             raise DataError(f"codes should have shape (n, {M}), got shape {codes.shape}.")
-        if codes.dtype.kind not in "iu":
-            if codes.dtype.kind == "f" and codes.size and np.all(np.mod(codes, 1) == 0):
-                codes = codes.astype(np.int64)
-            else:
-                raise DataError(f"codes should be integers, got dtype {codes.dtype}.")
-        if codes.size:
-            lo, hi = int(codes.min()), int(codes.max())
-            if lo < 0 or hi >= K:
-                bad = lo if lo < 0 else hi
-                raise DataError(
-                    f"codes should lie in [0, {K - 1}] for codebook_size={K}; found {bad}."
-                )
+        codes, _ = check_codes(codes, self.codebook_size, min_rows=0)
         return codes.astype(np.intp, copy=False)
 
     # -------------------------------------------------------------- contract

@@ -54,10 +54,10 @@ import numpy as np
 
 from . import metrics
 from ._distances import _row_chunks
-from ._validation import check_choice, check_data, check_int
+from ._validation import check_choice, check_codes, check_data, check_int
 from .csvfile import csv_bytes, safe_cell
 from .exceptions import DataError, VQLensError, VQLensWarning
-from .metrics import _check_codes, _sorted_rows
+from .metrics import sorted_rows
 
 __all__ = [
     "collision_groups_detail",
@@ -125,7 +125,7 @@ def validate_codes(codes, codebook_sizes=None, *, n_items=None):
     vqcore.exceptions.DataError: codes[:, 1] contains the value 2 but codebook_size[1]=2;
     codes of a codebook of size K should be in 0..K-1.
     """
-    arr, sizes = _check_codes(codes, codebook_sizes)
+    arr, sizes = check_codes(codes, codebook_sizes)
     if n_items is not None:
         n_items = check_int("n_items", n_items, low=1)
         if arr.shape[0] != n_items:
@@ -285,7 +285,7 @@ def prefix_tree(codes, *, max_depth=3, max_children=20, labels=None, examples=3)
     examples = check_int("examples", examples, low=0)
     depth = min(max_depth, n_levels)
 
-    _, _, _, perm = _sorted_rows(codes[:, :depth], order=True)
+    _, _, _, perm = sorted_rows(codes[:, :depth], order=True)
     sorted_codes = codes[perm, :depth]
     run_starts = _prefix_runs(sorted_codes, depth)
 
@@ -312,7 +312,7 @@ def prefix_tree(codes, *, max_depth=3, max_children=20, labels=None, examples=3)
         sizes = np.diff(np.append(starts, n))
         # Sorting by the first d levels only puts the same groups at the same starts, and
         # (the sort being stable) their items in item order, which the examples need.
-        perm_d = perm if d == depth else _sorted_rows(codes[:, :d], order=True)[3]
+        perm_d = perm if d == depth else sorted_rows(codes[:, :d], order=True)[3]
         parent = np.searchsorted(prev_starts, starts, side="right") - 1
         n_parents = prev_starts.size
         parent_shown = np.zeros(n_parents, dtype=bool)
@@ -631,7 +631,7 @@ def deduplicate(codes):
     """
     codes, _ = validate_codes(codes)
     n, n_levels = codes.shape
-    _, _, new_run, perm = _sorted_rows(codes, order=True)  # stable: runs keep item order
+    _, _, new_run, perm = sorted_rows(codes, order=True)  # stable: runs keep item order
     run_start = np.flatnonzero(new_run)[np.cumsum(new_run) - 1]
     extra = np.empty(n, dtype=np.int64)
     extra[perm] = np.arange(n) - run_start
@@ -833,7 +833,7 @@ def prefix_trie(codes, *, max_depth=None):
     codes, _ = validate_codes(codes)
     n, n_levels = codes.shape
     depth = n_levels if max_depth is None else min(check_int("max_depth", max_depth, low=1), n_levels)
-    _, _, _, perm = _sorted_rows(codes[:, :depth], order=True)
+    _, _, _, perm = sorted_rows(codes[:, :depth], order=True)
     sorted_codes = codes[perm, :depth]
     run_starts = _prefix_runs(sorted_codes, depth)
     root = {"count": int(n)}
@@ -860,7 +860,7 @@ def prefix_trie_json(codes, *, max_depth=None):
 
 def _tuple_labels(codes):
     """Group label of each row: rows with the same code tuple share a label (0..G-1)."""
-    _, _, new_run, perm = _sorted_rows(codes, order=True)
+    _, _, new_run, perm = sorted_rows(codes, order=True)
     labels = np.empty(codes.shape[0], dtype=np.int64)
     labels[perm] = np.cumsum(new_run) - 1
     return labels

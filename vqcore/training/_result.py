@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._distances import nearest
-from .._validation import check_data, check_dim, code_dtype
+from .._validation import check_codes, check_data, check_dim, code_dtype
 from ..exceptions import DataError, VQLensError
 from ..metrics import reconstruction_error, usage_stats
 from ..rq import beam_search_encode
@@ -139,13 +139,9 @@ class TrainingRun:
     def decode(self, codes):
         """Reconstruction ``sum_s codebooks[s][codes[:, s]]``, float32 of shape (n, d)."""
         codes = np.asarray(codes)
-        if codes.ndim != 2 or codes.shape[1] != self.n_stages or codes.dtype.kind not in "iu":
-            raise DataError(
-                f"codes should be integers of shape (n, {self.n_stages}), got "
-                f"{codes.dtype} of shape {codes.shape}."
-            )
-        if codes.size and (codes.min() < 0 or codes.max() >= self.codebook_size):
-            raise DataError(f"codes should lie in [0, {self.codebook_size - 1}].")
+        if codes.ndim != 2 or codes.shape[1] != self.n_stages:
+            raise DataError(f"codes should have shape (n, {self.n_stages}), got shape {codes.shape}.")
+        codes, _ = check_codes(codes, self.codebook_size, min_rows=0)
         codes = codes.astype(np.intp)
         X_hat = np.zeros((codes.shape[0], self.n_features), dtype=np.float32)
         for s in range(self.n_stages):
