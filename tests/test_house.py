@@ -64,3 +64,30 @@ def test_one_check_of_code_arrays_for_decode_and_the_metrics():
     # whole floats are codes; an empty array decodes to no rows
     assert np.array_equal(q.decode([[1.0, 2.0]]), q.decode([[1, 2]]))
     assert q.decode(np.zeros((0, 2), dtype=np.uint8)).shape == (0, 4)
+
+
+def test_uniform_coverage_is_what_uniform_random_codes_cover():
+    from vqcore.semantic_ids import prefix_collision_table
+
+    rng = np.random.default_rng(0)
+    n, sizes = 20, [4, 4]
+    table = prefix_collision_table(rng.integers(0, 4, size=(n, 2)), sizes)
+    simulated = np.mean([prefix_collision_table(rng.integers(0, 4, size=(n, 2)), sizes)["coverage"]
+                         for _ in range(2000)], axis=0)
+    # depth 2: E[#distinct] = 16 (1 - (15/16)^20) of min(16, 20) possible
+    assert table["uniform_coverage"][1] == pytest.approx(1 - (15 / 16) ** 20, rel=1e-9)
+    assert np.allclose(table["uniform_coverage"], simulated, atol=0.01)
+
+
+def test_a_collision_groups_tightness_is_the_prefix_tightness_of_its_tuple():
+    from vqcore.semantic_ids import collision_groups_detail, items_under_prefix
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    X[:10] = 0.01 * rng.normal(size=(10, 3))  # a tight cluster sharing one code tuple
+    codes = np.c_[np.r_[np.zeros(10, int), 1 + np.arange(50) % 7], np.r_[np.zeros(10, int), np.arange(50) // 7]]
+    groups = collision_groups_detail(codes, X=X, top=None)
+    assert groups[0]["codes"] == (0, 0) and groups[0]["tightness"] < 0.1
+    for g in groups:
+        assert g["tightness"] == pytest.approx(items_under_prefix(codes, g["codes"], X=X)["tightness"])
+    assert collision_groups_detail(codes, top=1)[0]["tightness"] is None  # no embeddings

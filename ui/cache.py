@@ -520,9 +520,6 @@ def sid_overview(key, K, _codes, _X):
         "allocated_bits": float(metrics.allocated_bits(K, M)),
     }
     table = prefix_collision_table(_codes, K)
-    # uniform codes: E[#distinct] = n (1 - birthday rate), over the same cap as coverage
-    table["uniform_coverage"] = [n * (1.0 - u) / min(p, n)
-                                 for u, p in zip(table["uniform_collision_rate"], table["possible"])]
     largest = metrics.collision_groups(_codes, top=1)
     spread = items_under_prefix(_codes, (), X=_X, limit=0)["data_mean_distance_to_centroid"] \
         if _X is not None else None
@@ -575,14 +572,12 @@ def sid_tree(key, depth, max_children, _codes, _labels):
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def sid_groups(key, top, spread, _codes, _X, _labels):
-    """The largest collision groups with their distances; ``tightness`` = mean distance to the group's
-    centroid / the data's (``spread``). At most SID_GROUP_ITEMS items listed per group."""
+    """The largest collision groups with their distances and tightness (vqcore.semantic_ids.collision_groups_detail;
+    ``spread``, the data's, keys the cache). At most SID_GROUP_ITEMS items listed per group."""
     from vqcore.semantic_ids import collision_groups_detail
 
     groups = collision_groups_detail(_codes, X=_X, labels=_labels, top=top)
     for g in groups:
-        g["tightness"] = (g["mean_to_centroid"] / spread
-                          if g["mean_to_centroid"] is not None and spread else None)
         g["items"] = g["items"][:SID_GROUP_ITEMS]
         if g["labels"] is not None:
             g["labels"] = g["labels"][:SID_GROUP_ITEMS]

@@ -391,8 +391,9 @@ def prefix_collision_table(codes, codebook_sizes):
         ``depth``; ``distinct_prefixes`` (int, the used combinations);
         ``collision_rate``; ``uniform_collision_rate``; ``possible`` (int,
         ``prod K`` of the first d levels, a Python int that may exceed 64 bits);
-        ``log2_possible``; ``coverage`` in (0, 1]. ``pandas.DataFrame(table)``
-        gives the table.
+        ``log2_possible``; ``coverage`` in (0, 1]; ``uniform_coverage``, the
+        coverage uniform codes would have, ``n (1 - uniform_collision_rate) /
+        min(prod K, n)``. ``pandas.DataFrame(table)`` gives the table.
 
     Examples
     --------
@@ -405,16 +406,17 @@ def prefix_collision_table(codes, codebook_sizes):
     rates = metrics.prefix_collision_rates(codes)
     distinct = [round(n * (1.0 - float(r))) for r in rates]  # exact: rates are 1 - distinct / n
     possible = [math.prod(sizes[: d + 1]) for d in range(n_levels)]
+    uniform = [float(metrics.birthday_collision_rate(n, sizes[: d + 1])) for d in range(n_levels)]
     return {
         "depth": list(range(1, n_levels + 1)),
         "distinct_prefixes": distinct,
         "collision_rate": [float(r) for r in rates],
-        "uniform_collision_rate": [
-            float(metrics.birthday_collision_rate(n, sizes[: d + 1])) for d in range(n_levels)
-        ],
+        "uniform_collision_rate": uniform,
         "possible": possible,
         "log2_possible": [float(sum(math.log2(k) for k in sizes[: d + 1])) for d in range(n_levels)],
         "coverage": [u / min(p, n) for u, p in zip(distinct, possible, strict=True)],
+        # uniform codes: E[#distinct] = n (1 - birthday rate), over the same cap as coverage
+        "uniform_coverage": [n * (1.0 - u) / min(p, n) for u, p in zip(uniform, possible, strict=True)],
     }
 
 
@@ -447,7 +449,10 @@ def collision_groups_detail(codes, X=None, labels=None, top=20, *, max_pairwise=
         ``codes`` (tuple of int), ``size`` (int), ``items`` (list of int,
         increasing), ``labels`` (list of str, or None without labels), and, with
         X (else None): ``mean_pairwise``, ``max_pairwise`` (floats),
-        ``pairwise_items`` (int), ``mean_to_centroid`` (float).
+        ``pairwise_items`` (int), ``mean_to_centroid`` (float), ``tightness``
+        (``mean_to_centroid`` over the whole data's mean distance to its
+        centroid, as in :func:`items_under_prefix`; None when every item has
+        the same embedding).
 
     References
     ----------
@@ -465,6 +470,7 @@ def collision_groups_detail(codes, X=None, labels=None, top=20, *, max_pairwise=
     X = _check_items(X, n)
     labels = _check_labels(labels, n)
     max_pairwise = check_int("max_pairwise", max_pairwise, low=2)
+    spread = _centroid_spread(X)[1] if X is not None else None
     out = []
     for tup, members in metrics.collision_groups(codes, top=top):
         group = {
@@ -476,12 +482,14 @@ def collision_groups_detail(codes, X=None, labels=None, top=20, *, max_pairwise=
             "max_pairwise": None,
             "pairwise_items": None,
             "mean_to_centroid": None,
+            "tightness": None,
         }
         if X is not None:
             used = members[:max_pairwise]
             group["mean_pairwise"], group["max_pairwise"] = _pairwise_stats(X[used])
             group["pairwise_items"] = int(used.size)
             group["mean_to_centroid"] = _centroid_spread(X, members)[1]
+            group["tightness"] = group["mean_to_centroid"] / spread if spread else None
         out.append(group)
     return out
 
