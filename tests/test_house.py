@@ -91,3 +91,18 @@ def test_a_collision_groups_tightness_is_the_prefix_tightness_of_its_tuple():
     for g in groups:
         assert g["tightness"] == pytest.approx(items_under_prefix(codes, g["codes"], X=X)["tightness"])
     assert collision_groups_detail(codes, top=1)[0]["tightness"] is None  # no embeddings
+
+
+def test_plane_partitions_cells_and_errors():
+    from vqcore.datasets import make_plane
+    from vqcore.inspect import plane_partitions
+
+    X = make_plane(600, 0.8, random_state=0).X
+    assert np.corrcoef(X.T)[0, 1] == pytest.approx(0.8, abs=0.05)
+    toy = plane_partitions(X, 4, 3, resolution=40, random_state=0)
+    assert len(np.unique(toy["vq"]["cells"])) <= 4 and toy["vq"]["points"].shape == (4, 2)
+    assert toy["pq"]["points"].shape == (16, 2)  # K^2 grid points from 2 x K codewords
+    errors = [s["mse"] for s in toy["rq"]]
+    assert all(b <= a + 1e-6 for a, b in zip(errors, errors[1:]))  # each RQ stage lowers the error
+    assert toy["vq"]["mse"] < toy["variance"] and toy["pq"]["mse"] < toy["variance"]
+    assert toy["variance"] == pytest.approx(((X - X.mean(0)) ** 2).sum(1).mean())

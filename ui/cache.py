@@ -443,41 +443,13 @@ LEARN_MAX_POINTS = 4096
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def learn_toy(rho, K, M, n=1500, seed=0, resolution=160):
-    """Fit VQ (K codes), PQ (2 subspaces x K) and RQ (M stages x K) on 2-D Gaussian data.
+    """vqcore.inspect.plane_partitions (VQ, PQ and RQ cells) on the Learn page's 2-D Gaussian toy
+    (vqcore.datasets.make_plane)."""
+    from vqcore.datasets import make_plane
+    from vqcore.inspect import plane_partitions
 
-    Returns the data, the grid, and for each method the cell id of every grid
-    point, the reconstruction points and the mse (for RQ: one entry per stage).
-    """
-    from vqcore import KMeansVQ, ProductQuantizer, ResidualQuantizer
-    from vqcore.datasets import make_gaussian
-    from vqcore.inspect import cell_ids, grid_points, prefix_reconstruction, reachable_points
-
-    X = make_gaussian(n, 2, correlated=abs(rho) > 0, rho=rho if abs(rho) > 0 else 0.5, random_state=seed).X
-    lo, hi = np.quantile(X, [0.002, 0.998], axis=0)
-    pad = 0.15 * (hi - lo)
-    bounds = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
-    xs, ys, G = grid_points(bounds, resolution)
-
-    def mse(q):
-        return float(((X - q.decode(q.encode(X))) ** 2).sum(1).mean())
-
-    vq = KMeansVQ(K, random_state=seed).fit(X)
-    pq = ProductQuantizer(2, K, random_state=seed).fit(X)
-    rq = ResidualQuantizer(M, K, random_state=seed).fit(X)
-    codes_grid, codes_X = rq.encode(G), rq.encode(X)
-    stages = []
-    for s in range(1, M + 1):
-        pts = reachable_points(rq, s) if K**s <= LEARN_MAX_POINTS else None
-        err = float(((X - prefix_reconstruction(rq, codes_X, s)) ** 2).sum(1).mean())
-        stages.append({"cells": cell_ids(codes_grid, s), "points": pts, "mse": err, "n_points": K**s})
-    return {
-        "X": X, "xs": xs, "ys": ys,
-        "vq": {"cells": cell_ids(vq.encode(G)), "points": vq.decode(np.arange(K)[:, None]).astype(float),
-               "mse": mse(vq)},
-        "pq": {"cells": cell_ids(pq.encode(G)), "points": reachable_points(pq), "mse": mse(pq)},
-        "rq": stages,
-        "variance": float(((X - X.mean(0)) ** 2).sum(1).mean()),
-    }
+    X = make_plane(n, rho, random_state=seed).X
+    return plane_partitions(X, K, M, resolution=resolution, max_points=LEARN_MAX_POINTS, random_state=seed)
 
 
 # ---------------------------------------------------------------- semantic IDs page
