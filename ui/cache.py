@@ -17,7 +17,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 import vqcore
-from vqcore import datasets, progress
+from vqcore import datasets, metrics, progress
 from vqcore.inspect import codeword_points, data_summary, pca_basis, project, subsample_indices, umap_embed
 from vqcore.report import beam_sweep as report_beam_sweep
 from vqcore.report import default_n_queries, evaluate, holdout_split
@@ -393,7 +393,7 @@ def codeword_layer(result, position):
     """Codewords of one position in data space and how many items use each (not cached: cheap)."""
     q, codes = result["quantizer"], result["codes"]
     pts = codeword_points(q, codes, position)
-    counts = np.bincount(codes[:, position].astype(np.intp), minlength=q.codebook_size)
+    counts = metrics.code_counts(codes[:, position:position + 1], q.codebook_size)[0]
     return pts, counts
 
 
@@ -479,7 +479,6 @@ def sid_demo(seed=0):
 def sid_overview(key, K, _codes, _X):
     """Everything per level and per depth: a report-shaped dict for the Quantize page's usage charts,
     the per-depth table (with what uniform codes would cover), collision figures and the data's spread."""
-    from vqcore import metrics
     from vqcore.semantic_ids import items_under_prefix, prefix_collision_table
 
     n, M = _codes.shape
@@ -559,7 +558,6 @@ def sid_groups(key, top, spread, _codes, _X, _labels):
 @st.cache_data(max_entries=16, show_spinner=False)
 def sid_largest_prefixes(key, depth, _codes, top=50):
     """The largest prefixes of ``depth`` levels held by two or more items: [(prefix, count)], largest first."""
-    from vqcore import metrics
 
     return [(tup, int(members.size)) for tup, members in metrics.collision_groups(_codes[:, :depth], top=top)]
 
@@ -597,7 +595,6 @@ def sid_compare(key_a, key_b, _codes_a, _codes_b):
 def sid_dedup(key, _codes, _labels, _rows):
     """TIGER's de-duplication: the new codes, the size of the added level, and both export files
     (the CSV starts with each item's row number, ``_rows``)."""
-    from vqcore import metrics
     from vqcore.semantic_ids import deduplicate, export_codes
 
     new, extra = deduplicate(_codes)

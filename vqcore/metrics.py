@@ -35,7 +35,7 @@ import warnings
 
 import numpy as np
 
-from ._distances import DEFAULT_CHUNK_BYTES, KNN_CHUNK_BYTES, _row_chunks, knn_blocked
+from ._distances import DEFAULT_CHUNK_BYTES, KNN_CHUNK_BYTES, knn_blocked, row_chunks
 from ._validation import check_codes, check_data, check_int, check_random_state, check_sizes
 from .exceptions import DataError, VQLensError, VQLensWarning
 
@@ -74,7 +74,7 @@ def _check_float_pair(A, B, *, name_a, name_b):
 # private computations
 
 
-def _entropy_bits(counts):
+def entropy_of_counts(counts):
     """Entropy in bits of the distribution given by non-negative counts."""
     counts = np.asarray(counts)
     total = counts.sum()
@@ -249,7 +249,7 @@ def usage_stats(codes, codebook_size=None):
     counts = _code_counts(codes, sizes)
     size = np.asarray(sizes, dtype=np.float64)
     dead = np.array([int(np.count_nonzero(c == 0)) for c in counts], dtype=np.int64)
-    entropy = np.array([_entropy_bits(c) for c in counts])
+    entropy = np.array([entropy_of_counts(c) for c in counts])
     perplexity = np.exp2(entropy)
     return {
         "dead": dead,
@@ -307,13 +307,13 @@ def _mi_matrix(columns, sizes, partner=None):
     """Plug-in MI of every pair of columns; ``partner(b)`` replaces column b as the second
     of each pair (the shuffled baseline)."""
     entropy = [
-        _entropy_bits(np.bincount(col, minlength=k)) for col, k in zip(columns, sizes, strict=True)
+        entropy_of_counts(np.bincount(col, minlength=k)) for col, k in zip(columns, sizes, strict=True)
     ]
     mi = np.diag(np.asarray(entropy, dtype=np.float64))
     for a in range(len(columns)):
         for b in range(a + 1, len(columns)):
             col_b = columns[b] if partner is None else partner(b)
-            joint = _entropy_bits(_joint_counts(columns[a], col_b, sizes[a], sizes[b]))
+            joint = entropy_of_counts(_joint_counts(columns[a], col_b, sizes[a], sizes[b]))
             value = entropy[a] + entropy[b] - joint
             mi[a, b] = mi[b, a] = min(max(value, 0.0), entropy[a], entropy[b])
     return mi
@@ -379,7 +379,7 @@ def effective_bits(codes):
     codes, _ = check_codes(codes)
     _, _, new_run, _ = sorted_rows(codes)
     _, counts = _run_lengths(new_run)
-    return _entropy_bits(counts)
+    return entropy_of_counts(counts)
 
 
 def allocated_bits(codebook_size, n_codebooks=None):
@@ -454,7 +454,7 @@ def reconstruction_error(X, X_hat):
     mean = X.mean(axis=0, dtype=np.float64)
     sq_err = np.zeros(d)
     sq_dev = np.zeros(d)
-    for a, b in _row_chunks(n, d, 8, DEFAULT_CHUNK_BYTES):
+    for a, b in row_chunks(n, d, 8, DEFAULT_CHUNK_BYTES):
         x = X[a:b].astype(np.float64)
         diff = x - X_hat[a:b]
         sq_err += np.einsum("ij,ij->j", diff, diff)

@@ -13,7 +13,7 @@ from ._parallel import parallel_map
 from ._validation import check_choice, check_int, check_random_state, check_tol
 from .base import BaseQuantizer
 from .exceptions import VQLensError
-from .kmeans import DEFAULT_TOL, _kmeans
+from .kmeans import DEFAULT_TOL, kmeans_rng
 
 
 def _divisors(d):
@@ -131,7 +131,7 @@ class ProductQuantizer(BaseQuantizer):
         def fit_one(m):
             sub = np.ascontiguousarray(X[:, m * ds:(m + 1) * ds])
             warm = None if init_codebooks is None else init_codebooks[m]
-            res = _kmeans(sub, K, n_iter, self.init, self.max_points_per_centroid, warm, rngs[m], tol=tol)
+            res = kmeans_rng(sub, K, n_iter, self.init, self.max_points_per_centroid, warm, rngs[m], tol=tol)
             err = float(nearest(sub, res.centroids)[1].mean(dtype=np.float64)) if errors else None
             return res, err
 

@@ -53,7 +53,7 @@ import warnings
 import numpy as np
 
 from . import metrics
-from ._distances import _row_chunks
+from ._distances import row_chunks
 from ._validation import check_choice, check_codes, check_data, check_int
 from .csvfile import csv_bytes, safe_cell
 from .exceptions import DataError, VQLensError, VQLensWarning
@@ -176,7 +176,7 @@ def _label_list(labels, items):
 
 def _chunks_of(n, d):
     """Row slices that keep a float64 block of d columns near _SPREAD_CHUNK_BYTES."""
-    return _row_chunks(n, d, 8, _SPREAD_CHUNK_BYTES)
+    return row_chunks(n, d, 8, _SPREAD_CHUNK_BYTES)
 
 
 def _centroid_spread(X, idx=None):

@@ -10,8 +10,8 @@ from ..exceptions import DataError, VQLensError
 from ..metrics import reconstruction_error, usage_stats
 from ..rq import beam_search_encode
 from ._config import STAGE_KEYS, TrainConfig, history_key
-from ._fsq import _FSQMap
-from ._updates import _l2_normalize, _mean_sq
+from ._fsq import FSQMap
+from ._updates import l2_normalize, mean_sq
 
 
 @dataclass
@@ -84,7 +84,7 @@ class TrainingRun:
     n_features: int
     final: dict = field(default_factory=dict)
     seconds: float = 0.0
-    _fsq: _FSQMap = field(default=None, repr=False)
+    _fsq: FSQMap = field(default=None, repr=False)
 
     def __repr__(self):
         c = self.config
@@ -115,7 +115,7 @@ class TrainingRun:
     def _prepare(self, X):
         X = check_data(X, min_rows=0)
         check_dim(X, self.n_features)
-        return _l2_normalize(X) if self.config.cosine else X
+        return l2_normalize(X) if self.config.cosine else X
 
     def encode(self, X):
         """Codes of X, shape (n, n_stages), by greedy residual encoding (beam 1).
@@ -169,7 +169,7 @@ class TrainingRun:
         partial = np.zeros_like(Xp)
         for s in range(self.n_stages - 1):
             partial += self.codebooks[s][codes[:, s].astype(np.intp)]
-            stage_mse.append(_mean_sq(Xp - partial))
+            stage_mse.append(mean_sq(Xp - partial))
         stage_mse.append(err["mse"])
         usage = usage_stats(codes, self.codebook_size)
         return {
