@@ -14,7 +14,6 @@ OVERSIZE = {
     "vqcore/io.py": "one module per format and one for codes",
     "vqcore/semantic_ids.py": "tree, collisions, de-duplication",
     "vqcore/metrics.py": "usage, collisions, recall, mutual information",
-    "ui/charts.py": "one module per page's charts and a shared theme",
 }
 
 
