@@ -14,6 +14,7 @@ OVERSIZE = {
     "vqcore/io.py": "one module per format and one for codes",
     "vqcore/semantic_ids.py": "tree, collisions, de-duplication",
     "vqcore/metrics.py": "usage, collisions, recall, mutual information",
+    "vqcore/grvq.py": "the fit, the norm options and the encoders (grew with issue 20)",
 }
 
 
