@@ -106,3 +106,57 @@ def test_plane_partitions_cells_and_errors():
     assert all(b <= a + 1e-6 for a, b in zip(errors, errors[1:]))  # each RQ stage lowers the error
     assert toy["vq"]["mse"] < toy["variance"] and toy["pq"]["mse"] < toy["variance"]
     assert toy["variance"] == pytest.approx(((X - X.mean(0)) ** 2).sum(1).mean())
+
+
+def _check_declared(value, td, where):
+    """``value`` has exactly the keys ``td`` declares (NotRequired ones may be missing), recursively."""
+    import typing
+
+    hints = typing.get_type_hints(td, include_extras=True)  # (__required_keys__ misses NotRequired
+    optional = {k for k, h in hints.items() if typing.get_origin(h) is typing.NotRequired}  # as a string)
+    assert set(value) <= set(hints), f"{where}: undeclared keys {set(value) - set(hints)}"
+    assert set(hints) - optional <= set(value), f"{where}: missing keys {set(hints) - optional - set(value)}"
+    for key, hint in hints.items():
+        if typing.get_origin(hint) is typing.NotRequired:
+            hint = typing.get_args(hint)[0]
+        inner = [a for a in (typing.get_args(hint) or (hint,)) if typing.is_typeddict(a)]
+        if inner and value.get(key) is not None:
+            _check_declared(value[key], inner[0], f"{where}.{key}")
+
+
+def test_the_report_and_the_comparison_row_are_what_their_typeddicts_declare():
+    import json
+
+    from vqcore.report import ComparisonRow, Report, comparison_row, evaluate
+
+    X = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
+    q = vqcore.from_spec("RQ2x4", random_state=0).fit(X)
+    for report in (evaluate(q, X, query_rows=np.arange(30), fit_seconds=0.1), evaluate(q, X)):
+        _check_declared(report, Report, "report")
+        json.dumps(report)  # plain types
+        row = comparison_row(report, "RQ")
+        _check_declared(row, ComparisonRow, "row")
+        assert row["mse"] == report["reconstruction"]["mse"] and row["dead"] == sum(report["usage"]["dead"])
+
+
+def test_the_quantize_pages_stored_result_is_a_quantize_result():
+    from pathlib import Path
+
+    from apptest_helpers import ok
+    from streamlit.testing.v1 import AppTest
+
+    from ui import state as S
+
+    root = Path(__file__).resolve().parents[1]
+    at = AppTest.from_file(str(root / "pages" / "1_Quantize.py"), default_timeout=60)
+    S.init(at.session_state)
+    S.set_data(at.session_state, np.random.default_rng(0).normal(size=(400, 8)).astype(np.float32), name="toy")
+    ok(at.run())
+    at.number_input(key="q_RQ_M").set_value(2)
+    at.number_input(key="q_RQ_nbits").set_value(4)
+    at.button(key="q_run").click()
+    ok(at.run())
+    stored = at.session_state[S.Q_RESULT]
+    _check_declared(stored, S.QuantizeResult, "state[Q_RESULT]")
+    assert stored["args"]["spec"] == stored["result"]["report"]["spec"] == "RQ2x4"
+    assert stored["result"]["codes"].shape == (400, 2)
