@@ -7,8 +7,8 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
+from ..text import plotly_text
 from .quantize import codebook_collapse, codebook_usage, entropy_per_position
-from .text import plotly_text
 from .theme import COLORS, IDEAL, OTHER, TITLES, figure, wrap
 
 # === section: semantic IDs (pages/6_Semantic_IDs.py) ===

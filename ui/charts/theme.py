@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from .text import plotly_text
+from ..text import plotly_text
 
 # ---------------------------------------------------------------- look
 
