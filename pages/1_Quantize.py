@@ -29,7 +29,7 @@ with st.container(border=True):
         except VQLensError as exc:
             st.error(str(exc))
             spec_ok = False
-        args = {"key": data.key, "spec": spec, "params": params, "train_size": train_size, "seed": seed}
+        args = S.RunArgs(key=data.key, spec=spec, params=params, train_size=train_size, seed=seed)
     else:
         model, beam, seed, spec_ok = W.model_form("q", data)
         args = D.model_args(data.key, model, beam, seed) if model is not None else None
@@ -40,11 +40,11 @@ if run_clicked:
         if model is not None:
             with st.spinner(f"Encoding every row with {model['quantizer'].spec()}…"):
                 res = cache.run_model(data.key, model["key"], beam, seed, model["quantizer"], data.X)
-            state[S.Q_RESULT] = {"args": args, "result": res, "data_name": data.name,
-                                 "model": {"key": model["key"], "name": model["name"]}}
+            state[S.Q_RESULT] = S.QuantizeResult(args=args, result=res, data_name=data.name,
+                                                 model=S.ModelRef(key=model["key"], name=model["name"]))
         else:
             res = cache.run_with_progress(data.key, spec, params, train_size, seed, data.X)
-            state[S.Q_RESULT] = {"args": args, "result": res, "data_name": data.name}
+            state[S.Q_RESULT] = S.QuantizeResult(args=args, result=res, data_name=data.name)
     except VQLensError as exc:
         st.error(str(exc))
 

@@ -11,6 +11,7 @@ from ui import state as S
 from ui import widgets as W
 from vqcore import VQLensError
 from vqcore.report import entropy_profile
+from vqcore.spec import budget_specs
 
 state, data = W.start_page("Compare")
 n, d = data.shape
@@ -35,24 +36,9 @@ with st.container(border=True):
                              step=1024)
     seed = W.number_in(c5, "Seed", 0, 2**31 - 1, key="cmp_seed", default=int(state[S.SEED]))
 
-    plan, skipped = [], []
-    for method in methods:
-        for bits in sorted(budgets):
-            if bits % nbits:
-                skipped.append(f"{method} at {bits} bits: not a multiple of {nbits} bits per code")
-                continue
-            M = bits // nbits
-            if method == "VQ" and M != 1:
-                skipped.append(f"VQ at {bits} bits: one codebook of 2^{bits} codes is too many for k-means")
-                continue
-            if method in ("PQ", "OPQ") and d % M:
-                skipped.append(f"{method} at {bits} bits: M={M} does not divide d={d}")
-                continue
-            if 2 ** nbits > train_size:
-                skipped.append(f"{method} at {bits} bits: K={2 ** nbits} codes need at least that many training rows")
-                continue
-            spec = W.make_spec(method, M, 2 ** nbits, W.DEFAULT_BEAM.get(method, 1))
-            plan.append((method, bits, spec, W.method_params(method)))
+    specs, skipped = budget_specs(methods, budgets, nbits, n_samples=int(train_size), n_features=d,
+                                  beam_sizes=W.DEFAULT_BEAM)
+    plan = [(method, bits, spec, W.method_params(method)) for method, bits, spec in specs]
     st.caption(f"{len(plan)} run(s): " + ", ".join(p[2] for p in plan) if plan else "Nothing to run.")
     run_clicked = c6.button("Run", key="cmp_run", type="primary", disabled=not plan)
     if skipped:

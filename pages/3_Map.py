@@ -29,8 +29,9 @@ if stored is None or stored["args"]["key"] != data.key:
         except VQLensError as exc:
             st.error(str(exc))
             st.stop()
-        state[S.Q_RESULT] = {"args": {"key": data.key, "spec": spec, "params": params, "train_size": train,
-                                      "seed": seed}, "result": res, "data_name": data.name}
+        state[S.Q_RESULT] = S.QuantizeResult(
+            args=S.RunArgs(key=data.key, spec=spec, params=params, train_size=train, seed=seed),
+            result=res, data_name=data.name)
         st.rerun()  # draw the map without the "None yet" box and the button above it
     st.stop()
 

@@ -351,15 +351,15 @@ def test_transition_refit_starts_from_the_projected_codebook(X):
     """Transition clustering of a trained codebook starts from its projection into the PCA
     space of the data: in all dimensions at once that is Lloyd from the codebook itself
     (distances do not change under the rotation), not a new k-means++ seeding."""
-    from vqcore.kmeans import _kmeans, _progressive_kmeans
+    from vqcore.kmeans import kmeans_rng, progressive_kmeans_rng
 
     rng = np.random.default_rng(0)
     C = X[rng.choice(X.shape[0], 16, replace=False)] + 0.1
     d = X.shape[1]
-    warm = _kmeans(X, 16, 5, "k-means++", None, C, np.random.default_rng(1), warn=False).centroids
-    projected = _progressive_kmeans(X, 16, [d], 5, None, np.random.default_rng(2), init_centroids=C).centroids
+    warm = kmeans_rng(X, 16, 5, "k-means++", None, C, np.random.default_rng(1), warn=False).centroids
+    projected = progressive_kmeans_rng(X, 16, [d], 5, None, np.random.default_rng(2), init_centroids=C).centroids
     np.testing.assert_allclose(projected, warm, atol=1e-3)
-    scratch = _progressive_kmeans(X, 16, [d], 5, None, np.random.default_rng(2)).centroids
+    scratch = progressive_kmeans_rng(X, 16, [d], 5, None, np.random.default_rng(2)).centroids
     assert np.abs(scratch - warm).max() > 0.1
 
 

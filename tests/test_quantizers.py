@@ -95,11 +95,11 @@ def test_wrong_dimension_and_bad_codes(name, X):
     with pytest.raises(DataError, match="n_features=5"):
         q.encode(X[:, :5])
     bad = np.full((2, q.n_codebooks), q.codebook_size)
-    with pytest.raises(DataError, match=f"found {q.codebook_size}"):
+    with pytest.raises(DataError, match=f"contains the value {q.codebook_size} but codebook_size={q.codebook_size}"):
         q.decode(bad)
     with pytest.raises(DataError, match="shape"):
         q.decode(np.zeros((2, q.n_codebooks + 1), dtype=int))
-    with pytest.raises(DataError, match="found -1"):
+    with pytest.raises(DataError, match="contains the negative value -1"):
         q.decode(-np.ones((2, q.n_codebooks), dtype=int))
 
 

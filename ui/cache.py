@@ -17,7 +17,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 import vqcore
-from vqcore import datasets, progress
+from vqcore import datasets, metrics, progress
 from vqcore.inspect import codeword_points, data_summary, pca_basis, project, subsample_indices, umap_embed
 from vqcore.report import beam_sweep as report_beam_sweep
 from vqcore.report import default_n_queries, evaluate, holdout_split
@@ -393,7 +393,7 @@ def codeword_layer(result, position):
     """Codewords of one position in data space and how many items use each (not cached: cheap)."""
     q, codes = result["quantizer"], result["codes"]
     pts = codeword_points(q, codes, position)
-    counts = np.bincount(codes[:, position].astype(np.intp), minlength=q.codebook_size)
+    counts = metrics.code_counts(codes[:, position:position + 1], q.codebook_size)[0]
     return pts, counts
 
 
@@ -443,41 +443,13 @@ LEARN_MAX_POINTS = 4096
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def learn_toy(rho, K, M, n=1500, seed=0, resolution=160):
-    """Fit VQ (K codes), PQ (2 subspaces x K) and RQ (M stages x K) on 2-D Gaussian data.
+    """vqcore.inspect.plane_partitions (VQ, PQ and RQ cells) on the Learn page's 2-D Gaussian toy
+    (vqcore.datasets.make_plane)."""
+    from vqcore.datasets import make_plane
+    from vqcore.inspect import plane_partitions
 
-    Returns the data, the grid, and for each method the cell id of every grid
-    point, the reconstruction points and the mse (for RQ: one entry per stage).
-    """
-    from vqcore import KMeansVQ, ProductQuantizer, ResidualQuantizer
-    from vqcore.datasets import make_gaussian
-    from vqcore.inspect import cell_ids, grid_points, prefix_reconstruction, reachable_points
-
-    X = make_gaussian(n, 2, correlated=abs(rho) > 0, rho=rho if abs(rho) > 0 else 0.5, random_state=seed).X
-    lo, hi = np.quantile(X, [0.002, 0.998], axis=0)
-    pad = 0.15 * (hi - lo)
-    bounds = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
-    xs, ys, G = grid_points(bounds, resolution)
-
-    def mse(q):
-        return float(((X - q.decode(q.encode(X))) ** 2).sum(1).mean())
-
-    vq = KMeansVQ(K, random_state=seed).fit(X)
-    pq = ProductQuantizer(2, K, random_state=seed).fit(X)
-    rq = ResidualQuantizer(M, K, random_state=seed).fit(X)
-    codes_grid, codes_X = rq.encode(G), rq.encode(X)
-    stages = []
-    for s in range(1, M + 1):
-        pts = reachable_points(rq, s) if K**s <= LEARN_MAX_POINTS else None
-        err = float(((X - prefix_reconstruction(rq, codes_X, s)) ** 2).sum(1).mean())
-        stages.append({"cells": cell_ids(codes_grid, s), "points": pts, "mse": err, "n_points": K**s})
-    return {
-        "X": X, "xs": xs, "ys": ys,
-        "vq": {"cells": cell_ids(vq.encode(G)), "points": vq.decode(np.arange(K)[:, None]).astype(float),
-               "mse": mse(vq)},
-        "pq": {"cells": cell_ids(pq.encode(G)), "points": reachable_points(pq), "mse": mse(pq)},
-        "rq": stages,
-        "variance": float(((X - X.mean(0)) ** 2).sum(1).mean()),
-    }
+    X = make_plane(n, rho, random_state=seed).X
+    return plane_partitions(X, K, M, resolution=resolution, max_points=LEARN_MAX_POINTS, random_state=seed)
 
 
 # ---------------------------------------------------------------- semantic IDs page
@@ -507,7 +479,6 @@ def sid_demo(seed=0):
 def sid_overview(key, K, _codes, _X):
     """Everything per level and per depth: a report-shaped dict for the Quantize page's usage charts,
     the per-depth table (with what uniform codes would cover), collision figures and the data's spread."""
-    from vqcore import metrics
     from vqcore.semantic_ids import items_under_prefix, prefix_collision_table
 
     n, M = _codes.shape
@@ -520,9 +491,6 @@ def sid_overview(key, K, _codes, _X):
         "allocated_bits": float(metrics.allocated_bits(K, M)),
     }
     table = prefix_collision_table(_codes, K)
-    # uniform codes: E[#distinct] = n (1 - birthday rate), over the same cap as coverage
-    table["uniform_coverage"] = [n * (1.0 - u) / min(p, n)
-                                 for u, p in zip(table["uniform_collision_rate"], table["possible"])]
     largest = metrics.collision_groups(_codes, top=1)
     spread = items_under_prefix(_codes, (), X=_X, limit=0)["data_mean_distance_to_centroid"] \
         if _X is not None else None
@@ -575,14 +543,12 @@ def sid_tree(key, depth, max_children, _codes, _labels):
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def sid_groups(key, top, spread, _codes, _X, _labels):
-    """The largest collision groups with their distances; ``tightness`` = mean distance to the group's
-    centroid / the data's (``spread``). At most SID_GROUP_ITEMS items listed per group."""
+    """The largest collision groups with their distances and tightness (vqcore.semantic_ids.collision_groups_detail;
+    ``spread``, the data's, keys the cache). At most SID_GROUP_ITEMS items listed per group."""
     from vqcore.semantic_ids import collision_groups_detail
 
     groups = collision_groups_detail(_codes, X=_X, labels=_labels, top=top)
     for g in groups:
-        g["tightness"] = (g["mean_to_centroid"] / spread
-                          if g["mean_to_centroid"] is not None and spread else None)
         g["items"] = g["items"][:SID_GROUP_ITEMS]
         if g["labels"] is not None:
             g["labels"] = g["labels"][:SID_GROUP_ITEMS]
@@ -592,7 +558,6 @@ def sid_groups(key, top, spread, _codes, _X, _labels):
 @st.cache_data(max_entries=16, show_spinner=False)
 def sid_largest_prefixes(key, depth, _codes, top=50):
     """The largest prefixes of ``depth`` levels held by two or more items: [(prefix, count)], largest first."""
-    from vqcore import metrics
 
     return [(tup, int(members.size)) for tup, members in metrics.collision_groups(_codes[:, :depth], top=top)]
 
@@ -630,7 +595,6 @@ def sid_compare(key_a, key_b, _codes_a, _codes_b):
 def sid_dedup(key, _codes, _labels, _rows):
     """TIGER's de-duplication: the new codes, the size of the added level, and both export files
     (the CSV starts with each item's row number, ``_rows``)."""
-    from vqcore import metrics
     from vqcore.semantic_ids import deduplicate, export_codes
 
     new, extra = deduplicate(_codes)

@@ -13,10 +13,12 @@ from __future__ import annotations
 import hashlib
 import weakref
 from dataclasses import dataclass, field
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
 from vqcore.inspect import preprocess
+from vqcore.report import Report
 
 # shared
 DATA = "data"  # ActiveData
@@ -34,8 +36,47 @@ HOME_CENTER = "home_center"
 HOME_NORMALIZE = "home_normalize"
 HOME_DROP_NONFINITE = "home_drop_nonfinite"
 
+
+
+class RunArgs(TypedDict):
+    """The arguments a result was computed with (ui.cache.run; ui.data.model_args for a loaded model)."""
+
+    key: str  # the data's content hash
+    spec: str  # the quantizer's spec, or "model:<hash>" for a loaded model
+    params: tuple  # sorted (name, value) pairs of from_spec's keyword arguments
+    train_size: int  # 0 for a loaded model (nothing fitted)
+    seed: int
+
+
+class RunResult(TypedDict):
+    """What ui.cache.run (and run_model, run_with_progress) returns: the fit, the codes and the report."""
+
+    quantizer: Any  # the fitted vqcore quantizer
+    fit_seconds: float | None  # None for a loaded model
+    n_train: int
+    base_idx: np.ndarray  # rows searched for recall
+    query_idx: np.ndarray  # held-out query rows (they still have codes)
+    codes: np.ndarray  # (n, M), one row per row of the data, in order
+    report: Report  # vqcore.report.evaluate, with n_train
+    eval_seconds: float
+
+
+class ModelRef(TypedDict):
+    key: str  # the model file's content hash
+    name: str
+
+
+class QuantizeResult(TypedDict):
+    """The Quantize page's stored result (``state[Q_RESULT]``), read by the Map and Semantic IDs pages."""
+
+    args: RunArgs
+    result: RunResult
+    data_name: str
+    model: NotRequired[ModelRef]  # when the codes come from a loaded trained model
+
+
 # quantize page
-Q_RESULT = "q_result"  # {"args": dict, "result": dict, "data_name": str[, "model": {"key", "name"}]}
+Q_RESULT = "q_result"  # QuantizeResult
 Q_MODEL = "q_model"  # the trained model loaded: {"key": content hash, "name", "quantizer"}
 Q_MODEL_SIG, Q_MODEL_ERROR = "q_model_sig", "q_model_error"
 Q_PIPELINE = "q_pipeline"  # codes the user's own pipeline produced: {"name", "codes"}

@@ -9,8 +9,8 @@ import math
 import streamlit as st
 
 import vqcore
-from vqcore.pq import check_subspaces
-from vqcore.report import headline
+from vqcore.report import comparison_row, headline
+from vqcore.spec import fit_problem, format_spec
 
 from . import cache, charts, sessions
 from . import data as D
@@ -66,12 +66,8 @@ def method_params(method, *, n_iter=None, init=None, beam=None, train_on="beam")
 
 
 def make_spec(method, M, K, beam=1):
-    nbits = int(math.log2(K)) if K & (K - 1) == 0 else None
-    size = str(nbits) if nbits is not None else f"K{K}"
-    s = f"{method}{1 if method == 'VQ' else M}x{size}"
-    if method in DEFAULT_BEAM and beam and beam > 1:
-        s += f"_b{beam}"
-    return s
+    """The spec of the form's settings (vqcore.spec.format_spec; the beam only for methods that have one)."""
+    return format_spec(method, M, K, beam if method in DEFAULT_BEAM else 1)
 
 
 PAGES = [("app.py", "Home: data", ":material/home:"), ("pages/1_Quantize.py", "Quantize", ":material/tune:"),
@@ -350,12 +346,10 @@ def spec_caption(spec, params, *, d=None, train_size=None, seed=None):
     """Show the spec, the faiss string and every other setting; raise VQLensError for settings
     the fit would refuse."""
     q = vqcore.from_spec(spec, **dict(params))
-    if d is not None and not q.additive:
-        check_subspaces(q.n_codebooks, d)
-    if train_size is not None and train_size < q.codebook_size:
-        raise vqcore.VQLensError(
-            f"training subsample={train_size} should be >= K={q.codebook_size}: k-means cannot place more "
-            "centroids than there are points. Use fewer bits per code or more training rows.")
+    problem = fit_problem(q.method, q.n_codebooks, q.codebook_size, n_samples=train_size, n_features=d,
+                          rows="training subsample")
+    if problem:
+        raise vqcore.VQLensError(problem)
     st.markdown(f"Spec `{q.spec()}` · faiss {faiss_text(q)} · {q.bits_per_vector:g} bits per vector  \n"
                 + settings_text(q, params, train_size=train_size, seed=seed))
     return q
@@ -478,22 +472,7 @@ def pipeline_agreement(prefix, model, data, result):
 MODEL_METHOD = "Your model"  # the loaded model's name on the Compare charts
 
 
-def compare_row(report, method):
-    """One result of the Compare page (its charts and table) from an evaluation report."""
-    rep = report
-    return {
-        "method": method, "bits": rep["bits_per_vector"], "spec": rep["spec"],
-        "relative": rep["reconstruction"]["relative"], "mse": rep["reconstruction"]["mse"],
-        "recall": (rep["recall"] or {}).get("at"), "query_set": (rep["recall"] or {}).get("query_set"),
-        "entropy_bits": rep["usage"]["entropy_bits"], "codebook_size": rep["codebook_size"],
-        "fit_seconds": rep["fit_seconds"], "dead": int(sum(rep["usage"]["dead"])),
-        "effective_bits": rep["effective_bits"], "collision_rate": rep["collisions"]["rate"],
-        "residual_variance": rep["residual_variance"],
-        # complexity beside quality (vqcore.report.complexity)
-        "codebook_bytes": (rep.get("complexity") or {}).get("codebook_bytes"),
-        "encode_madds": (rep.get("complexity") or {}).get("encode_madds"),
-        "encode_us": (rep.get("complexity") or {}).get("encode_us_per_vector"),
-    }
+compare_row = comparison_row  # the row now lives in vqcore.report
 
 
 def model_baselines(model):

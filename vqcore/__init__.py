@@ -15,7 +15,7 @@ from .models import ProjectedQuantizer, check_model_data, load_quantizer
 from .opq import OPQ
 from .pq import ProductQuantizer
 from .rq import ResidualQuantizer, beam_search_encode
-from .spec import QUANTIZERS, from_spec, parse_spec
+from .spec import QUANTIZERS, fit_problem, format_spec, from_spec, parse_spec
 
 __all__ = [
     "AdditiveQuantizer",
@@ -33,6 +33,8 @@ __all__ = [
     "adc_search",
     "beam_search_encode",
     "check_model_data",
+    "fit_problem",
+    "format_spec",
     "from_spec",
     "kmeans",
     "kmeans_plusplus",

@@ -20,7 +20,7 @@ def sq_norms(X):
     return np.einsum("ij,ij->i", X, X)
 
 
-def _row_chunks(n, n_cols, itemsize, chunk_bytes):
+def row_chunks(n, n_cols, itemsize, chunk_bytes):
     rows = max(1, int(chunk_bytes // max(1, n_cols * itemsize)))
     for start in range(0, n, rows):
         yield start, min(n, start + rows)
@@ -65,7 +65,7 @@ class NearestAssigner:
 
         def work(span):
             lo, hi = span
-            for a, b in _row_chunks(hi - lo, K, self.Xa.dtype.itemsize, self.chunk_bytes):
+            for a, b in row_chunks(hi - lo, K, self.Xa.dtype.itemsize, self.chunk_bytes):
                 a, b = a + lo, b + lo
                 block = self.Xa[a:b] @ CaT
                 idx = np.argmax(block, axis=1)
@@ -112,7 +112,7 @@ def knn(Q, X, k, *, X_sqnorms=None, chunk_bytes=KNN_CHUNK_BYTES):
     XT = np.ascontiguousarray(X.T)
     idx = np.empty((nq, k), dtype=np.int64)
     dist = np.empty((nq, k), dtype=Q.dtype)
-    for a, b in _row_chunks(nq, n, Q.dtype.itemsize, chunk_bytes):
+    for a, b in row_chunks(nq, n, Q.dtype.itemsize, chunk_bytes):
         block = -2.0 * (Q[a:b] @ XT)
         block += X_sqnorms
         block += sq_norms(Q[a:b])[:, None]

@@ -95,7 +95,7 @@ def greedy_kmeans_pp(X, XT, first, uniforms, centers):
     the squared distance to the nearest centre so far, and the candidate that
     most lowers the total of those distances becomes the centre. Distances are
     direct differences over the columns of XT, so the kernel is for low
-    dimensions; higher ones go through BLAS in :func:`vqcore.kmeans._kmeans_plusplus`.
+    dimensions; higher ones go through BLAS in :func:`vqcore.kmeans.kmeans_plusplus_rng`.
 
     Parameters
     ----------

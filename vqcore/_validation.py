@@ -118,3 +118,112 @@ def check_real(name, value, *, low=None, high=None, inclusive=True):
     if too_high:
         raise VQLensError(f"{name}={value} should be {hi_op} {high}.")
     return value
+
+
+# Counting allocates one bin per code (and K_a * K_b bins per pair for the joint
+# histogram, unless that is much larger than n); beyond this a codebook is not a
+# codebook but unindexed ids, and a clear error beats a MemoryError.
+MAX_COUNTED_CODEBOOK_SIZE = 2**26
+# Largest float that still holds every integer exactly.
+MAX_EXACT_FLOAT_INT = 2**53
+
+
+def check_sizes(value, n_codebooks, *, name):
+    """Return a list of ``n_codebooks`` ints >= 1 from one int or a sequence."""
+    if np.ndim(value) == 0:
+        size = check_int(name, value.item() if isinstance(value, np.ndarray) else value, low=1)
+        if n_codebooks is None:
+            raise VQLensError(
+                f"{name}={size} is a single size, so n_codebooks is needed; "
+                f"pass n_codebooks or one size per codebook."
+            )
+        return [size] * n_codebooks
+    try:
+        values = list(value)
+    except TypeError:
+        raise VQLensError(
+            f"{name}={value!r} should be an integer or a sequence of integers."
+        ) from None
+    if n_codebooks is not None and len(values) != n_codebooks:
+        raise VQLensError(
+            f"{name} has {len(values)} entries but there are n_codebooks={n_codebooks} "
+            f"positions; pass one size per position or a single integer."
+        )
+    if not values:
+        raise VQLensError(f"{name}={value!r} is empty; pass at least one codebook size.")
+    return [check_int(f"{name}[{m}]", v, low=1) for m, v in enumerate(values)]
+
+
+def check_codes(codes, codebook_size=None, *, counted=False, min_rows=1):
+    """Validate codes; return ``(codes, sizes)``.
+
+    The one check of code arrays, used by the metrics, the Semantic IDs engine
+    and the quantizers' ``decode``. ``codes`` comes back as a 2-D array of a
+    non-negative integer dtype (floats holding whole numbers are converted to
+    int64), ``sizes`` as a list of M ints (``codebook_size`` per codebook, or
+    the largest code + 1 when it is None). ``counted=True`` also bounds the
+    sizes, for functions that allocate one histogram bin per code.
+    ``min_rows=0`` accepts an empty (0, M) array.
+    """
+    if isinstance(codes, np.ndarray) and codes.dtype == object:
+        raise DataError("codes has dtype object; pass an integer array of code indices.")
+    try:
+        arr = np.asarray(codes)
+    except Exception as exc:  # ragged lists and the like
+        raise DataError(f"codes could not be read as an array: {exc}") from None
+    if arr.dtype.kind not in "iuf":
+        raise DataError(f"codes has dtype {arr.dtype}; pass an integer array of code indices.")
+    if arr.ndim != 2:
+        hint = " For a single codebook use codes.reshape(-1, 1)." if arr.ndim == 1 else ""
+        raise DataError(
+            f"codes should be 2-D of shape (n_samples, n_codebooks), got shape {arr.shape}.{hint}"
+        )
+    n, n_codebooks = arr.shape
+    if n < min_rows or n_codebooks < 1:
+        raise DataError(f"codes has shape {arr.shape}; it needs at least one row and one column.")
+    if n == 0:
+        arr = arr.astype(np.int64) if arr.dtype.kind == "f" else arr
+        sizes = [0] * n_codebooks if codebook_size is None else check_sizes(codebook_size, n_codebooks,
+                                                                            name="codebook_size")
+        return arr, sizes
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (np.abs(arr) >= MAX_EXACT_FLOAT_INT)
+        if bad.any():
+            i, m = np.argwhere(bad)[0]
+            raise DataError(
+                f"codes[{i}, {m}]={arr[i, m].item()!r} is not a whole number below 2**53; "
+                f"codes should be integers >= 0."
+            )
+        arr = arr.astype(np.int64)
+    lows, highs = arr.min(axis=0), arr.max(axis=0)
+    negative = np.flatnonzero(lows < 0)
+    if negative.size:
+        m = int(negative[0])
+        raise DataError(
+            f"codes[:, {m}] contains the negative value {int(lows[m])}; codes should be "
+            f"integers >= 0."
+        )
+    if codebook_size is None:
+        sizes = [int(h) + 1 for h in highs]
+    else:
+        sizes = check_sizes(codebook_size, n_codebooks, name="codebook_size")
+        for m, (high, size) in enumerate(zip(highs, sizes, strict=True)):
+            if int(high) >= size:
+                which = (
+                    f"codebook_size={size}"
+                    if np.ndim(codebook_size) == 0
+                    else (f"codebook_size[{m}]={size}")
+                )
+                raise DataError(
+                    f"codes[:, {m}] contains the value {int(high)} but {which}; codes of a "
+                    f"codebook of size K should be in 0..K-1."
+                )
+    if counted:
+        for m, size in enumerate(sizes):
+            if size > MAX_COUNTED_CODEBOOK_SIZE:
+                raise DataError(
+                    f"codes[:, {m}] needs a codebook of size {size}, more than "
+                    f"{MAX_COUNTED_CODEBOOK_SIZE} codes to count; codes should be indices "
+                    f"0..K-1 (re-index ids with np.unique(..., return_inverse=True))."
+                )
+    return arr, sizes

@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from . import progress
-from ._validation import check_data, check_dim, check_int, code_dtype
+from ._validation import check_codes, check_data, check_dim, check_int, code_dtype
 from .exceptions import DataError, VQLensError
 
 MAX_CODEBOOK_SIZE = 65536
@@ -50,12 +50,11 @@ class BaseQuantizer(BaseEstimator):
         K = check_int("codebook_size", self.codebook_size, low=2, high=MAX_CODEBOOK_SIZE)
         check_int("n_codebooks", self.n_codebooks, low=1, high=256)
         X = check_data(X)
-        if X.shape[0] < K:
-            raise VQLensError(
-                f"n_samples={X.shape[0]} should be >= codebook_size={K}: k-means cannot "
-                "place more centroids than there are points. Use a smaller codebook_size "
-                "(fewer bits) or more data."
-            )
+        from .spec import fit_problem  # spec.py imports the quantizers, which import this module
+
+        problem = fit_problem(self.method, self.n_codebooks, K, n_samples=X.shape[0])
+        if problem:
+            raise VQLensError(problem)
         self.n_features_in_ = X.shape[1]
         if mean == "fit":
             self.mean_ = X.mean(axis=0, dtype=np.float64).astype(np.float32)
@@ -99,21 +98,10 @@ class BaseQuantizer(BaseEstimator):
 
     def _validate_codes(self, codes):
         codes = np.asarray(codes)
-        M, K = self.n_codebooks, self.codebook_size
+        M = self.n_codebooks
         if codes.ndim != 2 or codes.shape[1] != M:
             raise DataError(f"codes should have shape (n, {M}), got shape {codes.shape}.")
-        if codes.dtype.kind not in "iu":
-            if codes.dtype.kind == "f" and codes.size and np.all(np.mod(codes, 1) == 0):
-                codes = codes.astype(np.int64)
-            else:
-                raise DataError(f"codes should be integers, got dtype {codes.dtype}.")
-        if codes.size:
-            lo, hi = int(codes.min()), int(codes.max())
-            if lo < 0 or hi >= K:
-                bad = lo if lo < 0 else hi
-                raise DataError(
-                    f"codes should lie in [0, {K - 1}] for codebook_size={K}; found {bad}."
-                )
+        codes, _ = check_codes(codes, self.codebook_size, min_rows=0)
         return codes.astype(np.intp, copy=False)
 
     # -------------------------------------------------------------- contract
@@ -211,13 +199,9 @@ class BaseQuantizer(BaseEstimator):
         K that is not a power of two is written ``K<size>`` (``VQ1xK300``); a
         beam wider than 1 is appended as ``_b<beam>`` (``RQ8x8_b5``).
         """
-        nbits = self._nbits()
-        size = str(nbits) if nbits is not None else f"K{self.codebook_size}"
-        s = f"{self.method}{self.n_codebooks}x{size}"
-        beam = getattr(self, "beam_size", 1)
-        if beam and beam > 1:
-            s += f"_b{beam}"
-        return s
+        from .spec import format_spec  # spec.py imports the quantizers, which import this module
+
+        return format_spec(self.method, self.n_codebooks, self.codebook_size, getattr(self, "beam_size", 1))
 
     def _faiss_nbits(self, template):
         nbits = self._nbits()

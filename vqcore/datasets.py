@@ -38,6 +38,7 @@ __all__ = [
     "load_sample",
     "make_gaussian",
     "make_mixture",
+    "make_plane",
     "make_rotated",
 ]
 
@@ -239,6 +240,21 @@ def make_gaussian(n=5000, d=16, *, correlated=False, rho=0.9, random_state=None)
         name=name,
         description=f"{n:,} {d}-d {what}.",
     )
+
+
+def make_plane(n=1500, rho=0.8, *, random_state=0):
+    """The 2-D toy of the Learn page: n Gaussian points with correlation ``rho`` between the coordinates.
+
+    ``make_gaussian(n, 2, correlated=True, rho=rho)``, and N(0, I) for ``rho=0``.
+
+    Examples
+    --------
+    >>> make_plane(4, 0.5).X.shape
+    (4, 2)
+    """
+    rho = float(rho)
+    return make_gaussian(n, 2, correlated=abs(rho) > 0, rho=rho if abs(rho) > 0 else 0.5,
+                         random_state=random_state)
 
 
 def make_mixture(n=5000, d=16, n_components=10, *, spread=3.0, random_state=None):

@@ -28,9 +28,9 @@ from . import progress
 from ._distances import sq_norms
 from ._validation import check_choice, check_data, check_dim, check_int, check_random_state
 from .exceptions import VQLensError
-from .kmeans import _kmeans, _progressive_kmeans, progressive_dims
+from .kmeans import kmeans_rng, progressive_dims, progressive_kmeans_rng
 from .metrics import usage_stats
-from .rq import RQ_START_SHARE, ResidualQuantizer, _beam_step_chunked, beam_search_encode
+from .rq import RQ_START_SHARE, ResidualQuantizer, beam_search_encode, beam_step_chunked
 
 NORMS = ("none", "float", "quantized", "regularized")
 
@@ -529,7 +529,7 @@ class GeneralizedResidualQuantizer(ResidualQuantizer):
                 E = R + books[m][codes[:, m]]
                 cand = self._refit(E, books[m], rng)
                 E3 = E[:, None, :]
-                RA, errA, kA = _beam_step_chunked(
+                RA, errA, kA = beam_step_chunked(
                     E3, np.einsum("cbd,cbd->cb", E3, E3), np.empty((X.shape[0], 1, 0), dtype=np.int64),
                     cand, sq_norms(cand), 1,
                 )
@@ -556,11 +556,11 @@ class GeneralizedResidualQuantizer(ResidualQuantizer):
         K, mppc = self.codebook_size, self.max_points_per_centroid
         trained = bool(C.any())
         if self.refit == "warm" and trained:
-            res = _kmeans(E, K, self.n_iter, "k-means++", mppc, C, rng, warn=False)
+            res = kmeans_rng(E, K, self.n_iter, "k-means++", mppc, C, rng, warn=False)
         else:
             # transition clustering; a trained codebook is projected into E's PCA space and
             # the clustering starts there (the paper), an all-zero one from k-means++
-            res = _progressive_kmeans(E, K, self.dims_, self.n_iter, mppc, rng,
+            res = progressive_kmeans_rng(E, K, self.dims_, self.n_iter, mppc, rng,
                                       init_centroids=C if trained else None)
         self.n_repairs_ += res.n_repairs
         return res.centroids
@@ -571,7 +571,7 @@ class GeneralizedResidualQuantizer(ResidualQuantizer):
         if not C.any():
             return R, err, np.concatenate([codes, np.zeros(codes.shape[:2] + (1,), codes.dtype)], axis=2)
         B_out = min(self.beam_size, R.shape[1] * C.shape[0])
-        return _beam_step_chunked(R, err, codes, C, sq_norms(C), B_out)
+        return beam_step_chunked(R, err, codes, C, sq_norms(C), B_out)
 
     def _encode_from(self, state, books, m):
         """Beam search over stages m..M-1 from the beam state before stage m.

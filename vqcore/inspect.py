@@ -30,6 +30,7 @@ __all__ = [
     "grid_points",
     "pca_basis",
     "pca_spectrum",
+    "plane_partitions",
     "prefix_reconstruction",
     "preprocess",
     "project",
@@ -545,3 +546,51 @@ def reachable_points(quantizer, n_stages=None, *, max_points=65536):
         return pts
     tuples = np.array(list(itertools.product(range(K), repeat=M)), dtype=np.int64)
     return quantizer.decode(tuples).astype(np.float64)
+
+
+def plane_partitions(X, K, M, *, resolution=160, max_points=4096, random_state=0):
+    """Fit VQ (K codes), PQ (2 subspaces x K) and RQ (M stages x K) on 2-D data and read off their cells.
+
+    The Learn page's pictures: a grid of ``resolution`` x ``resolution`` points over the data (its
+    0.2%-99.8% quantiles, padded by 15%), the cell of every grid point under each quantizer, the
+    reconstruction points and the mean squared error of each. RQ gives one entry per stage; its
+    reachable points are listed only while K^stage <= ``max_points`` (else None).
+
+    Returns
+    -------
+    dict with ``X``, ``xs``, ``ys`` (the grid axes), ``vq`` and ``pq`` (dicts of ``cells``,
+    ``points``, ``mse``), ``rq`` (a list of such dicts with ``n_points``) and ``variance``
+    (the data's mean squared distance to its mean, the error of one codeword).
+    """
+    from .kmeans import KMeansVQ
+    from .pq import ProductQuantizer
+    from .rq import ResidualQuantizer
+
+    X = check_data(X)
+    if X.shape[1] != 2:
+        raise VQLensError(f"X has n_features={X.shape[1]}; the plane partitions need 2-D data.")
+    lo, hi = np.quantile(X, [0.002, 0.998], axis=0)
+    pad = 0.15 * (hi - lo)
+    bounds = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
+    xs, ys, G = grid_points(bounds, resolution)
+
+    def mse(q):
+        return float(((X - q.decode(q.encode(X))) ** 2).sum(1).mean())
+
+    vq = KMeansVQ(K, random_state=random_state).fit(X)
+    pq = ProductQuantizer(2, K, random_state=random_state).fit(X)
+    rq = ResidualQuantizer(M, K, random_state=random_state).fit(X)
+    codes_grid, codes_X = rq.encode(G), rq.encode(X)
+    stages = []
+    for s in range(1, M + 1):
+        pts = reachable_points(rq, s) if K**s <= max_points else None
+        err = float(((X - prefix_reconstruction(rq, codes_X, s)) ** 2).sum(1).mean())
+        stages.append({"cells": cell_ids(codes_grid, s), "points": pts, "mse": err, "n_points": K**s})
+    return {
+        "X": X, "xs": xs, "ys": ys,
+        "vq": {"cells": cell_ids(vq.encode(G)), "points": vq.decode(np.arange(K)[:, None]).astype(float),
+               "mse": mse(vq)},
+        "pq": {"cells": cell_ids(pq.encode(G)), "points": reachable_points(pq), "mse": mse(pq)},
+        "rq": stages,
+        "variance": float(((X - X.mean(0)) ** 2).sum(1).mean()),
+    }

@@ -84,7 +84,7 @@ def kmeans_plusplus(X, n_clusters, *, random_state=None, n_local_trials=N_LOCAL_
     rng = check_random_state(random_state)
     if n_local_trials is not None:
         n_local_trials = check_int("n_local_trials", n_local_trials, low=1)
-    return _kmeans_plusplus(X, n_clusters, rng, n_local_trials)
+    return kmeans_plusplus_rng(X, n_clusters, rng, n_local_trials)
 
 
 def warm_up():
@@ -103,7 +103,7 @@ _POOL_BYTES = 8 * 2**20  # distance rows of the candidate pool
 _KERNEL_MAX_DIM = 32  # greedy k-means++ by the compiled loop up to this dimension
 
 
-def _kmeans_plusplus(X, K, rng, n_local_trials=N_LOCAL_TRIALS, pool_bytes=_POOL_BYTES):
+def kmeans_plusplus_rng(X, K, rng, n_local_trials=N_LOCAL_TRIALS, pool_bytes=_POOL_BYTES):
     """Greedy k-means++: a compiled loop in low dimension, BLAS pools above."""
     if n_local_trials is None:
         n_local_trials = 2 + int(math.log(K))
@@ -249,7 +249,7 @@ def _inertia_from_stats(sq_total, mean, centroids, counts, sums):
     return max(total, 0.0) / counts.sum()
 
 
-def _update_centroids(X, labels, K, centroids, rng, stats=None):
+def update_centroids(X, labels, K, centroids, rng, stats=None):
     """Mean of each cluster; empty clusters get half of a split busy centroid.
 
     ``stats`` are the labels' :func:`_cluster_stats`, when already computed.
@@ -318,7 +318,7 @@ def kmeans(
     tol = check_tol(tol)
     check_choice("init", init, {"k-means++", "random"})
     rng = check_random_state(random_state)
-    return _kmeans(X, K, n_iter, init, max_points_per_centroid, init_centroids, rng, tol=tol)
+    return kmeans_rng(X, K, n_iter, init, max_points_per_centroid, init_centroids, rng, tol=tol)
 
 
 def _training_rows(X, K, max_points_per_centroid, rng):
@@ -335,14 +335,14 @@ def gain_below(errors, tol):
     return tol > 0 and len(errors) > 1 and errors[-2] - errors[-1] <= tol * errors[-1]
 
 
-def _kmeans(X, K, n_iter, init, max_points_per_centroid, init_centroids, rng, warn=True, tol=0.0):
+def kmeans_rng(X, K, n_iter, init, max_points_per_centroid, init_centroids, rng, warn=True, tol=0.0):
     X, subsampled_from = _training_rows(X, K, max_points_per_centroid, rng)
     if init_centroids is not None:
         C = np.array(init_centroids, dtype=X.dtype, copy=True)
     elif init == "random":
         C = X[rng.choice(X.shape[0], size=K, replace=False)].copy()
     else:
-        C = _kmeans_plusplus(X, K, rng)
+        C = kmeans_plusplus_rng(X, K, rng)
     result = KMeansResult(C, n_train=X.shape[0], subsampled_from=subsampled_from)
     labels = None
     if n_iter:
@@ -358,7 +358,7 @@ def _kmeans(X, K, n_iter, init, max_points_per_centroid, init_centroids, rng, wa
         if labels is not None and np.array_equal(new_labels, labels):
             break
         labels = new_labels
-        C, repairs = _update_centroids(X, labels, K, C, rng, stats)
+        C, repairs = update_centroids(X, labels, K, C, rng, stats)
         result.n_repairs += repairs
         if not repairs and gain_below(result.inertia, tol):
             break
@@ -407,10 +407,10 @@ def progressive_kmeans(
     X = check_data(X)
     K = check_int("n_clusters", n_clusters, low=1, high=X.shape[0])
     rng = check_random_state(random_state)
-    return _progressive_kmeans(X, K, dims, check_int("n_iter", n_iter, low=1), max_points_per_centroid, rng)
+    return progressive_kmeans_rng(X, K, dims, check_int("n_iter", n_iter, low=1), max_points_per_centroid, rng)
 
 
-def _progressive_kmeans(X, K, dims, n_iter, max_points_per_centroid, rng, init_centroids=None):
+def progressive_kmeans_rng(X, K, dims, n_iter, max_points_per_centroid, rng, init_centroids=None):
     """:func:`progressive_kmeans`; with ``init_centroids`` (K, d) the first step starts from
     their projection on the first ``dims[0]`` principal axes of X instead of k-means++
     (GRVQ's transition clustering of a trained codebook)."""
@@ -434,8 +434,8 @@ def _progressive_kmeans(X, K, dims, n_iter, max_points_per_centroid, rng, init_c
         if labels is not None:
             padded = np.zeros((K, di), dtype=X.dtype)
             padded[:, : C.shape[1]] = C
-            C, _ = _update_centroids(Yi, labels, K, padded, rng)
-        res = _kmeans(Yi, K, n_iter, "k-means++", None, C, rng, warn=False)
+            C, _ = update_centroids(Yi, labels, K, padded, rng)
+        res = kmeans_rng(Yi, K, n_iter, "k-means++", None, C, rng, warn=False)
         C = res.centroids
         labels = NearestAssigner(Yi).labels(C)
         total.inertia.extend(res.inertia)
@@ -525,7 +525,7 @@ class KMeansVQ(BaseQuantizer):
         X = self._validate_fit(X)
         check_choice("init", self.init, {"k-means++", "random"})
         rng = check_random_state(self.random_state)
-        res = _kmeans(
+        res = kmeans_rng(
             X, self.codebook_size, check_int("n_iter", self.n_iter, low=0),
             self.init, self.max_points_per_centroid, None, rng, tol=check_tol(self.tol),
         )

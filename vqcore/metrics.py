@@ -35,8 +35,8 @@ import warnings
 
 import numpy as np
 
-from ._distances import DEFAULT_CHUNK_BYTES, KNN_CHUNK_BYTES, _row_chunks, knn_blocked
-from ._validation import check_data, check_int, check_random_state
+from ._distances import DEFAULT_CHUNK_BYTES, KNN_CHUNK_BYTES, knn_blocked, row_chunks
+from ._validation import check_codes, check_data, check_int, check_random_state, check_sizes
 from .exceptions import DataError, VQLensError, VQLensWarning
 
 __all__ = [
@@ -54,109 +54,9 @@ __all__ = [
     "usage_stats",
 ]
 
-# Counting allocates one bin per code (and K_a * K_b bins per pair for the joint
-# histogram, unless that is much larger than n); beyond this a codebook is not a
-# codebook but unindexed ids, and a clear error beats a MemoryError.
-_MAX_COUNTED_CODEBOOK_SIZE = 2**26
-# Largest float that still holds every integer exactly.
-_MAX_EXACT_FLOAT_INT = 2**53
-
-
-# --------------------------------------------------------------------------
-# validation
-
-
-def _check_sizes(value, n_codebooks, *, name):
-    """Return a list of ``n_codebooks`` ints >= 1 from one int or a sequence."""
-    if np.ndim(value) == 0:
-        size = check_int(name, value.item() if isinstance(value, np.ndarray) else value, low=1)
-        if n_codebooks is None:
-            raise VQLensError(
-                f"{name}={size} is a single size, so n_codebooks is needed; "
-                f"pass n_codebooks or one size per codebook."
-            )
-        return [size] * n_codebooks
-    try:
-        values = list(value)
-    except TypeError:
-        raise VQLensError(
-            f"{name}={value!r} should be an integer or a sequence of integers."
-        ) from None
-    if n_codebooks is not None and len(values) != n_codebooks:
-        raise VQLensError(
-            f"{name} has {len(values)} entries but there are n_codebooks={n_codebooks} "
-            f"positions; pass one size per position or a single integer."
-        )
-    if not values:
-        raise VQLensError(f"{name}={value!r} is empty; pass at least one codebook size.")
-    return [check_int(f"{name}[{m}]", v, low=1) for m, v in enumerate(values)]
-
-
-def _check_codes(codes, codebook_size=None, *, counted=False):
-    """Validate codes; return ``(codes, sizes)``.
-
-    ``codes`` comes back as a 2-D array of a non-negative integer dtype (floats
-    holding whole numbers are converted to int64), ``sizes`` as a list of M
-    ints. ``counted=True`` also bounds the sizes, for functions that allocate
-    one histogram bin per code.
-    """
-    if isinstance(codes, np.ndarray) and codes.dtype == object:
-        raise DataError("codes has dtype object; pass an integer array of code indices.")
-    try:
-        arr = np.asarray(codes)
-    except Exception as exc:  # ragged lists and the like
-        raise DataError(f"codes could not be read as an array: {exc}") from None
-    if arr.dtype.kind not in "iuf":
-        raise DataError(f"codes has dtype {arr.dtype}; pass an integer array of code indices.")
-    if arr.ndim != 2:
-        hint = " For a single codebook use codes.reshape(-1, 1)." if arr.ndim == 1 else ""
-        raise DataError(
-            f"codes should be 2-D of shape (n_samples, n_codebooks), got shape {arr.shape}.{hint}"
-        )
-    n, n_codebooks = arr.shape
-    if n < 1 or n_codebooks < 1:
-        raise DataError(f"codes has shape {arr.shape}; it needs at least one row and one column.")
-    if arr.dtype.kind == "f":
-        bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (np.abs(arr) >= _MAX_EXACT_FLOAT_INT)
-        if bad.any():
-            i, m = np.argwhere(bad)[0]
-            raise DataError(
-                f"codes[{i}, {m}]={arr[i, m].item()!r} is not a whole number below 2**53; "
-                f"codes should be integers >= 0."
-            )
-        arr = arr.astype(np.int64)
-    lows, highs = arr.min(axis=0), arr.max(axis=0)
-    negative = np.flatnonzero(lows < 0)
-    if negative.size:
-        m = int(negative[0])
-        raise DataError(
-            f"codes[:, {m}] contains the negative value {int(lows[m])}; codes should be "
-            f"integers >= 0."
-        )
-    if codebook_size is None:
-        sizes = [int(h) + 1 for h in highs]
-    else:
-        sizes = _check_sizes(codebook_size, n_codebooks, name="codebook_size")
-        for m, (high, size) in enumerate(zip(highs, sizes, strict=True)):
-            if int(high) >= size:
-                which = (
-                    f"codebook_size={size}"
-                    if np.ndim(codebook_size) == 0
-                    else (f"codebook_size[{m}]={size}")
-                )
-                raise DataError(
-                    f"codes[:, {m}] contains the value {int(high)} but {which}; codes of a "
-                    f"codebook of size K should be in 0..K-1."
-                )
-    if counted:
-        for m, size in enumerate(sizes):
-            if size > _MAX_COUNTED_CODEBOOK_SIZE:
-                raise DataError(
-                    f"codes[:, {m}] needs a codebook of size {size}, more than "
-                    f"{_MAX_COUNTED_CODEBOOK_SIZE} codes to count; codes should be indices "
-                    f"0..K-1 (re-index ids with np.unique(..., return_inverse=True))."
-                )
-    return arr, sizes
+# validation: vqcore._validation.check_codes / check_sizes (shared with the quantizers and semantic_ids).
+# The old private names, for code written before they moved (issue 17):
+_check_codes, _check_sizes = check_codes, check_sizes
 
 
 def _check_float_pair(A, B, *, name_a, name_b):
@@ -174,7 +74,7 @@ def _check_float_pair(A, B, *, name_a, name_b):
 # private computations
 
 
-def _entropy_bits(counts):
+def entropy_of_counts(counts):
     """Entropy in bits of the distribution given by non-negative counts."""
     counts = np.asarray(counts)
     total = counts.sum()
@@ -240,7 +140,7 @@ def _pack_rows(codes):
     return words, layout
 
 
-def _sorted_rows(codes, *, order=False):
+def sorted_rows(codes, *, order=False):
     """Sort code tuples lexicographically, to find equal rows as runs.
 
     Packing into 64-bit words then sorting them is exact and much faster than
@@ -308,7 +208,7 @@ def code_counts(codes, codebook_size=None):
     >>> [c.tolist() for c in code_counts([[0, 2], [0, 1], [1, 1]], codebook_size=3)]
     [[2, 1, 0], [0, 2, 1]]
     """
-    codes, sizes = _check_codes(codes, codebook_size, counted=True)
+    codes, sizes = check_codes(codes, codebook_size, counted=True)
     return _code_counts(codes, sizes)
 
 
@@ -345,11 +245,11 @@ def usage_stats(codes, codebook_size=None):
     >>> s["dead"].tolist(), s["entropy_bits"].tolist(), s["perplexity"].tolist()
     ([1], [1.5], [2.8284271247461903])
     """
-    codes, sizes = _check_codes(codes, codebook_size, counted=True)
+    codes, sizes = check_codes(codes, codebook_size, counted=True)
     counts = _code_counts(codes, sizes)
     size = np.asarray(sizes, dtype=np.float64)
     dead = np.array([int(np.count_nonzero(c == 0)) for c in counts], dtype=np.int64)
-    entropy = np.array([_entropy_bits(c) for c in counts])
+    entropy = np.array([entropy_of_counts(c) for c in counts])
     perplexity = np.exp2(entropy)
     return {
         "dead": dead,
@@ -399,7 +299,7 @@ def mutual_information(codes, codebook_size=None):
     >>> mutual_information([[0, 0], [1, 1]]).tolist()
     [[1.0, 1.0], [1.0, 1.0]]
     """
-    codes, sizes = _check_codes(codes, codebook_size, counted=True)
+    codes, sizes = check_codes(codes, codebook_size, counted=True)
     return _mi_matrix([_column(codes, m) for m in range(codes.shape[1])], sizes)
 
 
@@ -407,13 +307,13 @@ def _mi_matrix(columns, sizes, partner=None):
     """Plug-in MI of every pair of columns; ``partner(b)`` replaces column b as the second
     of each pair (the shuffled baseline)."""
     entropy = [
-        _entropy_bits(np.bincount(col, minlength=k)) for col, k in zip(columns, sizes, strict=True)
+        entropy_of_counts(np.bincount(col, minlength=k)) for col, k in zip(columns, sizes, strict=True)
     ]
     mi = np.diag(np.asarray(entropy, dtype=np.float64))
     for a in range(len(columns)):
         for b in range(a + 1, len(columns)):
             col_b = columns[b] if partner is None else partner(b)
-            joint = _entropy_bits(_joint_counts(columns[a], col_b, sizes[a], sizes[b]))
+            joint = entropy_of_counts(_joint_counts(columns[a], col_b, sizes[a], sizes[b]))
             value = entropy[a] + entropy[b] - joint
             mi[a, b] = mi[b, a] = min(max(value, 0.0), entropy[a], entropy[b])
     return mi
@@ -449,7 +349,7 @@ def mutual_information_baseline(codes, codebook_size=None, *, random_state=0):
     >>> bool(mutual_information_baseline(codes, 16)[0, 1] > 0.3)   # 200 rows, 256 cells
     True
     """
-    codes, sizes = _check_codes(codes, codebook_size, counted=True)
+    codes, sizes = check_codes(codes, codebook_size, counted=True)
     rng = check_random_state(random_state)
     columns = [_column(codes, m) for m in range(codes.shape[1])]
     return _mi_matrix(columns, sizes, partner=lambda b: rng.permutation(columns[b]))
@@ -476,10 +376,10 @@ def effective_bits(codes):
     >>> effective_bits([[0, 0], [0, 0], [0, 1], [1, 1]])
     1.5
     """
-    codes, _ = _check_codes(codes)
-    _, _, new_run, _ = _sorted_rows(codes)
+    codes, _ = check_codes(codes)
+    _, _, new_run, _ = sorted_rows(codes)
     _, counts = _run_lengths(new_run)
-    return _entropy_bits(counts)
+    return entropy_of_counts(counts)
 
 
 def allocated_bits(codebook_size, n_codebooks=None):
@@ -506,7 +406,7 @@ def allocated_bits(codebook_size, n_codebooks=None):
     """
     if n_codebooks is not None:
         n_codebooks = check_int("n_codebooks", n_codebooks, low=1)
-    sizes = _check_sizes(codebook_size, n_codebooks, name="codebook_size")
+    sizes = check_sizes(codebook_size, n_codebooks, name="codebook_size")
     return float(sum(math.log2(k) for k in sizes))
 
 
@@ -554,7 +454,7 @@ def reconstruction_error(X, X_hat):
     mean = X.mean(axis=0, dtype=np.float64)
     sq_err = np.zeros(d)
     sq_dev = np.zeros(d)
-    for a, b in _row_chunks(n, d, 8, DEFAULT_CHUNK_BYTES):
+    for a, b in row_chunks(n, d, 8, DEFAULT_CHUNK_BYTES):
         x = X[a:b].astype(np.float64)
         diff = x - X_hat[a:b]
         sq_err += np.einsum("ij,ij->j", diff, diff)
@@ -730,8 +630,8 @@ def collision_rate(codes):
     >>> collision_rate([[0, 0], [0, 0], [0, 1], [1, 1]])
     0.25
     """
-    codes, _ = _check_codes(codes)
-    _, _, new_run, _ = _sorted_rows(codes)
+    codes, _ = check_codes(codes)
+    _, _, new_run, _ = sorted_rows(codes)
     return 1.0 - int(new_run.sum()) / codes.shape[0]
 
 
@@ -754,9 +654,9 @@ def prefix_collision_rates(codes):
     >>> prefix_collision_rates([[0, 0], [0, 0], [0, 1], [1, 1]]).tolist()
     [0.5, 0.25]
     """
-    codes, _ = _check_codes(codes)
+    codes, _ = check_codes(codes)
     n, n_codebooks = codes.shape
-    words, layout, _, _ = _sorted_rows(codes)
+    words, layout, _, _ = sorted_rows(codes)
     # Rows sorted by the whole tuple are sorted by every prefix too, so the
     # distinct prefixes are the runs of their (masked) leading bits.
     earlier_words_differ = np.zeros(n - 1, dtype=bool)
@@ -795,10 +695,10 @@ def collision_groups(codes, top=20):
     >>> [(c, i.tolist()) for c, i in collision_groups([[0, 1], [1, 1], [0, 1], [1, 1], [0, 1]])]
     [((0, 1), [0, 2, 4]), ((1, 1), [1, 3])]
     """
-    codes, _ = _check_codes(codes)
+    codes, _ = check_codes(codes)
     if top is not None:
         top = check_int("top", top, low=1)
-    _, _, new_run, perm = _sorted_rows(codes, order=True)
+    _, _, new_run, perm = sorted_rows(codes, order=True)
     starts, sizes = _run_lengths(new_run)
     shared = np.flatnonzero(sizes >= 2)
     shared = shared[np.argsort(-sizes[shared], kind="stable")][:top]
@@ -851,7 +751,7 @@ def birthday_collision_rate(n, codebook_sizes):
     """
     n = check_int("n", n, low=1)
     single = 1 if np.ndim(codebook_sizes) == 0 else None
-    sizes = _check_sizes(codebook_sizes, single, name="codebook_sizes")
+    sizes = check_sizes(codebook_sizes, single, name="codebook_sizes")
     n_possible = math.prod(sizes)  # exact Python int
     if n_possible.bit_length() > 1000:
         q = 0.0  # rate < n * 2**-1000: zero in float64

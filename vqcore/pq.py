@@ -13,21 +13,29 @@ from ._parallel import parallel_map
 from ._validation import check_choice, check_int, check_random_state, check_tol
 from .base import BaseQuantizer
 from .exceptions import VQLensError
-from .kmeans import DEFAULT_TOL, _kmeans
+from .kmeans import DEFAULT_TOL, kmeans_rng
 
 
 def _divisors(d):
     return [m for m in range(1, d + 1) if d % m == 0]
 
 
-def check_subspaces(n_codebooks, d):
-    """Raise unless ``n_codebooks`` divides ``d``; return the subspace width."""
+def subspace_problem(n_codebooks, d):
+    """Why ``n_codebooks`` equal subspaces cannot split ``d`` features, or None."""
     if d % n_codebooks:
         divs = ", ".join(str(m) for m in _divisors(d) if m <= 64)
-        raise VQLensError(
+        return (
             f"n_codebooks={n_codebooks} does not divide n_features={d}: product "
             f"quantization splits the vector into equal subspaces. Choose one of {divs}."
         )
+    return None
+
+
+def check_subspaces(n_codebooks, d):
+    """Raise unless ``n_codebooks`` divides ``d``; return the subspace width."""
+    problem = subspace_problem(n_codebooks, d)
+    if problem:
+        raise VQLensError(problem)
     return d // n_codebooks
 
 
@@ -123,7 +131,7 @@ class ProductQuantizer(BaseQuantizer):
         def fit_one(m):
             sub = np.ascontiguousarray(X[:, m * ds:(m + 1) * ds])
             warm = None if init_codebooks is None else init_codebooks[m]
-            res = _kmeans(sub, K, n_iter, self.init, self.max_points_per_centroid, warm, rngs[m], tol=tol)
+            res = kmeans_rng(sub, K, n_iter, self.init, self.max_points_per_centroid, warm, rngs[m], tol=tol)
             err = float(nearest(sub, res.centroids)[1].mean(dtype=np.float64)) if errors else None
             return res, err
 

@@ -7,6 +7,7 @@ set once and derives every metric of :mod:`vqcore.metrics` from those codes.
 import json
 import math
 import time
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
@@ -15,6 +16,108 @@ from ._validation import check_data, check_dim, check_int, check_random_state
 from .csvfile import csv_bytes
 from .exceptions import VQLensError
 from .rq import beam_search_encode
+
+# --------------------------------------------------------------------------
+# the report's shape: plain Python types (json.dumps works on it), declared once here for every
+# reader (pages, charts, exports, scripts). TypedDicts are plain dicts: read them by key as before.
+
+
+class Reconstruction(TypedDict):
+    """:func:`vqcore.metrics.reconstruction_error` as plain types."""
+
+    mse: float  # mean_i ||x_i - x_hat_i||^2, summed over dimensions
+    relative: float  # mse over the total variance: 1 for reconstructing every vector by the mean
+    snr_db: float  # -10 log10(relative)
+    per_dim: list[float]  # mean squared error of each dimension, summing to mse
+
+
+class Usage(TypedDict):
+    """:func:`vqcore.metrics.usage_stats`, one entry per codebook, and the counts of every code."""
+
+    dead: list[int]  # codes never used
+    dead_fraction: list[float]
+    entropy_bits: list[float]  # H_m = -sum_c p_c log2 p_c
+    max_entropy_bits: list[float]  # log2 K
+    perplexity: list[float]  # 2^H_m
+    utilisation: list[float]  # 2^H_m / K
+    counts: list[list[int]]  # counts[m][c]: items with code c at position m
+
+
+class Collisions(TypedDict):
+    rate: float  # share of items whose whole code tuple another item also has
+    prefix_rates: list[float]  # the same for the first m+1 positions
+    uniform_prefix_rates: list[float]  # what uniform, independent codes would give (birthday bound)
+
+
+class Recall(TypedDict):
+    query_set: str | None  # in words, where the queries came from
+    n_queries: int
+    n_searched: int
+    at: dict[str, float]  # recall at R (keys are str(R), for JSON)
+
+
+class ResidualVariance(TypedDict):
+    """:func:`residual_variance`."""
+
+    kind: str  # "cumulative" (additive: M+1 values from 1.0) or "per_subspace" (PQ, OPQ: M values)
+    values: list[float]
+
+
+class Complexity(TypedDict):
+    """:func:`complexity`."""
+
+    codebook_bytes: int
+    encode_madds: int  # multiply-adds per vector
+    encode_us_per_vector: float | None  # measured; None when the encoding was not timed
+
+
+class Report(TypedDict):
+    """What :func:`evaluate` returns: every figure of one fitted quantizer on one data set."""
+
+    spec: str  # e.g. "RQ8x8_b5" (vqcore.spec.format_spec)
+    faiss: str | None  # the nearest faiss index_factory string
+    method: str
+    params: dict[str, Any]  # the quantizer's get_params(), as plain types
+    n_codebooks: int
+    codebook_size: int
+    n: int  # rows evaluated
+    d: int
+    bits_per_vector: float
+    compression_ratio: float  # 32 d / bits (float32 vectors against codes)
+    fit_seconds: float | None
+    reconstruction: Reconstruction
+    usage: Usage
+    mutual_information: list[list[float]]  # (M, M), diagonal H_m
+    mutual_information_baseline: list[list[float]]  # the same with each position shuffled
+    effective_bits: float
+    allocated_bits: float
+    residual_variance: ResidualVariance
+    collisions: Collisions
+    recall: Recall | None  # None without queries
+    complexity: Complexity
+    n_train: NotRequired[int]  # rows the codebooks were trained on, when the caller adds it (the app)
+
+
+class ComparisonRow(TypedDict):
+    """:func:`comparison_row`: one row of a comparison table."""
+
+    method: str  # the method, or the loaded model's label
+    bits: float
+    spec: str
+    relative: float
+    mse: float
+    recall: dict[str, float] | None
+    query_set: str | None
+    entropy_bits: list[float]
+    codebook_size: int
+    fit_seconds: float | None
+    dead: int  # unused codes over all codebooks
+    effective_bits: float
+    collision_rate: float
+    residual_variance: ResidualVariance
+    codebook_bytes: int | None
+    encode_madds: int | None
+    encode_us: float | None
 
 
 def holdout_split(n, n_queries, *, random_state=None):
@@ -72,7 +175,7 @@ def evaluate(
     fit_seconds=None,
     query_rows=None,
     encode_seconds=None,
-):
+) -> Report:
     """Encode X with a fitted quantizer and compute every metric of DESIGN.md.
 
     Every row of X gets its code and counts in every metric; queries are only
@@ -106,7 +209,9 @@ def evaluate(
 
     Returns
     -------
-    report : dict of plain Python types (json.dumps works on it)
+    report : Report
+        A dict of plain Python types (json.dumps works on it); its keys are declared and
+        documented by :class:`Report`.
     """
     X = check_data(X)
     check_dim(X, quantizer.n_features_in_)
@@ -136,7 +241,7 @@ def evaluate(
     usage = metrics.usage_stats(codes, K)
     counts = metrics.code_counts(codes, K)
     bits = float(quantizer.bits_per_vector)
-    report = {
+    report: Report = {
         "spec": quantizer.spec(),
         "faiss": quantizer.faiss_string(),
         "method": quantizer.method,
@@ -405,3 +510,27 @@ def entropy_profile(items):
     elif rq:
         sentence += " Add GRVQ to the methods to compare with GRVQ's Figure 1."
     return {"methods": methods, "sentence": sentence}
+
+
+def comparison_row(report: Report, method) -> ComparisonRow:
+    """One row of a comparison table (the Compare page's charts and table) from an ``evaluate`` report.
+
+    ``method`` is the name shown for the row (the method, or a loaded model's label). ``recall`` is
+    the report's recall at each k (None without queries) and ``dead`` the number of unused codes over
+    all codebooks.
+    """
+    rep = report
+    row: ComparisonRow = {
+        "method": method, "bits": rep["bits_per_vector"], "spec": rep["spec"],
+        "relative": rep["reconstruction"]["relative"], "mse": rep["reconstruction"]["mse"],
+        "recall": (rep["recall"] or {}).get("at"), "query_set": (rep["recall"] or {}).get("query_set"),
+        "entropy_bits": rep["usage"]["entropy_bits"], "codebook_size": rep["codebook_size"],
+        "fit_seconds": rep["fit_seconds"], "dead": int(sum(rep["usage"]["dead"])),
+        "effective_bits": rep["effective_bits"], "collision_rate": rep["collisions"]["rate"],
+        "residual_variance": rep["residual_variance"],
+        # complexity beside quality (see complexity above)
+        "codebook_bytes": (rep.get("complexity") or {}).get("codebook_bytes"),
+        "encode_madds": (rep.get("complexity") or {}).get("encode_madds"),
+        "encode_us": (rep.get("complexity") or {}).get("encode_us_per_vector"),
+    }
+    return row

@@ -18,7 +18,7 @@ from ._distances import sq_norms
 from ._parallel import n_threads, parallel_map, split_rows
 from ._validation import check_choice, check_int, check_random_state
 from .base import BaseQuantizer
-from .kmeans import _kmeans, _progressive_kmeans
+from .kmeans import kmeans_rng, progressive_kmeans_rng
 
 # memory for one chunk of the beam search: (rows, beam, K) distances
 _BEAM_CHUNK_BYTES = 48 * 2**20
@@ -73,7 +73,7 @@ def _beam_chunk_rows(B, K, d):
     return max(1, _BEAM_CHUNK_BYTES // per_row)
 
 
-def _beam_step_chunked(R, err, codes, C, Cn, beam_out):
+def beam_step_chunked(R, err, codes, C, Cn, beam_out):
     """:func:`_beam_step` over row chunks, so the (rows, B, K) block stays bounded."""
     step = _beam_chunk_rows(R.shape[1], C.shape[0], C.shape[1])
     if R.shape[0] <= step:
@@ -261,13 +261,13 @@ class ResidualQuantizer(BaseQuantizer):
             progress.report(m / M, f"stage {m + 1} of {M}")
             train = R.reshape(-1, d) if self.train_on == "beam" else R[:, 0, :]
             if self.clustering == "progressive":
-                res = _progressive_kmeans(train, K, None, n_iter, self.max_points_per_centroid, rng)
+                res = progressive_kmeans_rng(train, K, None, n_iter, self.max_points_per_centroid, rng)
             else:
-                res = _kmeans(train, K, n_iter, self.init, self.max_points_per_centroid, None, rng)
+                res = kmeans_rng(train, K, n_iter, self.init, self.max_points_per_centroid, None, rng)
             self.n_repairs_ += res.n_repairs
             books[m] = res.centroids
             B_out = min(beam_size or self.beam_size, R.shape[1] * K)
-            R, err, codes = _beam_step_chunked(R, err, codes, books[m], sq_norms(books[m]), B_out)
+            R, err, codes = beam_step_chunked(R, err, codes, books[m], sq_norms(books[m]), B_out)
         return books
 
     def _encode(self, X):

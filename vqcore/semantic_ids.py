@@ -53,11 +53,11 @@ import warnings
 import numpy as np
 
 from . import metrics
-from ._distances import _row_chunks
-from ._validation import check_choice, check_data, check_int
+from ._distances import row_chunks
+from ._validation import check_choice, check_codes, check_data, check_int
 from .csvfile import csv_bytes, safe_cell
 from .exceptions import DataError, VQLensError, VQLensWarning
-from .metrics import _check_codes, _sorted_rows
+from .metrics import sorted_rows
 
 __all__ = [
     "collision_groups_detail",
@@ -125,7 +125,7 @@ def validate_codes(codes, codebook_sizes=None, *, n_items=None):
     vqcore.exceptions.DataError: codes[:, 1] contains the value 2 but codebook_size[1]=2;
     codes of a codebook of size K should be in 0..K-1.
     """
-    arr, sizes = _check_codes(codes, codebook_sizes)
+    arr, sizes = check_codes(codes, codebook_sizes)
     if n_items is not None:
         n_items = check_int("n_items", n_items, low=1)
         if arr.shape[0] != n_items:
@@ -176,7 +176,7 @@ def _label_list(labels, items):
 
 def _chunks_of(n, d):
     """Row slices that keep a float64 block of d columns near _SPREAD_CHUNK_BYTES."""
-    return _row_chunks(n, d, 8, _SPREAD_CHUNK_BYTES)
+    return row_chunks(n, d, 8, _SPREAD_CHUNK_BYTES)
 
 
 def _centroid_spread(X, idx=None):
@@ -285,7 +285,7 @@ def prefix_tree(codes, *, max_depth=3, max_children=20, labels=None, examples=3)
     examples = check_int("examples", examples, low=0)
     depth = min(max_depth, n_levels)
 
-    _, _, _, perm = _sorted_rows(codes[:, :depth], order=True)
+    _, _, _, perm = sorted_rows(codes[:, :depth], order=True)
     sorted_codes = codes[perm, :depth]
     run_starts = _prefix_runs(sorted_codes, depth)
 
@@ -312,7 +312,7 @@ def prefix_tree(codes, *, max_depth=3, max_children=20, labels=None, examples=3)
         sizes = np.diff(np.append(starts, n))
         # Sorting by the first d levels only puts the same groups at the same starts, and
         # (the sort being stable) their items in item order, which the examples need.
-        perm_d = perm if d == depth else _sorted_rows(codes[:, :d], order=True)[3]
+        perm_d = perm if d == depth else sorted_rows(codes[:, :d], order=True)[3]
         parent = np.searchsorted(prev_starts, starts, side="right") - 1
         n_parents = prev_starts.size
         parent_shown = np.zeros(n_parents, dtype=bool)
@@ -391,8 +391,9 @@ def prefix_collision_table(codes, codebook_sizes):
         ``depth``; ``distinct_prefixes`` (int, the used combinations);
         ``collision_rate``; ``uniform_collision_rate``; ``possible`` (int,
         ``prod K`` of the first d levels, a Python int that may exceed 64 bits);
-        ``log2_possible``; ``coverage`` in (0, 1]. ``pandas.DataFrame(table)``
-        gives the table.
+        ``log2_possible``; ``coverage`` in (0, 1]; ``uniform_coverage``, the
+        coverage uniform codes would have, ``n (1 - uniform_collision_rate) /
+        min(prod K, n)``. ``pandas.DataFrame(table)`` gives the table.
 
     Examples
     --------
@@ -405,16 +406,17 @@ def prefix_collision_table(codes, codebook_sizes):
     rates = metrics.prefix_collision_rates(codes)
     distinct = [round(n * (1.0 - float(r))) for r in rates]  # exact: rates are 1 - distinct / n
     possible = [math.prod(sizes[: d + 1]) for d in range(n_levels)]
+    uniform = [float(metrics.birthday_collision_rate(n, sizes[: d + 1])) for d in range(n_levels)]
     return {
         "depth": list(range(1, n_levels + 1)),
         "distinct_prefixes": distinct,
         "collision_rate": [float(r) for r in rates],
-        "uniform_collision_rate": [
-            float(metrics.birthday_collision_rate(n, sizes[: d + 1])) for d in range(n_levels)
-        ],
+        "uniform_collision_rate": uniform,
         "possible": possible,
         "log2_possible": [float(sum(math.log2(k) for k in sizes[: d + 1])) for d in range(n_levels)],
         "coverage": [u / min(p, n) for u, p in zip(distinct, possible, strict=True)],
+        # uniform codes: E[#distinct] = n (1 - birthday rate), over the same cap as coverage
+        "uniform_coverage": [n * (1.0 - u) / min(p, n) for u, p in zip(uniform, possible, strict=True)],
     }
 
 
@@ -447,7 +449,10 @@ def collision_groups_detail(codes, X=None, labels=None, top=20, *, max_pairwise=
         ``codes`` (tuple of int), ``size`` (int), ``items`` (list of int,
         increasing), ``labels`` (list of str, or None without labels), and, with
         X (else None): ``mean_pairwise``, ``max_pairwise`` (floats),
-        ``pairwise_items`` (int), ``mean_to_centroid`` (float).
+        ``pairwise_items`` (int), ``mean_to_centroid`` (float), ``tightness``
+        (``mean_to_centroid`` over the whole data's mean distance to its
+        centroid, as in :func:`items_under_prefix`; None when every item has
+        the same embedding).
 
     References
     ----------
@@ -465,6 +470,7 @@ def collision_groups_detail(codes, X=None, labels=None, top=20, *, max_pairwise=
     X = _check_items(X, n)
     labels = _check_labels(labels, n)
     max_pairwise = check_int("max_pairwise", max_pairwise, low=2)
+    spread = _centroid_spread(X)[1] if X is not None else None
     out = []
     for tup, members in metrics.collision_groups(codes, top=top):
         group = {
@@ -476,12 +482,14 @@ def collision_groups_detail(codes, X=None, labels=None, top=20, *, max_pairwise=
             "max_pairwise": None,
             "pairwise_items": None,
             "mean_to_centroid": None,
+            "tightness": None,
         }
         if X is not None:
             used = members[:max_pairwise]
             group["mean_pairwise"], group["max_pairwise"] = _pairwise_stats(X[used])
             group["pairwise_items"] = int(used.size)
             group["mean_to_centroid"] = _centroid_spread(X, members)[1]
+            group["tightness"] = group["mean_to_centroid"] / spread if spread else None
         out.append(group)
     return out
 
@@ -631,7 +639,7 @@ def deduplicate(codes):
     """
     codes, _ = validate_codes(codes)
     n, n_levels = codes.shape
-    _, _, new_run, perm = _sorted_rows(codes, order=True)  # stable: runs keep item order
+    _, _, new_run, perm = sorted_rows(codes, order=True)  # stable: runs keep item order
     run_start = np.flatnonzero(new_run)[np.cumsum(new_run) - 1]
     extra = np.empty(n, dtype=np.int64)
     extra[perm] = np.arange(n) - run_start
@@ -833,7 +841,7 @@ def prefix_trie(codes, *, max_depth=None):
     codes, _ = validate_codes(codes)
     n, n_levels = codes.shape
     depth = n_levels if max_depth is None else min(check_int("max_depth", max_depth, low=1), n_levels)
-    _, _, _, perm = _sorted_rows(codes[:, :depth], order=True)
+    _, _, _, perm = sorted_rows(codes[:, :depth], order=True)
     sorted_codes = codes[perm, :depth]
     run_starts = _prefix_runs(sorted_codes, depth)
     root = {"count": int(n)}
@@ -860,7 +868,7 @@ def prefix_trie_json(codes, *, max_depth=None):
 
 def _tuple_labels(codes):
     """Group label of each row: rows with the same code tuple share a label (0..G-1)."""
-    _, _, new_run, perm = _sorted_rows(codes, order=True)
+    _, _, new_run, perm = sorted_rows(codes, order=True)
     labels = np.empty(codes.shape[0], dtype=np.int64)
     labels[perm] = np.cumsum(new_run) - 1
     return labels

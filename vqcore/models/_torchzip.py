@@ -64,7 +64,7 @@ _TORCH_DTYPES = {
     "bfloat16": "bf16", "int64": "i8", "long": "i8", "int32": "i4", "int": "i4", "int16": "i2",
     "short": "i2", "int8": "i1", "uint8": "u1", "bool": "b1",
 }
-_ITEMSIZE = {"f8": 8, "f4": 4, "f2": 2, "bf16": 2, "i8": 8, "i4": 4, "i2": 2, "i1": 1, "u1": 1, "b1": 1}
+ITEMSIZE = {"f8": 8, "f4": 4, "f2": 2, "bf16": 2, "i8": 8, "i4": 4, "i2": 2, "i1": 1, "u1": 1, "b1": 1}
 DTYPE_NAMES = {"f8": "float64", "f4": "float32", "f2": "float16", "bf16": "bfloat16", "i8": "int64",
                "i4": "int32", "i2": "int16", "i1": "int8", "u1": "uint8", "b1": "bool"}
 
@@ -119,7 +119,7 @@ class _Dict(dict):
     __setattr__ = _no_dunder
 
 
-class _Record:
+class Record:
     """Stand-in for argparse.Namespace: attributes set by the pickle's BUILD, nothing else."""
 
     __setattr__ = _no_dunder
@@ -205,7 +205,7 @@ class _Archive:
             _refuse(self.what, f"a storage key {key!r} is not a plain archive name; the file is corrupt.")
         if not isinstance(numel, int) or isinstance(numel, bool) or numel < 0:
             _refuse(self.what, f"storage {key!r} declares {numel!r} elements; the file is corrupt.")
-        if numel > self.max_elements or numel * _ITEMSIZE[stype.code] > self.max_bytes:
+        if numel > self.max_elements or numel * ITEMSIZE[stype.code] > self.max_bytes:
             _refuse(self.what, f"storage {key!r} declares {numel:,} elements of {DTYPE_NAMES[stype.code]}, above "
                                f"the limit of {self.max_elements:,} values / {self.max_bytes:,} bytes; it was not "
                                "read. Save only the quantizer's state dict.")
@@ -235,11 +235,11 @@ class _Archive:
         numel = 1
         for s in shape:
             numel *= s
-        if numel > self.max_elements or numel * _ITEMSIZE[code] > self.max_bytes:
+        if numel > self.max_elements or numel * ITEMSIZE[code] > self.max_bytes:
             _refuse(what, f"a tensor declares shape {shape} = {numel:,} values, above the limit of "
                           f"{self.max_elements:,} values / {self.max_bytes:,} bytes; nothing was allocated. "
                           "A quantizer's codebooks are far smaller: save only its state dict.")
-        available = storage.numel * _ITEMSIZE[storage.code] // _ITEMSIZE[code]
+        available = storage.numel * ITEMSIZE[storage.code] // ITEMSIZE[code]
         if numel:
             last = offset + sum((n - 1) * s for n, s in zip(shape, stride))
             if last >= available:
@@ -254,7 +254,7 @@ class _Archive:
         if key in self.cache:
             return self.cache[key]
         name = f"{self.prefix}data/{st.key}"
-        nbytes = st.numel * _ITEMSIZE[st.code]
+        nbytes = st.numel * ITEMSIZE[st.code]
         try:
             info = self.zf.getinfo(name)
         except KeyError:
@@ -357,7 +357,7 @@ class _Unpickler(pickle.Unpickler):
             self.allowed[("torch", name)] = _TorchDtype(name, code)
         self.allowed.update({
             ("collections", "OrderedDict"): _Dict,
-            ("argparse", "Namespace"): _Record,
+            ("argparse", "Namespace"): Record,
             ("torch", "Size"): tuple,
             ("torch", "Tensor"): _TensorType("Tensor"),
             ("torch.nn.parameter", "Parameter"): _TensorType("Parameter"),

@@ -11,7 +11,7 @@ from .._validation import check_data, check_int
 from ..exceptions import DataError, VQLensError
 from ..io import DEFAULT_MAX_BYTES, DEFAULT_MAX_ELEMENTS, list_npz_arrays
 from . import layouts, native
-from ._torchzip import _ITEMSIZE, TensorRef, _Record, bfloat16_to_float32, read_torch_zip
+from ._torchzip import ITEMSIZE, Record, TensorRef, bfloat16_to_float32, read_torch_zip
 from .quantizer import fitted
 
 MODEL_EXTENSIONS = (".pt", ".pth", ".ckpt", ".bin", ".safetensors", ".npz", ".npy")
@@ -257,7 +257,7 @@ def _load(data, filename, ext, what, prefix, max_bytes, max_elements):
     else:
         fmt = "torch.save zip"
         obj = read_torch_zip(data, max_bytes=max_bytes, max_elements=max_elements, what=what)
-        refs = layouts.flatten(obj, is_tensor=_is_ref, is_record=lambda o: type(o) is _Record)
+        refs = layouts.flatten(obj, is_tensor=_is_ref, is_record=lambda o: type(o) is Record)
         if not refs:
             raise DataError(f"{what}: the checkpoint holds no tensors (only numbers or text). Save the model's "
                             "weights: torch.save(model.state_dict(), path).")
@@ -265,7 +265,7 @@ def _load(data, filename, ext, what, prefix, max_bytes, max_elements):
         n = 1
         for s in ref.shape:
             n *= int(s)
-        if n * _ITEMSIZE.get(getattr(ref, "code", "f4"), 4) > max_bytes or n > max_elements:
+        if n * ITEMSIZE.get(getattr(ref, "code", "f4"), 4) > max_bytes or n > max_elements:
             raise DataError(f"{what}: tensor {name!r} of shape {tuple(ref.shape)} is above the caps.")
     if fmt == "npz" and prefix is None and native.SPEC_KEY in refs:  # VQ Lens's own download
         q, layout = native.load_native(refs, what)

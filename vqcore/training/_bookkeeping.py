@@ -4,7 +4,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..metrics import _entropy_bits
+from ..metrics import entropy_of_counts
 from ._config import RUN_KEYS, STAGE_KEYS, history_key
 
 
@@ -21,7 +21,7 @@ class ResetEvent(NamedTuple):
 
 
 
-class _Recorder:
+class Recorder:
     """History, last-epoch usage window, snapshots, last use of each code, callback."""
 
     def __init__(self, n_stages, K, batch, window, snapshot_every, callback, callback_every):
@@ -69,8 +69,8 @@ class _Recorder:
             values = {
                 "loss": float(stage_loss[s]),
                 "mse": float(stage_mse[s]),
-                "batch_perplexity": float(2.0 ** _entropy_bits(batch_counts[s])),
-                "epoch_perplexity": float(2.0 ** _entropy_bits(wc)),
+                "batch_perplexity": float(2.0 ** entropy_of_counts(batch_counts[s])),
+                "epoch_perplexity": float(2.0 ** entropy_of_counts(wc)),
                 "active_codes": int(np.count_nonzero(batch_counts[s])),
                 "dead_codes": int(self.K - np.count_nonzero(wc)),
                 "resets": int(n_resets[s]),
@@ -109,7 +109,7 @@ class _Recorder:
 
 
 
-class _Batches:
+class Batches:
     """Minibatch indices: shuffled epochs, each row once per epoch."""
 
     def __init__(self, n, batch, rng):

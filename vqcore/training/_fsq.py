@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._parallel import single_blas_thread
-from ._bookkeeping import _Batches
-from ._updates import _mean_sq
+from ._bookkeeping import Batches
+from ._updates import mean_sq
 
 # FSQ scale candidates, in units of each principal component's standard deviation
 _FSQ_SCALE_GRID = np.geomspace(1 / 8, 8, 49)
@@ -60,7 +60,7 @@ def _fsq_unpack(codes, levels):
 
 
 @dataclass
-class _FSQMap:
+class FSQMap:
     """The fitted FSQ map: x -> y = (x - mean) @ components -> level indices -> x_hat."""
 
     mean: np.ndarray  # (d,)
@@ -80,7 +80,7 @@ class _FSQMap:
 
 
 
-def _train_fsq(X, config, rng, rec, should_stop):
+def train_fsq(X, config, rng, rec, should_stop):
     """FSQ on the first principal components, fitting only the per-dimension scale.
 
     The error of a fixed grid on the principal coordinates separates over
@@ -99,10 +99,10 @@ def _train_fsq(X, config, rng, rec, should_stop):
     P = evecs[:, order]
     std = np.sqrt(np.maximum(evals[order], 0.0)) + 1e-12
     candidates = _FSQ_SCALE_GRID[:, None] * std  # (n_candidates, L)
-    fsq = _FSQMap(mean, P, std.copy(), levels)
+    fsq = FSQMap(mean, P, std.copy(), levels)
     avg_err = np.zeros(candidates.shape)
     g = config.decay
-    batches = _Batches(X.shape[0], config.batch_size, rng)
+    batches = Batches(X.shape[0], config.batch_size, rng)
     for t in range(1, config.steps + 1):
         if should_stop is not None and should_stop():
             return fsq, True
@@ -110,7 +110,7 @@ def _train_fsq(X, config, rng, rec, should_stop):
         Y = (Z - mean) @ P
         idx = _fsq_level_indices(Y, fsq.scales, levels)
         counts = rec.usage(t, 0, _fsq_pack(idx, levels))
-        err = _mean_sq(Z - (_fsq_values(idx, fsq.scales, levels) @ P.T + mean))
+        err = mean_sq(Z - (_fsq_values(idx, fsq.scales, levels) @ P.T + mean))
         # batch error of every candidate scale, per dimension: (n_candidates, L)
         A = candidates[:, None, :]
         cand_err = ((Y - _fsq_values(_fsq_level_indices(Y, A, levels), A, levels)) ** 2).sum(axis=1)

@@ -7,12 +7,12 @@ import numpy as np
 from .._distances import NearestAssigner, nearest
 from .._validation import check_data, check_int
 from ..exceptions import VQLensError
-from ..kmeans import _kmeans_plusplus, _update_centroids
-from ._bookkeeping import _Batches, _Recorder
+from ..kmeans import kmeans_plusplus_rng, update_centroids
+from ._bookkeeping import Batches, Recorder
 from ._config import MAX_WINDOW_STEPS, TrainConfig
-from ._fsq import _train_fsq
+from ._fsq import train_fsq
 from ._result import TrainingRun
-from ._updates import _EMA, _SGD, _Adam, _l2_normalize, _mean_sq, _nsvq_loss_grad, _ste_grad
+from ._updates import AdamUpdate, EMAUpdate, SGDUpdate, l2_normalize, mean_sq, nsvq_loss_grad, ste_grad
 
 # k-means++ seeding samples at most this many rows per code
 _KMEANSPP_ROWS_PER_CODE = 64
@@ -83,7 +83,7 @@ def train_codebook(
         seed = int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> 1)
     rng = np.random.default_rng(seed)
     if config.cosine:
-        X = _l2_normalize(X)
+        X = l2_normalize(X)
 
     if config.trainer == "lloyd" and n > K * _LLOYD_ROWS_PER_CODE:
         Xt = X[np.sort(rng.choice(n, size=K * _LLOYD_ROWS_PER_CODE, replace=False))]
@@ -95,11 +95,11 @@ def train_codebook(
     else:
         batch = config.batch_size
         window = min(-(-n_train // batch), MAX_WINDOW_STEPS)
-    rec = _Recorder(config.n_stages, K, batch, window, snapshot_every, callback, callback_every)
+    rec = Recorder(config.n_stages, K, batch, window, snapshot_every, callback, callback_every)
 
     start = time.perf_counter()
     if config.trainer == "fsq":
-        fsq, stopped = _train_fsq(Xt, config, rng, rec, should_stop)
+        fsq, stopped = train_fsq(Xt, config, rng, rec, should_stop)
         codebooks = fsq.codebook()[None]
     else:
         codebooks, stopped = _train_codebooks(Xt, config, rng, rec, should_stop)
@@ -138,9 +138,9 @@ def _init_codebooks(X, config, rng):
             R = X[rng.choice(n, size=rows, replace=False)]
             for j in range(s):
                 R = R - C[j][nearest(R, C[j])[0]]
-            C[s] = R if config.init == "data" else _kmeans_plusplus(R, K, rng)
+            C[s] = R if config.init == "data" else kmeans_plusplus_rng(R, K, rng)
     if config.cosine:
-        C = _l2_normalize(C)
+        C = l2_normalize(C)
     return C
 
 
@@ -153,15 +153,15 @@ def _train_codebooks(X, config, rng, rec, should_stop):
     if lloyd:
         assigner = NearestAssigner(X)
     else:
-        batches = _Batches(X.shape[0], config.batch_size, rng)
+        batches = Batches(X.shape[0], config.batch_size, rng)
     if trainer in ("ste", "nsvq"):
         if config.optimizer == "adam":
-            opts = [_Adam(C[s].shape, config.learning_rate, config.adam_betas, config.adam_eps)
+            opts = [AdamUpdate(C[s].shape, config.learning_rate, config.adam_betas, config.adam_eps)
                     for s in range(S)]
         else:
-            opts = [_SGD(config.learning_rate) for _ in range(S)]
+            opts = [SGDUpdate(config.learning_rate) for _ in range(S)]
     elif trainer == "ema":
-        emas = [_EMA(C[s], config.batch_size, config.decay, config.ema_epsilon) for s in range(S)]
+        emas = [EMAUpdate(C[s], config.batch_size, config.decay, config.ema_epsilon) for s in range(S)]
 
     for t in range(1, config.steps + 1):
         if should_stop is not None and should_stop():
@@ -173,16 +173,16 @@ def _train_codebooks(X, config, rng, rec, should_stop):
             labels, _ = assigner.assign(Cs) if (lloyd and s == 0) else nearest(R, Cs)
             batch_counts.append(rec.usage(t, s, labels))
             R_next = R - Cs[labels]
-            err = _mean_sq(R_next)
+            err = mean_sq(R_next)
             stage_mse.append(err)
             # update stage s from its input R (its forward pass used the old codebook)
             if trainer in ("ste", "nsvq"):
                 if trainer == "ste":
                     stage_loss.append((1.0 + config.beta) * err)
-                    grad = _ste_grad(R, Cs, labels)
+                    grad = ste_grad(R, Cs, labels)
                 else:
                     V = rng.standard_normal(R.shape).astype(R.dtype)
-                    loss, grad = _nsvq_loss_grad(R, Cs, labels, V)
+                    loss, grad = nsvq_loss_grad(R, Cs, labels, V)
                     stage_loss.append(loss)
                 if config.cosine:  # through e = w / ||w|| at ||w|| = 1: drop the radial part
                     grad -= np.einsum("kd,kd->k", grad, Cs)[:, None] * Cs
@@ -193,18 +193,18 @@ def _train_codebooks(X, config, rng, rec, should_stop):
             else:  # lloyd: the k-means update and its empty-cluster repair
                 stage_loss.append(err)
                 empty = np.flatnonzero(batch_counts[s] == 0)
-                C[s], repairs = _update_centroids(R, labels, K, Cs, rng)
+                C[s], repairs = update_centroids(R, labels, K, Cs, rng)
                 if repairs:
                     rec.reset(t, s, empty[:repairs])
                     n_resets[s] = repairs
             if config.cosine:
-                C[s] = _l2_normalize(C[s])
+                C[s] = l2_normalize(C[s])
             if config.reset_after is not None:
                 stale = rec.stale(t, s, config.reset_after)
                 if stale.size:
                     B = R.shape[0]
                     new = R[rng.choice(B, size=stale.size, replace=stale.size > B)]
-                    C[s][stale] = _l2_normalize(new) if config.cosine else new
+                    C[s][stale] = l2_normalize(new) if config.cosine else new
                     if trainer == "ema":
                         emas[s].restart(C[s], stale)
                     else:

@@ -5,13 +5,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._distances import nearest
-from .._validation import check_data, check_dim, code_dtype
+from .._validation import check_codes, check_data, check_dim, code_dtype
 from ..exceptions import DataError, VQLensError
 from ..metrics import reconstruction_error, usage_stats
 from ..rq import beam_search_encode
 from ._config import STAGE_KEYS, TrainConfig, history_key
-from ._fsq import _FSQMap
-from ._updates import _l2_normalize, _mean_sq
+from ._fsq import FSQMap
+from ._updates import l2_normalize, mean_sq
 
 
 @dataclass
@@ -84,7 +84,7 @@ class TrainingRun:
     n_features: int
     final: dict = field(default_factory=dict)
     seconds: float = 0.0
-    _fsq: _FSQMap = field(default=None, repr=False)
+    _fsq: FSQMap = field(default=None, repr=False)
 
     def __repr__(self):
         c = self.config
@@ -115,7 +115,7 @@ class TrainingRun:
     def _prepare(self, X):
         X = check_data(X, min_rows=0)
         check_dim(X, self.n_features)
-        return _l2_normalize(X) if self.config.cosine else X
+        return l2_normalize(X) if self.config.cosine else X
 
     def encode(self, X):
         """Codes of X, shape (n, n_stages), by greedy residual encoding (beam 1).
@@ -139,13 +139,9 @@ class TrainingRun:
     def decode(self, codes):
         """Reconstruction ``sum_s codebooks[s][codes[:, s]]``, float32 of shape (n, d)."""
         codes = np.asarray(codes)
-        if codes.ndim != 2 or codes.shape[1] != self.n_stages or codes.dtype.kind not in "iu":
-            raise DataError(
-                f"codes should be integers of shape (n, {self.n_stages}), got "
-                f"{codes.dtype} of shape {codes.shape}."
-            )
-        if codes.size and (codes.min() < 0 or codes.max() >= self.codebook_size):
-            raise DataError(f"codes should lie in [0, {self.codebook_size - 1}].")
+        if codes.ndim != 2 or codes.shape[1] != self.n_stages:
+            raise DataError(f"codes should have shape (n, {self.n_stages}), got shape {codes.shape}.")
+        codes, _ = check_codes(codes, self.codebook_size, min_rows=0)
         codes = codes.astype(np.intp)
         X_hat = np.zeros((codes.shape[0], self.n_features), dtype=np.float32)
         for s in range(self.n_stages):
@@ -173,7 +169,7 @@ class TrainingRun:
         partial = np.zeros_like(Xp)
         for s in range(self.n_stages - 1):
             partial += self.codebooks[s][codes[:, s].astype(np.intp)]
-            stage_mse.append(_mean_sq(Xp - partial))
+            stage_mse.append(mean_sq(Xp - partial))
         stage_mse.append(err["mse"])
         usage = usage_stats(codes, self.codebook_size)
         return {

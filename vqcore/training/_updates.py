@@ -5,12 +5,12 @@ import numpy as np
 from .._distances import cluster_sums, sq_norms
 
 
-def _l2_normalize(A):
+def l2_normalize(A):
     norms = np.sqrt(np.einsum("...i,...i->...", A, A))
     return (A / np.maximum(norms, np.finfo(A.dtype).tiny)[..., None]).astype(A.dtype, copy=False)
 
 
-def _mean_sq(R):
+def mean_sq(R):
     return float(np.einsum("ij,ij->", R, R, dtype=np.float64) / R.shape[0])
 
 
@@ -24,7 +24,7 @@ def _scatter(Z, labels, K, weights=None):
     return np.bincount(labels, weights=w, minlength=K), cluster_sums(labels, Z, K, w)
 
 
-def _ste_grad(Z, C, labels):
+def ste_grad(Z, C, labels):
     """Gradient of ``mean_i ||sg[z_i] - e_{k_i}||^2`` with respect to the codebook C."""
     B, K = Z.shape[0], C.shape[0]
     counts, sums = _scatter(Z, labels, K)
@@ -38,7 +38,7 @@ def _nsvq_forward(Z, C, labels, V):
     return Z + dist[:, None] * U, dist, U
 
 
-def _nsvq_loss_grad(Z, C, labels, V):
+def nsvq_loss_grad(Z, C, labels, V):
     """NSVQ loss ``mean_i ||z_i - z_hat_i||^2`` and its gradient in C (labels and V fixed).
 
     Chain rule through the norm ``n_i = ||z_i - e_k||``:
@@ -60,7 +60,7 @@ def _nsvq_loss_grad(Z, C, labels, V):
     return loss, wsum[:, None] * C - wz
 
 
-class _Adam:
+class AdamUpdate:
     """Adam (Kingma & Ba 2015) on one (K, d) codebook; moments of reset codes are zeroed."""
 
     def __init__(self, shape, lr, betas, eps):
@@ -84,7 +84,7 @@ class _Adam:
         self.v[codes] = 0.0
 
 
-class _SGD:
+class SGDUpdate:
     def __init__(self, lr):
         self.lr = lr
 
@@ -95,7 +95,7 @@ class _SGD:
         pass
 
 
-class _EMA:
+class EMAUpdate:
     """Moving averages of the counts N_k and sums m_k of one codebook (Razavi et al. 2019).
 
     Starts as if every code had had its fair share ``B / K`` of each batch at
