@@ -1,0 +1,229 @@
+"""Encode a whole catalogue and report on it, chunk by chunk, in this process or on Dask.
+
+The fit happens elsewhere, once, on a sample (:meth:`LazyDataset.sample`).
+Here every chunk of rows is read, encoded and reduced to mergeable partial
+metrics (:mod:`vqcore.partials`); a second, cheaper pass over the codes alone
+finds the members of the largest collision groups and the recall ranks. Each
+pass is a list of independent chunk tasks: run one after the other in this
+process, or as Dask tasks on a ``distributed`` cluster (a ``LocalCluster`` or
+the address of a running scheduler). Results come back in row order and
+merge in row order, so both engines give the same codes and the same report.
+
+Examples
+--------
+>>> from vqcore import ResidualQuantizer
+>>> from vqcore.catalog import as_dataset
+>>> X = np.random.default_rng(0).normal(size=(600, 8)).astype(np.float32)
+>>> q = ResidualQuantizer(n_codebooks=2, codebook_size=16, random_state=0).fit(X)
+>>> report, codes = report_dataset(q, as_dataset(X), chunk_rows=256)
+>>> codes.shape, report["n"]
+((600, 2), 600)
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from . import partials, progress
+from ._validation import check_data, check_dim, check_int, code_dtype
+from .catalog import DEFAULT_CHUNK_ROWS
+from .exceptions import DataError, VQLensError
+from .metrics import _check_ground_truth
+
+__all__ = ["report_dataset", "dask_client"]
+
+
+# --------------------------------------------------------------------------
+# the chunk tasks (module-level functions, so Dask can ship them)
+
+
+def _pass1(quantizer, dataset, chunk, plan, codes=None):
+    X = dataset.read(chunk)
+    with progress.reporting(None):
+        if codes is None:
+            codes = quantizer.encode(X)
+        return codes, partials.chunk_stats(quantizer, X, codes, chunk.offset, plan)
+
+
+def _pass2(quantizer, codes, offset, plan):
+    with progress.reporting(None):
+        return partials.chunk_codes_pass(quantizer, codes, offset, plan)
+
+
+# --------------------------------------------------------------------------
+# engines
+
+
+def _in_order(fn, args, client, label, window):
+    """Results of ``fn(*a)`` for each ``a`` in ``args``, in order, reporting progress."""
+    total = len(args)
+    if client is None:
+        for i, a in enumerate(args):
+            progress.report(i / total, f"{label}: chunk {i + 1:,} of {total:,}")
+            yield fn(*a)
+        progress.report(1.0, f"{label}: {total:,} chunks done")
+        return
+    pending = []
+    submitted = 0
+    for i in range(total):
+        while submitted < total and submitted - i < window:
+            pending.append(client.submit(fn, *args[submitted], pure=False))
+            submitted += 1
+        fut = pending.pop(0)
+        result = fut.result()
+        fut.release()
+        progress.report((i + 1) / total, f"{label}: chunk {i + 1:,} of {total:,}")
+        yield result
+
+
+def dask_client(address="local", **cluster_kw):
+    """A ``distributed.Client``: on a new ``LocalCluster`` for ``"local"``, else connected to the
+    scheduler at ``address`` (e.g. ``"tcp://10.0.0.5:8786"``).
+
+    ``cluster_kw`` go to ``LocalCluster`` (default: one single-threaded worker process per core).
+    The caller closes the client (and its cluster) with ``client.close()``.
+    """
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise VQLensError("Dask is not installed: pip install dask distributed.") from None
+    if address == "local":
+        import os
+
+        kw = {"n_workers": os.cpu_count() or 1, "threads_per_worker": 1, "processes": True,
+              "dashboard_address": None}
+        kw.update(cluster_kw)
+        cluster = LocalCluster(**kw)
+        client = Client(cluster)
+        client._vqlens_cluster = cluster  # closed with the client by close_client
+        return client
+    return Client(address)
+
+
+def close_client(client):
+    """Close a client made by :func:`dask_client` and, for ``"local"``, its cluster."""
+    cluster = getattr(client, "_vqlens_cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+# --------------------------------------------------------------------------
+# the report
+
+
+def report_dataset(quantizer, dataset, *, chunk_rows=DEFAULT_CHUNK_ROWS, queries=None, query_rows=None,
+                   ground_truth=None, R=(1, 10, 100), query_set="queries", codes=None, fit_seconds=None,
+                   client=None, on_codes=None, top_groups=20, random_state=0):
+    """Encode every row of ``dataset`` with a fitted quantizer and compute the whole report.
+
+    Parameters
+    ----------
+    quantizer : fitted vqcore quantizer
+    dataset : vqcore.catalog.LazyDataset
+    chunk_rows : int
+        Rows read, encoded and measured at a time (memory is about
+        ``chunk_rows * d * 4`` bytes per running task, plus the code tables).
+    queries : ndarray of shape (nq, d), optional
+        Queries for recall@R; their exact nearest neighbour in the data is
+        found in the same pass (float64, the lowest row on a tie) unless
+        ``ground_truth`` is given.
+    query_rows : array of int, optional
+        Rows of the dataset that are the queries: they stay in every metric
+        and in the codes, and are left out of the base that recall searches.
+    ground_truth : array of int, shape (nq,) or (nq, k), optional
+    R : tuple of int
+    query_set : str
+        Says which queries were used; stored in the report.
+    codes : ndarray of shape (n, M), optional
+        Codes already computed (no encoding then).
+    fit_seconds : float, optional
+    client : distributed.Client, optional
+        Run the chunk tasks on this Dask cluster (see :func:`dask_client`);
+        default in this process.
+    on_codes : callable, optional
+        ``on_codes(chunk, codes)`` is called for each chunk in row order as
+        soon as its codes are known (e.g. to write them out).
+    top_groups : int
+        How many of the largest collision groups the report lists.
+
+    Returns
+    -------
+    report : dict
+        The keys of :func:`vqcore.report.evaluate`, plus ``collisions.groups``.
+    codes : ndarray of shape (n, M)
+    """
+    quantizer._check_fitted()
+    if dataset.d != quantizer.n_features_in_:
+        raise DataError(f"{dataset.source} has d={dataset.d} but the quantizer was fitted with "
+                        f"n_features={quantizer.n_features_in_}.")
+    chunk_rows = check_int("chunk_rows", chunk_rows, low=1)
+    top_groups = check_int("top_groups", top_groups, low=1)
+    M, K = quantizer.n_codebooks, quantizer.codebook_size
+    Q = None
+    if queries is not None:
+        Q = check_data(queries, name="queries").astype(np.float64)
+        check_dim(Q, dataset.d, name="queries")
+    exclude = None if query_rows is None else np.unique(np.asarray(query_rows, dtype=np.int64))
+    plan = partials.Plan(sizes=[K] * M, queries=Q, exclude=exclude,
+                         find_truth=Q is not None and ground_truth is None)
+    if Q is not None and ground_truth is not None:
+        plan.truth = _check_ground_truth(ground_truth, Q.shape[0], dataset.n)
+    chunks = dataset.chunk_list(chunk_rows)
+    if codes is not None:
+        codes = np.asarray(codes)
+        if codes.shape != (dataset.n, M):
+            raise VQLensError(f"codes has shape {codes.shape}; the data needs ({dataset.n}, {M}).")
+    out = np.empty((dataset.n, M), dtype=code_dtype(K)) if codes is None else codes
+    window = 2 * max(1, len(client.scheduler_info().get("workers", {})) if client is not None else 1)
+    shared = _Shared(client, quantizer, dataset, plan)
+    try:
+        args = [(shared.q, shared.ds, c, shared.plan, None if codes is None else codes[c.offset:c.offset + c.rows])
+                for c in chunks]
+        stats = None
+        with progress.part(0.0, 0.8):
+            for c, (chunk_codes, part) in zip(chunks, _in_order(_pass1, args, client, "encode", window)):
+                if codes is None:
+                    out[c.offset:c.offset + c.rows] = chunk_codes
+                if on_codes is not None:
+                    on_codes(c, out[c.offset:c.offset + c.rows])
+                stats = part if stats is None else stats.merge(part)
+        partials.prepare_codes_pass(quantizer, stats, plan, top=top_groups)
+        if plan.truth is not None:
+            partials.truth_codes(quantizer, plan, out[plan.truth])
+        shared.update_plan(plan)
+        with progress.part(0.8, 1.0):
+            args = [(shared.q, out[c.offset:c.offset + c.rows], c.offset, shared.plan) for c in chunks]
+            second = partials.merge_all(_in_order(_pass2, args, client, "metrics", window))
+    finally:
+        shared.release()
+    report = partials.finish_report(quantizer, stats, second, plan, R=R, query_set=query_set,
+                                    fit_seconds=fit_seconds, random_state=random_state)
+    return report, out
+
+
+class _Shared:
+    """The quantizer, dataset and plan: as they are in process, scattered once to a Dask cluster."""
+
+    def __init__(self, client, quantizer, dataset, plan):
+        self.client = client
+        if client is None:
+            self.q, self.ds, self.plan = quantizer, dataset, plan
+        else:
+            self.q, self.ds, self.plan = client.scatter([quantizer, dataset, plan], broadcast=True)
+
+    def update_plan(self, plan):
+        if self.client is None:
+            self.plan = plan
+        else:
+            with contextlib.suppress(Exception):
+                self.plan.release()
+            self.plan = self.client.scatter(plan, broadcast=True)
+
+    def release(self):
+        if self.client is not None:
+            for f in (self.q, self.ds, self.plan):
+                with contextlib.suppress(Exception):
+                    f.release()
