@@ -493,12 +493,17 @@ def _mi_baseline_from_counts(counts, random_state=0):
     return _mi_from_entropies([_entropy_bits(c) for c in counts], joint)
 
 
-def _independent_joint(count_a, count_b, rng):
-    """Counts of the code pairs after a uniform shuffle of b's codes (zero cells may be left out)."""
+def _independent_joint(count_a, count_b, rng, method=None):
+    """Counts of the code pairs after a uniform shuffle of b's codes (zero cells may be left out).
+
+    ``method`` "draws" (one multivariate hypergeometric draw per used a-code; cells of the
+    used a-codes, b-codes in order) or "shuffle"; default the cheaper: a draw costs about
+    K_b + 2000 element operations (numpy's call overhead), the shuffle about n.
+    """
     used = np.flatnonzero(count_a)
-    # one draw per used a-code costs about K_b + 2000 element operations (numpy's call
-    # overhead); the shuffle costs about n: take the cheaper, they have the same law
-    if used.size * (count_b.size + 2000) < int(count_a.sum()):
+    if method is None:
+        method = "draws" if used.size * (count_b.size + 2000) < int(count_a.sum()) else "shuffle"
+    if method == "draws":
         remaining = count_b.copy()
         cells = []
         for u in used:

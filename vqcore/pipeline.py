@@ -57,7 +57,9 @@ def _pass2(quantizer, codes, offset, plan):
 
 
 def _in_order(fn, args, client, label, window):
-    """Results of ``fn(*a)`` for each ``a`` in ``args``, in order, reporting progress."""
+    """Results of ``fn(*a)`` for each ``a`` in ``args``, in order; reports (to
+    :mod:`vqcore.progress`) go from 0 to 1 within each pass, the message starting with
+    ``label`` ("encode", then "metrics")."""
     total = len(args)
     if client is None:
         for i, a in enumerate(args):
@@ -183,20 +185,18 @@ def report_dataset(quantizer, dataset, *, chunk_rows=DEFAULT_CHUNK_ROWS, queries
         args = [(shared.q, shared.ds, c, shared.plan, None if codes is None else codes[c.offset:c.offset + c.rows])
                 for c in chunks]
         stats = None
-        with progress.part(0.0, 0.8):
-            for c, (chunk_codes, part) in zip(chunks, _in_order(_pass1, args, client, "encode", window)):
-                if codes is None:
-                    out[c.offset:c.offset + c.rows] = chunk_codes
-                if on_codes is not None:
-                    on_codes(c, out[c.offset:c.offset + c.rows])
-                stats = part if stats is None else stats.merge(part)
+        for c, (chunk_codes, part) in zip(chunks, _in_order(_pass1, args, client, "encode", window)):
+            if codes is None:
+                out[c.offset:c.offset + c.rows] = chunk_codes
+            if on_codes is not None:
+                on_codes(c, out[c.offset:c.offset + c.rows])
+            stats = part if stats is None else stats.merge(part)
         partials.prepare_codes_pass(quantizer, stats, plan, top=top_groups)
         if plan.truth is not None:
             partials.truth_codes(quantizer, plan, out[plan.truth])
         shared.update_plan(plan)
-        with progress.part(0.8, 1.0):
-            args = [(shared.q, out[c.offset:c.offset + c.rows], c.offset, shared.plan) for c in chunks]
-            second = partials.merge_all(_in_order(_pass2, args, client, "metrics", window))
+        args = [(shared.q, out[c.offset:c.offset + c.rows], c.offset, shared.plan) for c in chunks]
+        second = partials.merge_all(_in_order(_pass2, args, client, "metrics", window))
     finally:
         shared.release()
     report = partials.finish_report(quantizer, stats, second, plan, R=R, query_set=query_set,
