@@ -409,26 +409,48 @@ class ParquetDataset(LazyDataset):
         return out
 
     def _table(self, chunk, columns):
-        """The columns of the chunk's rows, reading its row group in batches of the chunk's size."""
+        """The columns of the chunk's rows.
+
+        A row group is decoded in batches of the chunk's size by a cursor that is
+        kept between calls: chunks read in row order (as the pipeline reads them)
+        decode each row group once; a chunk behind the cursor starts a new one.
+        """
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        pf = pq.ParquetFile(self.files[chunk.part])
-        pieces, seen = [], 0
+        key = (chunk.part, chunk.group, tuple(columns))
+        cursors = self.__dict__.setdefault("_cursors", {})
+        st = cursors.get(key)
+        if st is None or st["pos"] > chunk.start:
+            pf = pq.ParquetFile(self.files[chunk.part])
+            it = pf.iter_batches(batch_size=chunk.rows, row_groups=[chunk.group], columns=list(columns))
+            st = {"it": it, "pos": 0, "buf": None}
+            if len(cursors) >= 4:
+                cursors.pop(next(iter(cursors)))
+            cursors[key] = st
         stop = chunk.start + chunk.rows
-        for batch in pf.iter_batches(batch_size=chunk.rows, row_groups=[chunk.group], columns=columns):
-            a, b = seen, seen + batch.num_rows
-            seen = b
+        pieces = []
+        while st["pos"] < stop:
+            if st["buf"] is None:
+                st["buf"] = next(st["it"], None)
+                if st["buf"] is None:
+                    cursors.pop(key, None)
+                    raise DataError(f"{os.path.basename(self.files[chunk.part])!r} is shorter than its footer "
+                                    "says; the file is corrupt.")
+            batch, a = st["buf"], st["pos"]
+            b = a + batch.num_rows
             if b <= chunk.start:
+                st["pos"], st["buf"] = b, None
                 continue
-            pieces.append(batch.slice(max(0, chunk.start - a), min(b, stop) - max(a, chunk.start)))
-            if b >= stop:
-                break
-        table = pa.Table.from_batches(pieces) if pieces else None
-        if table is None or table.num_rows != chunk.rows:
-            raise DataError(f"{os.path.basename(self.files[chunk.part])!r} is shorter than its footer says; "
-                            "the file is corrupt.")
-        return table
+            lo, hi = max(chunk.start, a) - a, min(stop, b) - a
+            pieces.append(batch.slice(lo, hi - lo))
+            st["pos"], st["buf"] = (a + hi, batch.slice(hi)) if b > stop else (b, None)
+        return pa.Table.from_batches(pieces)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_cursors", None)  # open readers stay in their process
+        return state
 
     def read(self, chunk):
         table = self._table(chunk, self._columns())
@@ -468,13 +490,11 @@ class ParquetDataset(LazyDataset):
     def take(self, rows):
         rows = np.asarray(rows, dtype=np.int64)
         out = np.empty((rows.size, self.d), dtype=np.float32)
-        for part, g, offset, n_rows in self._groups:
-            a, b = np.searchsorted(rows, [offset, offset + n_rows])
-            if a == b:
-                continue
-            chunk = Chunk(offset, n_rows, part, g, 0)
-            X = self._vectors(self._table(chunk, self._columns()), chunk)
-            out[a:b] = self._finish(X[rows[a:b] - offset], offset)
+        for c in self.chunk_list(DEFAULT_CHUNK_ROWS):
+            a, b = np.searchsorted(rows, [c.offset, c.offset + c.rows])
+            if a < b:
+                X = self._vectors(self._table(c, self._columns()), c)
+                out[a:b] = self._finish(X[rows[a:b] - c.offset], c.offset)
         return out
 
 

@@ -32,24 +32,49 @@ from .catalog import DEFAULT_CHUNK_ROWS
 from .exceptions import DataError, VQLensError
 from .metrics import _check_ground_truth
 
-__all__ = ["report_dataset", "dask_client"]
+__all__ = ["report_dataset", "dask_client", "close_client"]
+
+#: Chunks per task: a task reads its chunks in order (a row group decoded once) and returns
+#: their codes and one merged partial.
+SPAN_CHUNKS = 16
 
 
 # --------------------------------------------------------------------------
 # the chunk tasks (module-level functions, so Dask can ship them)
 
 
-def _pass1(quantizer, dataset, chunk, plan, codes=None):
-    X = dataset.read(chunk)
-    with progress.reporting(None):
-        if codes is None:
-            codes = quantizer.encode(X)
-        return codes, partials.chunk_stats(quantizer, X, codes, chunk.offset, plan)
+def _pass1(quantizer, dataset, span, plan, codes=None):
+    """Read, encode (unless ``codes`` are given) and measure the chunks of one span, in order."""
+    out, part = [], None
+    for k, c in enumerate(span):
+        progress.report(k / len(span), f"rows {c.offset + 1:,}-{c.offset + c.rows:,}")
+        with progress.reporting(None):  # the encoder's own block reports
+            X = dataset.read(c)
+            a = c.offset - span[0].offset
+            cc = quantizer.encode(X) if codes is None else codes[a:a + c.rows]
+            p = partials.chunk_stats(quantizer, X, cc, c.offset, plan)
+        part = p if part is None else part.merge(p)
+        out.append(cc)
+    return np.concatenate(out), part
 
 
-def _pass2(quantizer, codes, offset, plan):
+def _pass2(quantizer, codes, span, plan):
     with progress.reporting(None):
-        return partials.chunk_codes_pass(quantizer, codes, offset, plan)
+        return partials.merge_all(
+            partials.chunk_codes_pass(quantizer, codes[c.offset - span[0].offset:][:c.rows], c.offset, plan)
+            for c in span)
+
+
+def _spans(chunks, max_chunks):
+    """Consecutive chunks of the same file and row group, at most ``max_chunks`` each: one task
+    reads a span in order, so that a row group is decoded once (see ParquetDataset._table)."""
+    spans = []
+    for c in chunks:
+        if spans and len(spans[-1]) < max_chunks and (spans[-1][-1].part, spans[-1][-1].group) == (c.part, c.group):
+            spans[-1].append(c)
+        else:
+            spans.append([c])
+    return spans
 
 
 # --------------------------------------------------------------------------
@@ -63,9 +88,11 @@ def _in_order(fn, args, client, label, window):
     total = len(args)
     if client is None:
         for i, a in enumerate(args):
-            progress.report(i / total, f"{label}: chunk {i + 1:,} of {total:,}")
-            yield fn(*a)
-        progress.report(1.0, f"{label}: {total:,} chunks done")
+            progress.report(i / total, f"{label}: task {i + 1:,} of {total:,}")
+            with progress.part(i / total, (i + 1) / total, f"{label}: "):
+                result = fn(*a)
+            yield result
+        progress.report(1.0, f"{label}: {total:,} tasks done")
         return
     pending = []
     submitted = 0
@@ -76,7 +103,7 @@ def _in_order(fn, args, client, label, window):
         fut = pending.pop(0)
         result = fut.result()
         fut.release()
-        progress.report((i + 1) / total, f"{label}: chunk {i + 1:,} of {total:,}")
+        progress.report((i + 1) / total, f"{label}: task {i + 1:,} of {total:,}")
         yield result
 
 
@@ -174,6 +201,7 @@ def report_dataset(quantizer, dataset, *, chunk_rows=DEFAULT_CHUNK_ROWS, queries
     if Q is not None and ground_truth is not None:
         plan.truth = _check_ground_truth(ground_truth, Q.shape[0], dataset.n)
     chunks = dataset.chunk_list(chunk_rows)
+    spans = _spans(chunks, SPAN_CHUNKS)
     if codes is not None:
         codes = np.asarray(codes)
         if codes.shape != (dataset.n, M):
@@ -181,21 +209,26 @@ def report_dataset(quantizer, dataset, *, chunk_rows=DEFAULT_CHUNK_ROWS, queries
     out = np.empty((dataset.n, M), dtype=code_dtype(K)) if codes is None else codes
     window = 2 * max(1, len(client.scheduler_info().get("workers", {})) if client is not None else 1)
     shared = _Shared(client, quantizer, dataset, plan)
+
+    def rows(span):
+        return slice(span[0].offset, span[-1].offset + span[-1].rows)
+
     try:
-        args = [(shared.q, shared.ds, c, shared.plan, None if codes is None else codes[c.offset:c.offset + c.rows])
-                for c in chunks]
+        args = [(shared.q, shared.ds, span, shared.plan, None if codes is None else codes[rows(span)])
+                for span in spans]
         stats = None
-        for c, (chunk_codes, part) in zip(chunks, _in_order(_pass1, args, client, "encode", window)):
+        for span, (span_codes, part) in zip(spans, _in_order(_pass1, args, client, "encode", window)):
             if codes is None:
-                out[c.offset:c.offset + c.rows] = chunk_codes
+                out[rows(span)] = span_codes
             if on_codes is not None:
-                on_codes(c, out[c.offset:c.offset + c.rows])
+                for c in span:
+                    on_codes(c, out[c.offset:c.offset + c.rows])
             stats = part if stats is None else stats.merge(part)
         partials.prepare_codes_pass(quantizer, stats, plan, top=top_groups)
         if plan.truth is not None:
             partials.truth_codes(quantizer, plan, out[plan.truth])
         shared.update_plan(plan)
-        args = [(shared.q, out[c.offset:c.offset + c.rows], c.offset, shared.plan) for c in chunks]
+        args = [(shared.q, out[rows(span)], span, shared.plan) for span in spans]
         second = partials.merge_all(_in_order(_pass2, args, client, "metrics", window))
     finally:
         shared.release()
