@@ -300,6 +300,8 @@ def test_bring_your_own_tokenizer_quantize_compare_and_downloads(server, sync_pl
     faiss = pytest.importorskip("faiss")
     index = faiss.deserialize_index(np.frombuffer(faiss_bytes, dtype=np.uint8))
     assert index.ntotal == X.shape[0] and index.d == X.shape[1]
+
+
 def test_cli_report_html_draws_its_charts_without_a_server(sync_playwright, tmp_path):
     """report.html of ``python -m vqcore report`` is one file: opened from disk (no server,
     plotly.js inlined), it draws every chart with its title."""

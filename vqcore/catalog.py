@@ -124,18 +124,20 @@ class LazyDataset:
         rng = check_random_state(random_state)
         return np.sort(rng.choice(self.n, n_rows, replace=False)).astype(np.int64)
 
-    def _finish(self, arr, offset):
-        """float32, C-contiguous, finite; errors name the global row."""
+    def _finish(self, arr, offset, rows=None):
+        """float32, C-contiguous, finite; errors name the global row (``offset + i``, or
+        ``rows[i]`` for a selection of rows)."""
         arr = np.asarray(arr)
         if arr.dtype.kind not in "biuf":
             raise DataError(f"{self.source} holds values of type {arr.dtype}; vectors must be numbers.")
         out = np.ascontiguousarray(arr, dtype=np.float32)
         bad = ~np.isfinite(out).all(axis=1)
         if bad.any():
-            rows = np.flatnonzero(bad)
+            where = np.flatnonzero(bad)
+            first = offset + int(where[0]) if rows is None else int(rows[where[0]])
             raise DataError(
-                f"{self.source}: row {offset + int(rows[0]):,} holds NaN, infinity or a null vector "
-                f"({rows.size} such row(s) in rows {offset:,}-{offset + out.shape[0] - 1:,}). "
+                f"{self.source}: row {first:,} holds NaN, infinity or a null vector "
+                f"({where.size} such row(s) among the {out.shape[0]:,} read with it). "
                 "Drop or repair those rows first."
             )
         return out
@@ -188,7 +190,7 @@ class ArrayDataset(LazyDataset):
         out = np.empty((rows.size, self.d), dtype=np.float32)
         step = max(1, DEFAULT_CHUNK_ROWS)
         for a in range(0, rows.size, step):
-            out[a:a + step] = self._finish(self._array[rows[a:a + step]], 0)
+            out[a:a + step] = self._finish(self._array[rows[a:a + step]], 0, rows[a:a + step])
         return out
 
     def __getstate__(self):
@@ -494,7 +496,7 @@ class ParquetDataset(LazyDataset):
             a, b = np.searchsorted(rows, [c.offset, c.offset + c.rows])
             if a < b:
                 X = self._vectors(self._table(c, self._columns()), c)
-                out[a:b] = self._finish(X[rows[a:b] - c.offset], c.offset)
+                out[a:b] = self._finish(X[rows[a:b] - c.offset], c.offset, rows[a:b])
         return out
 
 

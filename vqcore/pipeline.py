@@ -111,7 +111,8 @@ def dask_client(address="local", **cluster_kw):
     """A ``distributed.Client``: on a new ``LocalCluster`` for ``"local"``, else connected to the
     scheduler at ``address`` (e.g. ``"tcp://10.0.0.5:8786"``).
 
-    ``cluster_kw`` go to ``LocalCluster`` (default: one single-threaded worker process per core).
+    ``cluster_kw`` go to ``LocalCluster`` (default: one single-threaded worker process per core,
+    with ``VQCORE_NUM_THREADS`` set to its thread count).
     The caller closes the client (and its cluster) with ``client.close()``.
     """
     try:
@@ -124,6 +125,10 @@ def dask_client(address="local", **cluster_kw):
         kw = {"n_workers": os.cpu_count() or 1, "threads_per_worker": 1, "processes": True,
               "dashboard_address": None}
         kw.update(cluster_kw)
+        if kw["processes"]:
+            # each worker process encodes with as many threads as Dask gives it (distributed
+            # already limits BLAS and OpenMP there), so the cores are not oversubscribed
+            kw.setdefault("env", {"VQCORE_NUM_THREADS": str(kw["threads_per_worker"])})
         cluster = LocalCluster(**kw)
         client = Client(cluster)
         client._vqlens_cluster = cluster  # closed with the client by close_client
