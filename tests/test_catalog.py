@@ -96,6 +96,8 @@ def test_parquet_shards_knows_n_and_d_and_reads_every_row_in_order(tmp_path, X, 
     np.testing.assert_array_equal(np.concatenate([ds.read(c) for c in chunks]), X)
     ids = np.concatenate([ds.read_ids(c) for c in chunks])
     np.testing.assert_array_equal(ids, np.arange(3000) * 7 + 3)
+    for c in chunks[::-1]:  # backwards: every read restarts its row group's cursor
+        assert ds.read_texts(c) == [f"item {i}" for i in range(c.offset, c.offset + c.rows)]
 
 
 def test_sample_is_uniform_reproducible_and_the_right_rows(tmp_path, X):
@@ -322,3 +324,12 @@ def test_cli_bad_input_exits_non_zero_and_leaves_no_report(tmp_path, X):
         run = _cli(*args)
         assert run.returncode == 2 and run.stderr.startswith("error: "), run.stderr
     assert not (out / "report.json").exists()
+
+
+@pytest.mark.skipif(hasattr(vqcore, "load_quantizer"), reason="vqcore.load_quantizer exists: --model loads")
+def test_cli_model_says_it_is_not_available_without_load_quantizer(tmp_path, X):
+    np.save(tmp_path / "x.npy", X[:500])
+    np.savez(tmp_path / "model.npz", codebooks=np.zeros((2, 16, 16), dtype=np.float32))
+    run = _cli("report", tmp_path / "x.npy", "--model", tmp_path / "model.npz", "--out", tmp_path / "out")
+    assert run.returncode == 2 and "--model is not available" in run.stderr
+    assert not (tmp_path / "out" / "report.json").exists()

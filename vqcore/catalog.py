@@ -95,6 +95,10 @@ class LazyDataset:
         """The item ids of ``chunk`` (an array), or None when the data has no id column."""
         return None
 
+    def read_texts(self, chunk):
+        """The item texts of ``chunk`` (a list of str), or None when the data has no text column."""
+        return None
+
     def chunks(self, chunk_rows=DEFAULT_CHUNK_ROWS):
         """Yield ``(offset, X)`` for consecutive row chunks; X float32 of at most chunk_rows rows."""
         for c in self.chunk_list(chunk_rows):
@@ -488,6 +492,12 @@ class ParquetDataset(LazyDataset):
         if self.id_column is None:
             return None
         return self._table(chunk, [self.id_column]).column(self.id_column).to_numpy()
+
+    def read_texts(self, chunk):
+        if self.text_column is None:
+            return None
+        return ["" if v is None else str(v)
+                for v in self._table(chunk, [self.text_column]).column(self.text_column).to_pylist()]
 
     def take(self, rows):
         rows = np.asarray(rows, dtype=np.int64)
