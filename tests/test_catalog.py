@@ -333,3 +333,25 @@ def test_cli_model_says_it_is_not_available_without_load_quantizer(tmp_path, X):
     run = _cli("report", tmp_path / "x.npy", "--model", tmp_path / "model.npz", "--out", tmp_path / "out")
     assert run.returncode == 2 and "--model is not available" in run.stderr
     assert not (tmp_path / "out" / "report.json").exists()
+
+
+def test_cli_terminated_midway_leaves_nothing_behind(tmp_path, X):
+    """SIGTERM while the codes are being written: the temporary files go, nothing is renamed."""
+    import signal
+    import time
+
+    data = _write_shards(tmp_path / "shards", np.concatenate([X] * 20), per_shard=20000, row_group=2000)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "vqcore", "report", str(data), "--spec", "RQ2x6", "--out",
+                             str(out), "--sample", "2000", "--chunk-rows", "500", "--queries", "0", "--quiet"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.exists() and any(".tmp-" in f for f in os.listdir(out)):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be terminated"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and "terminated" in err
+    assert os.listdir(out) == []

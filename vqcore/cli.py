@@ -24,7 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -272,9 +274,20 @@ def _summary(report, out):
             **{k: v for k, v in headline(report).items() if v is not None}}
 
 
+class _Terminated(BaseException):
+    pass
+
+
+def _terminated(signum, frame):
+    raise _Terminated
+
+
 def main(argv=None):
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     args = _parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        # a terminated run unwinds like an interrupted one: its temporary files are removed
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         if args.command == "report":
             return report_command(args)
@@ -287,4 +300,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted; no output was completed.", file=sys.stderr)
         return 130
+    except _Terminated:
+        print("terminated; no output was completed.", file=sys.stderr)
+        return 143
     return 1
