@@ -11,9 +11,10 @@ For each data set (parquet shards generated under /tmp, never committed):
 3. the metric pass alone (the report from given codes) against the encoding.
 
 Data: ``sift`` tiles SIFT10K's base (../shared/bench/data) with Gaussian noise
-of 10% of each dimension's spread (so rows are distinct but keep SIFT's
-structure); ``minilm`` does the same with MiniLM's 30,000 sentence
-embeddings (base + learn), re-normalised to unit length.
+of ``--noise`` (default 0.5) times each dimension's spread, so that rows are
+distinct but keep SIFT's structure (at 0.1, 99% of 4M rows share their RQ4x8
+code with another row: near-duplicates); ``minilm`` does the same with
+MiniLM's 30,000 sentence embeddings (base + learn), re-normalised to unit length.
 
 Usage::
 
@@ -59,15 +60,16 @@ def _base(kind):
     return np.concatenate([np.load(DATA / "minilm_base.npy"), np.load(DATA / "minilm_learn.npy")])
 
 
-def generate(kind, n, folder, seed=0):
-    """Parquet shards of n rows (id, emb as fixed-size list of float32), made block by block."""
+def generate(kind, n, folder, seed=0, noise=0.5):
+    """Parquet shards of n rows (id, emb as fixed-size list of float32), made block by block:
+    rows of the base drawn at random plus Gaussian noise of ``noise`` times each dimension's spread."""
     folder = Path(folder)
     done = folder / "COMPLETE"
     if done.exists():
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     base = _base(kind).astype(np.float32)
-    scale = (0.1 * base.std(axis=0)).astype(np.float32)
+    scale = (noise * base.std(axis=0)).astype(np.float32)
     d = base.shape[1]
     for s, a in enumerate(range(0, n, SHARD_ROWS)):
         rows = min(SHARD_ROWS, n - a)
@@ -180,6 +182,27 @@ def codes_equal(a, b):
     return True
 
 
+def verify_in_memory(ds, out, spec, sample, seed=0):
+    """The CLI's collision rate, dead codes and mse against those computed in memory from the same
+    codes (the whole data and its codes loaded at once; the fit reproduced from the same sample)."""
+    from vqcore import metrics
+
+    rep = json.loads((Path(out) / "report.json").read_text())
+    table = pq.read_table(Path(out) / "codes.parquet")
+    codes = np.column_stack([table.column(f"level_{m}").to_numpy() for m in range(rep["n_codebooks"])])
+    assert np.array_equal(table.column("row").to_numpy(), np.arange(ds.n))
+    del table
+    K = rep["codebook_size"]
+    rate = metrics.collision_rate(codes)
+    dead = int(sum(metrics.usage_stats(codes, K)["dead"]))
+    q = vqcore.from_spec(spec, random_state=seed).fit(ds.sample(sample, random_state=seed)[1])
+    X = np.concatenate([x for _, x in ds.chunks(1 << 20)])
+    mse = metrics.reconstruction_error(X, q.decode(codes))["mse"]
+    print(f"\nin memory from the same codes: collision rate {rate!r} (CLI {rep['collisions']['rate']!r}), "
+          f"dead codes {dead} (CLI {sum(rep['usage']['dead'])}), mse {mse!r} (CLI {rep['reconstruction']['mse']!r}, "
+          f"relative difference {abs(mse / rep['reconstruction']['mse'] - 1):.1e})")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", choices=["sift", "minilm"], default="sift")
@@ -192,12 +215,19 @@ def main():
     ap.add_argument("--race-rows", type=int, default=200_000)
     ap.add_argument("--no-dask", action="store_true")
     ap.add_argument("--quick", action="store_true", help="skip the metric pass alone")
+    ap.add_argument("--noise", type=float, default=0.5)
     ap.add_argument("--workdir", default="/tmp/vqlens_scale")
+    ap.add_argument("--verify", action="store_true",
+                    help="only check an earlier run's report against the in-memory metrics of its codes")
     args = ap.parse_args()
+    if args.verify:
+        ds = open_dataset(Path(args.workdir) / f"{args.data}_{args.n}_noise{args.noise:g}")
+        verify_in_memory(ds, Path(args.workdir) / "out_local", args.spec, args.sample)
+        return
 
     work = Path(args.workdir)
     t0 = time.perf_counter()
-    data = generate(args.data, args.n, work / f"{args.data}_{args.n}")
+    data = generate(args.data, args.n, work / f"{args.data}_{args.n}_noise{args.noise:g}", noise=args.noise)
     ds = open_dataset(data)
     print(f"data: {ds} ({time.perf_counter() - t0:.0f} s to generate or find), "
           f"{sum(f.stat().st_size for f in Path(data).glob('*.parquet')) / 2**30:.2f} GiB on disk")
@@ -250,6 +280,8 @@ def main():
             print(f"  metric pass alone (given codes, no queries): {time.perf_counter() - t:.1f} s "
                   f"({ds.n / (time.perf_counter() - t):,.0f} rows/s)")
             del codes
+    if ds.n * ds.d * 4 <= 4 * 2**30:
+        verify_in_memory(ds, out_local, args.spec, args.sample)
 
 
 def _take(ds, n_rows, chunk_rows):

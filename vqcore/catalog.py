@@ -335,6 +335,7 @@ class ParquetDataset(LazyDataset):
                     self._groups.append((part, g, offset, rows))
                 offset += rows
         self.n = offset
+        self._group_rows = {(part, g): rows for part, g, _, rows in self._groups}
         if self.n == 0:
             raise DataError(f"{self.source} has 0 rows.")
         if self.vector_column is not None and self.d is None:
@@ -431,7 +432,7 @@ class ParquetDataset(LazyDataset):
             pf = pq.ParquetFile(self.files[chunk.part])
             it = pf.iter_batches(batch_size=chunk.rows, row_groups=[chunk.group], columns=list(columns))
             st = {"it": it, "pos": 0, "buf": None}
-            if len(cursors) >= 4:
+            if len(cursors) >= 2:  # one for the vectors, one for the ids or texts
                 cursors.pop(next(iter(cursors)))
             cursors[key] = st
         stop = chunk.start + chunk.rows
@@ -451,6 +452,8 @@ class ParquetDataset(LazyDataset):
             lo, hi = max(chunk.start, a) - a, min(stop, b) - a
             pieces.append(batch.slice(lo, hi - lo))
             st["pos"], st["buf"] = (a + hi, batch.slice(hi)) if b > stop else (b, None)
+        if st["pos"] >= self._group_rows[chunk.part, chunk.group]:
+            cursors.pop(key, None)  # the row group is done: free its reader's buffers
         return pa.Table.from_batches(pieces)
 
     def __getstate__(self):
