@@ -326,15 +326,6 @@ def test_cli_bad_input_exits_non_zero_and_leaves_no_report(tmp_path, X):
     assert not (out / "report.json").exists()
 
 
-@pytest.mark.skipif(hasattr(vqcore, "load_quantizer"), reason="vqcore.load_quantizer exists: --model loads")
-def test_cli_model_says_it_is_not_available_without_load_quantizer(tmp_path, X):
-    np.save(tmp_path / "x.npy", X[:500])
-    np.savez(tmp_path / "model.npz", codebooks=np.zeros((2, 16, 16), dtype=np.float32))
-    run = _cli("report", tmp_path / "x.npy", "--model", tmp_path / "model.npz", "--out", tmp_path / "out")
-    assert run.returncode == 2 and "--model is not available" in run.stderr
-    assert not (tmp_path / "out" / "report.json").exists()
-
-
 def test_cli_terminated_midway_leaves_nothing_behind(tmp_path, X):
     """SIGTERM while the codes are being written: the temporary files go, nothing is renamed."""
     import signal
@@ -355,3 +346,23 @@ def test_cli_terminated_midway_leaves_nothing_behind(tmp_path, X):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143 and "terminated" in err
     assert os.listdir(out) == []
+
+
+def test_cli_model_encodes_with_the_loaded_codebooks(tmp_path, X):
+    from vqcore.models import save_codebooks
+
+    q = vqcore.from_spec("RQ2x5", random_state=1).fit(X)
+    (tmp_path / "model.npz").write_bytes(save_codebooks(q))
+    np.save(tmp_path / "x.npy", X)
+    out = tmp_path / "out"
+    run = _cli("report", tmp_path / "x.npy", "--model", tmp_path / "model.npz", "--out", out, "--no-html",
+               "--queries", 0)
+    assert run.returncode == 0, run.stderr
+    table = pq.read_table(out / "codes.parquet")
+    codes = np.column_stack([table.column(f"level_{m}").to_numpy() for m in range(2)])
+    np.testing.assert_array_equal(codes, q.encode(X))
+    report = json.loads((out / "report.json").read_text())
+    assert report["n_train"] is None and report["fit_seconds"] is None and report["recall"] is None
+    assert report["collisions"]["rate"] == metrics.collision_rate(codes)
+    run = _cli("report", tmp_path / "x.npy", "--model", tmp_path / "model.npz", "--spec", "PQ2x5", "--out", out)
+    assert run.returncode == 2 and "does not match" in run.stderr

@@ -20,14 +20,14 @@ from vqcore.semantic_ids import prefix_table
 from . import charts
 
 _STYLE = """
-body { font-family: %s; color: #1f2937; margin: 24px auto; max-width: 1200px; padding: 0 16px; }
+body { font-family: FONT; color: #1f2937; margin: 24px auto; max-width: 1200px; padding: 0 16px; }
 h1 { font-size: 24px; margin-bottom: 4px; } p.sub { color: #6b7280; margin-top: 0; }
 table.head { border-collapse: collapse; margin: 12px 0 20px; }
 table.head td { padding: 4px 14px 4px 0; border-bottom: 1px solid #e5e7eb; }
 table.head td.v { font-variant-numeric: tabular-nums; font-weight: 600; }
 .grid { display: grid; grid-template-columns: minmax(0, 1fr); gap: 16px; }
 .chart { border: 1px solid #e5e7eb; border-radius: 6px; padding: 4px; }
-""" % charts.FONT
+""".replace("FONT", charts.FONT)
 
 
 def figures(report):

@@ -106,14 +106,9 @@ class _Bars:
 
 
 def _load_model(path):
-    try:
-        from . import load_quantizer
-    except ImportError:
-        raise VQLensError(
-            "--model is not available in this version of vqcore (vqcore.load_quantizer is missing); "
-            "fit with --spec instead."
-        ) from None
-    return load_quantizer(path)
+    from .models import load_quantizer
+
+    return load_quantizer(os.fspath(path))
 
 
 def _fit(args, ds, bars):
@@ -247,24 +242,34 @@ def _default_queries(n):
 
 
 def _write_html(report, path):
-    """report.html by ui/report_html.py (plotly); False with a message when plotly is missing."""
+    """report.html by the app's ui/report_html.py (plotly); False with a message when plotly is missing.
+
+    The app's ``ui`` package is ``vqlens.app.ui`` once installed, ``ui`` in a checkout.
+    """
     try:
-        try:
-            from ui import report_html
-        except ImportError as exc:
-            if exc.name not in ("ui", "ui.report_html"):
-                raise
-            root = Path(__file__).resolve().parents[1]
-            if not (root / "ui" / "report_html.py").exists():
-                raise
-            sys.path.insert(0, str(root))
-            from ui import report_html
+        report_html = _report_html_module()
     except ImportError as exc:
         print(f"warning: report.html not written: {exc.name or exc} is not installed "
               "(pip install plotly); codes.parquet and report.json are.", file=sys.stderr)
         return False
     report_html.write(report, path)
     return True
+
+
+def _report_html_module():
+    import importlib
+
+    for name in ("vqlens.app.ui.report_html", "ui.report_html"):
+        try:
+            return importlib.import_module(name)
+        except ImportError as exc:
+            if exc.name not in name.split(".")[0:1] + [name.rsplit(".", 1)[0], name]:
+                raise  # found, but something it imports (plotly) is missing
+    root = Path(__file__).resolve().parents[1]  # a checkout run from elsewhere
+    if not (root / "ui" / "report_html.py").exists():
+        raise ImportError("the VQ Lens app's ui package is not installed", name="vqlens.app.ui")
+    sys.path.insert(0, str(root))
+    return importlib.import_module("ui.report_html")
 
 
 def _summary(report, out):
