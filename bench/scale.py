@@ -196,7 +196,7 @@ def verify_in_memory(ds, out, spec, sample, seed=0):
     rate = metrics.collision_rate(codes)
     dead = int(sum(metrics.usage_stats(codes, K)["dead"]))
     q = vqcore.from_spec(spec, random_state=seed).fit(ds.sample(sample, random_state=seed)[1])
-    X = np.concatenate([x for _, x in ds.chunks(1 << 20)])
+    X = np.concatenate([x for _, x in ds.chunks(1 << 17)])
     mse = metrics.reconstruction_error(X, q.decode(codes))["mse"]
     print(f"\nin memory from the same codes: collision rate {rate!r} (CLI {rep['collisions']['rate']!r}), "
           f"dead codes {dead} (CLI {sum(rep['usage']['dead'])}), mse {mse!r} (CLI {rep['reconstruction']['mse']!r}, "
