@@ -263,7 +263,7 @@ def _report_html_module():
         try:
             return importlib.import_module(name)
         except ImportError as exc:
-            if exc.name not in name.split(".")[0:1] + [name.rsplit(".", 1)[0], name]:
+            if not exc.name or not (name == exc.name or name.startswith(exc.name + ".")):
                 raise  # found, but something it imports (plotly) is missing
     root = Path(__file__).resolve().parents[1]  # a checkout run from elsewhere
     if not (root / "ui" / "report_html.py").exists():
