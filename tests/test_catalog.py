@@ -250,6 +250,8 @@ def test_dask_gives_the_in_process_codes_and_report(tmp_path, X):
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         remote, codes_dask = report_dataset(q, ds, client=client, **kw)
     np.testing.assert_array_equal(codes_dask, codes)
+    for timed in (remote, local):  # the encoding's measured time is the one thing allowed to differ
+        timed["complexity"].pop("encode_us_per_vector")
     assert json.dumps(remote, sort_keys=True) == json.dumps(local, sort_keys=True)
 
 

@@ -178,6 +178,7 @@ class StatsPartial:
     tuples: KeyCounts
     nn_dist: np.ndarray | None = None
     nn_idx: np.ndarray | None = None
+    encode_seconds: float = 0.0
 
     def merge(self, other):
         """Fold in the partial of the rows that come right after these."""
@@ -196,6 +197,7 @@ class StatsPartial:
             mine = self.joints[key]
             self.joints[key] = mine.merge(t) if isinstance(mine, KeyCounts) else mine + t
         self.tuples.merge(other.tuples)
+        self.encode_seconds += other.encode_seconds
         if self.nn_dist is not None:
             later = other.nn_dist < self.nn_dist  # on a tie the earlier row stays
             self.nn_dist = np.where(later, other.nn_dist, self.nn_dist)
@@ -299,20 +301,18 @@ def chunk_codes_pass(quantizer, codes, offset, plan):
         members.append((offset + hit[:MAX_GROUP_MEMBERS]).astype(np.int64))
     rank = None
     if plan.truth is not None:
-        Q = plan.queries.astype(np.float32)
-        nq = Q.shape[0]
+        nq = plan.queries.shape[0]
         rank = np.zeros(nq, dtype=np.int64)
         keep = _kept_rows(offset, rows, plan.exclude)
         local = np.arange(rows) if keep is None else keep
-        qn = sq_norms(Q)
         step = max(1, _BLOCK_BYTES // (4 * max(nq, codes.shape[1])))
         for a in range(0, local.size, step):
             li = local[a:a + step]
-            Xh = quantizer.decode(codes[li])
+            Q, Xh, xn = _adc_terms(quantizer, plan.queries, codes[li])
             D = Q @ Xh.T
             D *= -2.0
-            D += sq_norms(Xh)
-            D += qn[:, None]
+            D += xn
+            D += sq_norms(Q)[:, None]
             w = words[li]
             same = (w[None, :, :] == plan.truth_keys[:, None, :]).all(axis=2)
             before = (offset + li)[None, :] < plan.truth[:, None]
@@ -346,19 +346,31 @@ def prepare_codes_pass(quantizer, stats, plan, *, top=20):
     return plan
 
 
+def _adc_terms(quantizer, queries, codes):
+    """Queries, reconstructions and their squared norms for the asymmetric distance
+    ``||q||^2 - 2 <q, x_hat> + ||x_hat||^2``; with the norm a quantizer stores for search
+    (GRVQ's ``norm``), that norm, on centred queries and reconstructions (as ``recall_at``
+    with ``base_sqnorms``)."""
+    Q = np.asarray(queries, dtype=np.float32)
+    Xh = quantizer.decode(codes)
+    if getattr(quantizer, "norm", "none") != "none" and hasattr(quantizer, "adc_norms"):
+        return (np.asarray(quantizer.centred(Q), dtype=np.float32), np.asarray(quantizer.centred(Xh), np.float32),
+                np.asarray(quantizer.adc_norms(codes), dtype=np.float32))
+    return Q, Xh, sq_norms(Xh)
+
+
 def truth_codes(quantizer, plan, truth_codes):
     """Set the packed codes of each query's neighbour and the distance to its reconstruction."""
     plan.truth_keys = _pack(truth_codes, plan)
-    Q = plan.queries.astype(np.float32)
-    Xh = quantizer.decode(truth_codes)
-    plan.truth_dist = sq_norms(Q) - 2.0 * np.einsum("ij,ij->i", Q, Xh) + sq_norms(Xh)
+    Q, Xh, xn = _adc_terms(quantizer, plan.queries, truth_codes)
+    plan.truth_dist = sq_norms(Q) - 2.0 * np.einsum("ij,ij->i", Q, Xh) + xn
     return plan
 
 
 def finish_report(quantizer, stats, codes_part, plan, *, R=(1, 10, 100), query_set="", fit_seconds=None,
-                  random_state=0):
+                  random_state=0, encode_seconds=None):
     """The report dict of :func:`vqcore.report.evaluate` from the merged partials."""
-    from .report import _plain  # one definition of plain JSON values
+    from .report import _plain, complexity  # one definition of each
 
     n, d = stats.n, stats.mean.size
     M, K = quantizer.n_codebooks, quantizer.codebook_size
@@ -430,6 +442,7 @@ def finish_report(quantizer, stats, codes_part, plan, *, R=(1, 10, 100), query_s
             "groups": groups,
         },
         "recall": None,
+        "complexity": complexity(quantizer, n, encode_seconds),
     }
     if codes_part is not None and codes_part.rank is not None:
         nq = codes_part.rank.size

@@ -23,6 +23,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import time
 
 import numpy as np
 
@@ -51,8 +52,11 @@ def _pass1(quantizer, dataset, span, plan, codes=None):
         with progress.reporting(None):  # the encoder's own block reports
             X = dataset.read(c)
             a = c.offset - span[0].offset
+            t0 = time.perf_counter()
             cc = quantizer.encode(X) if codes is None else codes[a:a + c.rows]
+            seconds = time.perf_counter() - t0
             p = partials.chunk_stats(quantizer, X, cc, c.offset, plan)
+            p.encode_seconds = seconds
         part = p if part is None else part.merge(p)
         out.append(cc)
     return np.concatenate(out), part
@@ -150,7 +154,7 @@ def close_client(client):
 
 def report_dataset(quantizer, dataset, *, chunk_rows=DEFAULT_CHUNK_ROWS, queries=None, query_rows=None,
                    ground_truth=None, R=(1, 10, 100), query_set="queries", codes=None, fit_seconds=None,
-                   client=None, on_codes=None, top_groups=20, random_state=0):
+                   client=None, on_codes=None, top_groups=20, random_state=0, encode_seconds=None):
     """Encode every row of ``dataset`` with a fitted quantizer and compute the whole report.
 
     Parameters
@@ -182,6 +186,10 @@ def report_dataset(quantizer, dataset, *, chunk_rows=DEFAULT_CHUNK_ROWS, queries
         soon as its codes are known (e.g. to write them out).
     top_groups : int
         How many of the largest collision groups the report lists.
+    encode_seconds : float, optional
+        Wall time of computing ``codes`` when they are given; otherwise the
+        encoding's own time, summed over the chunks (the report's
+        ``complexity.encode_us_per_vector``).
 
     Returns
     -------
@@ -237,8 +245,11 @@ def report_dataset(quantizer, dataset, *, chunk_rows=DEFAULT_CHUNK_ROWS, queries
         second = partials.merge_all(_in_order(_pass2, args, client, "metrics", window))
     finally:
         shared.release()
+    if codes is None:
+        encode_seconds = stats.encode_seconds
     report = partials.finish_report(quantizer, stats, second, plan, R=R, query_set=query_set,
-                                    fit_seconds=fit_seconds, random_state=random_state)
+                                    fit_seconds=fit_seconds, random_state=random_state,
+                                    encode_seconds=encode_seconds)
     return report, out
 
 
