@@ -300,3 +300,39 @@ def test_bring_your_own_tokenizer_quantize_compare_and_downloads(server, sync_pl
     faiss = pytest.importorskip("faiss")
     index = faiss.deserialize_index(np.frombuffer(faiss_bytes, dtype=np.uint8))
     assert index.ntotal == X.shape[0] and index.d == X.shape[1]
+
+
+def test_cli_report_html_draws_its_charts_without_a_server(sync_playwright, tmp_path):
+    """report.html of ``python -m vqcore report`` is one file: opened from disk (no server,
+    plotly.js inlined), it draws every chart with its title."""
+    import json
+    import subprocess
+    import sys
+
+    X = make_gaussian(2000, 16, correlated=True, rho=0.8, random_state=2).X
+    np.save(tmp_path / "x.npy", X)
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "vqcore", "report", str(tmp_path / "x.npy"), "--spec", "RQ3x4",
+                          "--out", str(out), "--sample", "1000", "--quiet"],
+                         cwd=devserver.ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    report = json.loads((out / "report.json").read_text())
+    expected = charts.QUANTIZE_TITLES + [charts.TITLES["sid_prefix"], charts.TITLES["sid_groups"]]
+    with sync_playwright() as p:
+        browser = devserver.launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto((out / "report.html").as_uri())
+        page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {len(expected)}",
+                               timeout=TIMEOUT_MS)
+        titles = page.eval_on_selector_all(".js-plotly-plot .gtitle", "els => els.map(e => e.textContent)")
+        drawn = page.eval_on_selector_all(".js-plotly-plot",
+                                          "els => els.map(e => e.querySelectorAll('g.trace, image').length)")
+        text = page.inner_text("body")
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        browser.close()
+    assert titles == expected
+    assert len(drawn) == len(expected) and min(drawn) > 0  # every chart has marks, not only axes
+    assert report["spec"] in text and f"{report['n']:,}" in text
+    assert all(u.startswith("file://") for u in requests)  # nothing fetched from the network

@@ -7,6 +7,7 @@ Quantizers share one interface (``fit``, ``encode``, ``decode``,
 from ._version import __version__ as __version__  # re-exported: the one version number
 from .aq import AdditiveQuantizer
 from .base import BaseQuantizer
+from .catalog import open_dataset
 from .exceptions import DataError, VQLensError, VQLensWarning
 from .export import adc_search, serialize_faiss_index, to_faiss_index
 from .grvq import GeneralizedResidualQuantizer
@@ -39,6 +40,7 @@ __all__ = [
     "kmeans",
     "kmeans_plusplus",
     "load_quantizer",
+    "open_dataset",
     "parse_spec",
     "serialize_faiss_index",
     "to_faiss_index",

@@ -94,7 +94,7 @@ def _code_counts(codes, sizes):
     ]
 
 
-def _joint_counts(col_a, col_b, size_a, size_b):
+def joint_counts(col_a, col_b, size_a, size_b):
     """Counts of the code pairs that occur (zero bins may be left out)."""
     key = col_a * size_b + col_b  # < size_a * size_b <= 2**52
     if size_a * size_b <= max(2**20, 4 * key.size):
@@ -102,10 +102,17 @@ def _joint_counts(col_a, col_b, size_a, size_b):
     return np.unique(key, return_counts=True)[1]
 
 
-def _pack_rows(codes):
+def code_bits(sizes):
+    """Bits per column that hold codes 0..K_m-1 (at least one): a packing layout fixed by
+    the codebook sizes, so that chunks of the same codes pack alike."""
+    return [max(1, (int(k) - 1).bit_length()) for k in sizes]
+
+
+def pack_rows(codes, bits=None):
     """Pack each row of codes into unsigned 64-bit words, exactly.
 
-    Column m takes ``bit_length(max code of column m)`` bits (at least one);
+    Column m takes ``bits[m]`` bits, by default ``bit_length(max code of
+    column m)`` (at least one);
     columns are laid out in order, column 0 in the most significant bits of
     word 0, so that comparing rows of words as unsigned integers, word by word,
     orders the code tuples lexicographically, and the first m+1 columns of a
@@ -117,7 +124,8 @@ def _pack_rows(codes):
     layout : list of (word, shift, bits) per column
     """
     n, n_codebooks = codes.shape
-    bits = [max(1, int(h).bit_length()) for h in codes.max(axis=0)]
+    if bits is None:
+        bits = [max(1, int(h).bit_length()) for h in codes.max(axis=0)]
     groups, current, used = [], [], 0
     for m, b in enumerate(bits):
         if current and used + b > 64:
@@ -140,6 +148,11 @@ def _pack_rows(codes):
     return words, layout
 
 
+def unpack_key(words, layout):
+    """The code tuple of one row of packed words (inverse of :func:`pack_rows`)."""
+    return [int((int(words[w]) >> shift) & ((1 << bits) - 1)) for w, shift, bits in layout]
+
+
 def sorted_rows(codes, *, order=False):
     """Sort code tuples lexicographically, to find equal rows as runs.
 
@@ -150,13 +163,13 @@ def sorted_rows(codes, *, order=False):
     Returns
     -------
     words_sorted : ndarray of shape (n, W), uint64
-    layout : see :func:`_pack_rows`
+    layout : see :func:`pack_rows`
     new_run : ndarray of shape (n,), bool; True where a row differs from the previous one
     perm : ndarray of shape (n,), int64, or None
         Stable sorting permutation (rows of a run keep increasing item order),
         only computed when ``order`` is True.
     """
-    words, layout = _pack_rows(codes)
+    words, layout = pack_rows(codes)
     perm = None
     if words.shape[1] == 1:
         key = words[:, 0]
@@ -303,19 +316,26 @@ def mutual_information(codes, codebook_size=None):
     return _mi_matrix([_column(codes, m) for m in range(codes.shape[1])], sizes)
 
 
-def _mi_matrix(columns, sizes, partner=None):
-    """Plug-in MI of every pair of columns; ``partner(b)`` replaces column b as the second
-    of each pair (the shuffled baseline)."""
+def _mi_matrix(columns, sizes):
+    """Plug-in MI of every pair of columns."""
     entropy = [
         entropy_of_counts(np.bincount(col, minlength=k)) for col, k in zip(columns, sizes, strict=True)
     ]
+    joint = {
+        (a, b): entropy_of_counts(joint_counts(columns[a], columns[b], sizes[a], sizes[b]))
+        for a in range(len(columns))
+        for b in range(a + 1, len(columns))
+    }
+    return mi_from_entropies(entropy, joint)
+
+
+def mi_from_entropies(entropy, joint_entropy):
+    """The MI matrix from the entropy of each position and of each pair ``(a, b)``, a < b:
+    ``I = H_a + H_b - H_ab``, kept within ``[0, min(H_a, H_b)]`` against rounding."""
     mi = np.diag(np.asarray(entropy, dtype=np.float64))
-    for a in range(len(columns)):
-        for b in range(a + 1, len(columns)):
-            col_b = columns[b] if partner is None else partner(b)
-            joint = entropy_of_counts(_joint_counts(columns[a], col_b, sizes[a], sizes[b]))
-            value = entropy[a] + entropy[b] - joint
-            mi[a, b] = mi[b, a] = min(max(value, 0.0), entropy[a], entropy[b])
+    for (a, b), h_ab in joint_entropy.items():
+        value = entropy[a] + entropy[b] - h_ab
+        mi[a, b] = mi[b, a] = min(max(value, 0.0), entropy[a], entropy[b])
     return mi
 
 
@@ -350,9 +370,51 @@ def mutual_information_baseline(codes, codebook_size=None, *, random_state=0):
     True
     """
     codes, sizes = check_codes(codes, codebook_size, counted=True)
+    return mi_baseline_from_counts(_code_counts(codes, sizes), random_state)
+
+
+def mi_baseline_from_counts(counts, random_state=0):
+    """:func:`mutual_information_baseline` from the code counts of each position alone.
+
+    Shuffling column b across the rows and counting the pairs draws the joint
+    table from its exact distribution given the two margins: the codes of b
+    paired with the rows of a-code u are a uniform draw without replacement
+    (multivariate hypergeometric) from what the earlier a-codes left. That
+    draw needs only the counts, so the baseline of a whole catalogue comes
+    from mergeable counts (:mod:`vqcore.partials`).
+    """
     rng = check_random_state(random_state)
-    columns = [_column(codes, m) for m in range(codes.shape[1])]
-    return _mi_matrix(columns, sizes, partner=lambda b: rng.permutation(columns[b]))
+    counts = [np.asarray(c, dtype=np.int64) for c in counts]
+    joint = {
+        (a, b): entropy_of_counts(independent_joint(counts[a], counts[b], rng))
+        for a in range(len(counts))
+        for b in range(a + 1, len(counts))
+    }
+    return mi_from_entropies([entropy_of_counts(c) for c in counts], joint)
+
+
+def independent_joint(count_a, count_b, rng, method=None):
+    """Counts of the code pairs after a uniform shuffle of b's codes (zero cells may be left out).
+
+    ``method`` "draws" (one multivariate hypergeometric draw per used a-code; cells of the
+    used a-codes, b-codes in order) or "shuffle"; default the cheaper: a draw costs about
+    K_b + 2000 element operations (numpy's call overhead), the shuffle about n.
+    """
+    used = np.flatnonzero(count_a)
+    if method is None:
+        method = "draws" if used.size * (count_b.size + 2000) < int(count_a.sum()) else "shuffle"
+    if method == "draws":
+        remaining = count_b.copy()
+        cells = []
+        for u in used:
+            draw = rng.multivariate_hypergeometric(remaining, int(count_a[u]))
+            remaining -= draw
+            cells.append(draw)
+        return np.concatenate(cells)
+    # many codes on both sides: the shuffle itself, on columns rebuilt from the counts
+    col_a = np.repeat(np.arange(count_a.size, dtype=np.int64), count_a)
+    col_b = rng.permutation(np.repeat(np.arange(count_b.size, dtype=np.int64), count_b))
+    return joint_counts(col_a, col_b, count_a.size, count_b.size)
 
 
 def effective_bits(codes):
@@ -558,8 +620,8 @@ def recall_at(base_hat, queries, ground_truth, R=(1, 10, 100), *, base_sqnorms=N
     """
     base_hat, queries = _check_float_pair(base_hat, queries, name_a="base_hat", name_b="queries")
     n, nq = base_hat.shape[0], queries.shape[0]
-    cutoffs = _check_cutoffs(R)
-    truth = _check_ground_truth(ground_truth, nq, n)
+    cutoffs = check_cutoffs(R)
+    truth = check_ground_truth(ground_truth, nq, n)
     if base_sqnorms is not None:
         base_sqnorms = np.asarray(base_sqnorms, dtype=base_hat.dtype).reshape(-1)
         if base_sqnorms.shape[0] != n:
@@ -571,7 +633,7 @@ def recall_at(base_hat, queries, ground_truth, R=(1, 10, 100), *, base_sqnorms=N
     return {r: float(np.mean(rank < r)) for r in cutoffs}
 
 
-def _check_cutoffs(R):
+def check_cutoffs(R):
     if np.ndim(R) == 0:
         return [check_int("R", R, low=1)]
     values = list(R)
@@ -580,7 +642,7 @@ def _check_cutoffs(R):
     return [check_int(f"R[{i}]", r, low=1) for i, r in enumerate(values)]
 
 
-def _check_ground_truth(ground_truth, n_queries, n_samples):
+def check_ground_truth(ground_truth, n_queries, n_samples):
     truth = np.asarray(ground_truth)
     if truth.dtype.kind not in "iu":
         raise DataError(
@@ -655,13 +717,21 @@ def prefix_collision_rates(codes):
     [0.5, 0.25]
     """
     codes, _ = check_codes(codes)
-    n, n_codebooks = codes.shape
     words, layout, _, _ = sorted_rows(codes)
-    # Rows sorted by the whole tuple are sorted by every prefix too, so the
-    # distinct prefixes are the runs of their (masked) leading bits.
-    earlier_words_differ = np.zeros(n - 1, dtype=bool)
+    return 1.0 - distinct_prefixes(words, layout) / codes.shape[0]
+
+
+def distinct_prefixes(words, layout):
+    """Number of distinct prefixes of each length 1..M among rows of packed words sorted
+    lexicographically (duplicates allowed), as an int64 array.
+
+    Rows sorted by the whole tuple are sorted by every prefix too, so the
+    distinct prefixes are the runs of their (masked) leading bits.
+    """
+    n = words.shape[0]
+    earlier_words_differ = np.zeros(max(n - 1, 0), dtype=bool)
     current_word = 0
-    distinct = np.empty(n_codebooks, dtype=np.int64)
+    distinct = np.empty(len(layout), dtype=np.int64)
     for m, (w, shift, _) in enumerate(layout):
         while current_word < w:
             col = words[:, current_word]
@@ -670,7 +740,7 @@ def prefix_collision_rates(codes):
         lead = words[:, w] >> np.uint64(shift)
         differs = earlier_words_differ | (lead[1:] != lead[:-1])
         distinct[m] = 1 + int(differs.sum())
-    return 1.0 - distinct / n
+    return distinct
 
 
 def collision_groups(codes, top=20):

@@ -13,8 +13,10 @@ import numpy as np
 
 from . import metrics
 from ._validation import check_data, check_dim, check_int, check_random_state
+from .catalog import as_dataset
 from .csvfile import csv_bytes
 from .exceptions import VQLensError
+from .pipeline import report_dataset
 from .rq import beam_search_encode
 
 # --------------------------------------------------------------------------
@@ -47,6 +49,7 @@ class Collisions(TypedDict):
     rate: float  # share of items whose whole code tuple another item also has
     prefix_rates: list[float]  # the same for the first m+1 positions
     uniform_prefix_rates: list[float]  # what uniform, independent codes would give (birthday bound)
+    groups: list[dict[str, Any]]  # the largest collision groups: {"codes", "size", "items" (first member rows)}
 
 
 class Recall(TypedDict):
@@ -183,6 +186,12 @@ def evaluate(
     rows of X itself, held out of the search: recall looks for each among
     the other rows.
 
+    This is :func:`vqcore.pipeline.report_dataset` over the row chunks of one
+    array: the numbers are those a whole catalogue gets, streamed or on Dask.
+    Recall ranks ties by row number (identical reconstructions of the same
+    code tuple are tied), and the nearest neighbour on an exact tie is the
+    lowest row.
+
     Parameters
     ----------
     quantizer : fitted vqcore quantizer
@@ -211,11 +220,12 @@ def evaluate(
     -------
     report : Report
         A dict of plain Python types (json.dumps works on it); its keys are declared and
-        documented by :class:`Report`.
+        documented by :class:`Report`. ``collisions.groups`` lists the 20 largest collision groups (code
+        tuple, size, first member rows).
     """
     X = check_data(X)
     check_dim(X, quantizer.n_features_in_)
-    n, d = X.shape
+    n = X.shape[0]
     searched = None  # rows of X that recall searches (None: all)
     if query_rows is not None:
         if queries is not None:
@@ -231,59 +241,16 @@ def evaluate(
             raise VQLensError("query_rows should be distinct rows of X, leaving at least one row to search.")
         if query_rows.size:
             queries, searched = X[query_rows], np.flatnonzero(~held)
-    if codes is None:
-        t0 = time.perf_counter()
-        codes = quantizer.encode(X)
-        encode_seconds = time.perf_counter() - t0
-    X_hat = quantizer.decode(codes)
-    M, K = quantizer.n_codebooks, quantizer.codebook_size
-    rec = metrics.reconstruction_error(X, X_hat)
-    usage = metrics.usage_stats(codes, K)
-    counts = metrics.code_counts(codes, K)
-    bits = float(quantizer.bits_per_vector)
-    report: Report = {
-        "spec": quantizer.spec(),
-        "faiss": quantizer.faiss_string(),
-        "method": quantizer.method,
-        "params": {k: _plain(v) for k, v in quantizer.get_params().items()},
-        "n_codebooks": int(M),
-        "codebook_size": int(K),
-        "n": int(n),
-        "d": int(d),
-        "bits_per_vector": bits,
-        "compression_ratio": float(32.0 * d / bits),
-        "fit_seconds": None if fit_seconds is None else float(fit_seconds),
-        "reconstruction": _plain(rec),
-        "usage": {**{k: _plain(v) for k, v in usage.items()}, "counts": [c.tolist() for c in counts]},
-        "mutual_information": _plain(metrics.mutual_information(codes, K)),
-        "mutual_information_baseline": _plain(metrics.mutual_information_baseline(codes, K)),
-        "effective_bits": float(metrics.effective_bits(codes)),
-        "allocated_bits": float(metrics.allocated_bits(K, M)),
-        "residual_variance": residual_variance(quantizer, X, codes),
-        "collisions": {
-            "rate": float(metrics.collision_rate(codes)),
-            "prefix_rates": _plain(metrics.prefix_collision_rates(codes)),
-            "uniform_prefix_rates": [
-                float(metrics.birthday_collision_rate(n, [K] * (m + 1))) for m in range(M)
-            ],
-        },
-        "recall": None,
-        "complexity": complexity(quantizer, n, encode_seconds),
-    }
-    if queries is not None:
-        queries = check_data(queries, name="queries")
-        check_dim(queries, d, name="queries")
-        base, base_hat = (X, X_hat) if searched is None else (X[searched], X_hat[searched])
-        if ground_truth is None:
-            ground_truth = metrics.exact_neighbors(base, queries, 1)
-        codes_searched = codes if searched is None else codes[searched]
-        rec_r = _recall(quantizer, codes_searched, base_hat, queries, ground_truth, R)
-        report["recall"] = {
-            "query_set": query_set,
-            "n_queries": int(queries.shape[0]),
-            "n_searched": int(base.shape[0]),
-            "at": {str(r): float(v) for r, v in rec_r.items()},
-        }
+        else:
+            query_rows = None
+    if searched is not None and ground_truth is not None:
+        # given over the searched rows in order: as rows of X
+        truth = np.asarray(ground_truth)
+        first = metrics.check_ground_truth(truth, queries.shape[0], searched.size)
+        ground_truth = searched[first]
+    report, _ = report_dataset(quantizer, as_dataset(X), queries=queries, query_rows=query_rows,
+                               ground_truth=ground_truth, R=R, query_set=query_set, codes=codes,
+                               fit_seconds=fit_seconds, encode_seconds=encode_seconds)
     return report
 
 
@@ -304,16 +271,6 @@ def complexity(quantizer, n=None, encode_seconds=None):
         per = float(encode_seconds) / int(n) * 1e6
     return {"codebook_bytes": int(quantizer.codebook_bytes()), "encode_madds": int(quantizer.encode_cost()),
             "encode_us_per_vector": per}
-
-
-def _recall(quantizer, codes, X_hat, queries, ground_truth, R):
-    """recall@R by asymmetric distance; with the norm a quantizer stores for search
-    (GRVQ's "float", "quantized" or "regularized" norm term, of the centred
-    reconstruction), the ranking uses that norm, on centred queries and items."""
-    if getattr(quantizer, "norm", "none") == "none" or not hasattr(quantizer, "adc_norms"):
-        return metrics.recall_at(X_hat, queries, ground_truth, R=R)
-    return metrics.recall_at(quantizer.centred(X_hat), quantizer.centred(queries), ground_truth, R=R,
-                             base_sqnorms=quantizer.adc_norms(codes))
 
 
 def headline(report):
@@ -376,14 +333,14 @@ def report_to_csv(report):
     return csv_bytes(rows, header=["metric", "position", "value"]).decode("utf-8")
 
 
-def _plain(value):
+def to_plain(value):
     """numpy scalars/arrays (possibly nested in dicts/lists) to plain Python."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): to_plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [to_plain(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
+        return to_plain(value.tolist())
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, float) and math.isnan(value):

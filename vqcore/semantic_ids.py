@@ -402,9 +402,16 @@ def prefix_collision_table(codes, codebook_sizes):
     ([2, 3], [0.5, 0.25], [2, 4], [1.0, 0.75])
     """
     codes, sizes = validate_codes(codes, codebook_sizes)
-    n, n_levels = codes.shape
-    rates = metrics.prefix_collision_rates(codes)
-    distinct = [round(n * (1.0 - float(r))) for r in rates]  # exact: rates are 1 - distinct / n
+    return prefix_table(codes.shape[0], sizes, metrics.prefix_collision_rates(codes))
+
+
+def prefix_table(n, codebook_sizes, prefix_rates):
+    """:func:`prefix_collision_table` from n, the K of each level and the prefix collision
+    rates alone (e.g. a report's ``collisions.prefix_rates``, streamed over a catalogue)."""
+    sizes = [int(k) for k in codebook_sizes]
+    rates = [float(r) for r in prefix_rates]
+    n_levels = len(rates)
+    distinct = [round(n * (1.0 - r)) for r in rates]  # exact: rates are 1 - distinct / n
     possible = [math.prod(sizes[: d + 1]) for d in range(n_levels)]
     uniform = [float(metrics.birthday_collision_rate(n, sizes[: d + 1])) for d in range(n_levels)]
     return {
