@@ -112,16 +112,7 @@ def wrap(text, width=60, limit=240):
     if len(text) > limit:
         text = text[:limit - 1] + "…"
     text = plotly_text(text)  # untrusted labels: shown as their characters, never as plotly's HTML
-    words, lines, cur = text.split(), [], ""
-    for w in words:
-        if len(cur) + len(w) + 1 > width and cur:
-            lines.append(cur)
-            cur = w
-        else:
-            cur = f"{cur} {w}" if cur else w
-    if cur:
-        lines.append(cur)
-    return "<br>".join(lines)
+    return "<br>".join(_wrap_text(text, width))
 
 
 def cyclic_scale(k):
