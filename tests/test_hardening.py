@@ -119,7 +119,8 @@ def test_parquet_dictionary_bomb_refused_from_its_metadata_on_the_decoded_size()
 def test_parquet_list_column_read_straight_into_float32():
     """No float64 on the way: stacking a float32 list column allocates about the array itself
     (it went through float64 values, a float64 array and a float64 fancy-indexed copy: 6x)."""
-    from vqcore.io import _Caps, _stack_list_column
+    from vqcore.io.limits import Caps as _Caps
+    from vqcore.io.parquet import _stack_list_column
 
     X = np.random.default_rng(0).standard_normal((3000, 256)).astype(np.float32)
     col = pa.ListArray.from_arrays(pa.array(np.arange(0, X.size + 1, 256, dtype=np.int32)), pa.array(X.ravel()))
