@@ -14,7 +14,6 @@ OVERSIZE = {
     "vqcore/semantic_ids.py": "tree, collisions, de-duplication",
     "vqcore/metrics.py": "usage, collisions, recall, mutual information",
     "vqcore/grvq.py": "the fit, the norm options and the encoders (grew with issue 20)",
-    "ui/cache.py": "the store of finished work and its locks apart from the cached computations",
 }
 
 
