@@ -26,7 +26,7 @@ from apptest_helpers import npy_bytes, ok
 from streamlit.testing.v1 import AppTest
 
 import vqcore.inspect as inspect_mod
-from ui import cache
+from ui import cache, store
 from ui import data as D
 from ui import state as S
 from ui.text import md, plotly_text
@@ -119,7 +119,8 @@ def test_parquet_dictionary_bomb_refused_from_its_metadata_on_the_decoded_size()
 def test_parquet_list_column_read_straight_into_float32():
     """No float64 on the way: stacking a float32 list column allocates about the array itself
     (it went through float64 values, a float64 array and a float64 fancy-indexed copy: 6x)."""
-    from vqcore.io import _Caps, _stack_list_column
+    from vqcore.io.limits import Caps as _Caps
+    from vqcore.io.parquet import _stack_list_column
 
     X = np.random.default_rng(0).standard_normal((3000, 256)).astype(np.float32)
     col = pa.ListArray.from_arrays(pa.array(np.arange(0, X.size + 1, 256, dtype=np.int32)), pa.array(X.ravel()))
@@ -399,20 +400,20 @@ def test_a_fit_whose_browser_went_away_stops_and_keeps_nothing(monkeypatch, fits
     X = np.random.default_rng(0).standard_normal((600, 8)).astype(np.float32)
     args = ("k-gone", "PQ2x4", (("n_iter", 5),), 300, 0)  # PQ reports no stages: checked as it starts
     reports = []
-    monkeypatch.setattr(cache, "_browser_connected", lambda: False)
+    monkeypatch.setattr(store, "_browser_connected", lambda: False)
     with pytest.raises(StopException):
         cache.fit(*args, X, on_progress=lambda f, m: reports.append(f))
     assert reports == [] and fits == []  # stopped before it began, before drawing anything
-    with pytest.raises(cache._Miss):
+    with pytest.raises(store.Miss):
         cache._finished_fit(*args)  # nothing kept
     # another run waiting for the same fit keeps it going, and it is kept for that run
-    cache._WAITING[args] = 1
+    store._WAITING[args] = 1
     try:
         f = cache.fit(*args, X)
     finally:
-        del cache._WAITING[args]
+        del store._WAITING[args]
     assert f["quantizer"].codebooks_ is not None and len(fits) == 1
-    monkeypatch.setattr(cache, "_browser_connected", lambda: True)
+    monkeypatch.setattr(store, "_browser_connected", lambda: True)
     assert cache.fit(*args, X)["quantizer"].spec() == "PQ2x4" and len(fits) == 1  # cached
 
 
@@ -421,7 +422,7 @@ def test_an_rq_fit_whose_browser_goes_away_stops_at_its_next_stage(monkeypatch):
 
     X = np.random.default_rng(1).standard_normal((800, 8)).astype(np.float32)
     seen = []
-    monkeypatch.setattr(cache, "_browser_connected", lambda: len(seen) < 2)  # gone after two reports
+    monkeypatch.setattr(store, "_browser_connected", lambda: len(seen) < 2)  # gone after two reports
     with pytest.raises(StopException):
         cache.fit("k-gone-rq", "RQ6x4", (("n_iter", 3),), 800, 0, X, on_progress=lambda f, m: seen.append(m))
     assert len(seen) == 2  # the stages after it were never fitted

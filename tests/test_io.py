@@ -588,7 +588,7 @@ def test_fuzz_npy_shapes_and_lengths(dtype, shape, fortran, extra):
 
 
 def test_zip64_directory_with_too_many_members_is_refused_before_parsing():
-    from vqcore.io import _zip_directory_size
+    from vqcore.io.npy import _zip_directory_size
 
     try:
         from malformed import zip_bytes

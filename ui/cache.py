@@ -12,15 +12,14 @@ from contextlib import contextmanager
 
 import numpy as np
 import streamlit as st
-from streamlit.runtime import Runtime
-from streamlit.runtime.scriptrunner import get_script_run_ctx
-from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 import vqcore
 from vqcore import datasets, metrics, progress
 from vqcore.inspect import codeword_points, data_summary, pca_basis, project, subsample_indices, umap_embed
 from vqcore.report import beam_sweep as report_beam_sweep
 from vqcore.report import default_n_queries, evaluate, holdout_split
+
+from .store import HoldBack, Miss, drawing_progress, kept, unless_abandoned
 
 MAP_MAX_POINTS = 10_000
 
@@ -75,142 +74,15 @@ def split(n, seed):
     return holdout_split(n, nq, random_state=seed)
 
 
-class _Miss(Exception):
-    """A miss of a store of finished work (exceptions are never cached)."""
-
-
-class _HoldBack:
-    """Runs the Streamlit calls made while long work runs (progress bars, reads of the session),
-    holding back the stop or rerun request one of them raises.
-
-    Streamlit stops a running script when the person clicks a widget by raising a control
-    exception from the next ``st`` call. Raised inside a fit's progress callback it would end
-    the fit and lose it; held back, the work goes on (or ends early where it can, the Collapse
-    lab's training) and is kept, then :meth:`release` raises the request and Streamlit reruns.
-    ``on_hold`` runs once when a request is held.
-    """
-
-    def __init__(self, on_hold=None):
-        self.request = None
-        self._on_hold = on_hold
-
-    def __call__(self, st_call):
-        """``st_call()``, or None once a request is held."""
-        if self.request is not None:
-            return None
-        try:
-            return st_call()
-        except Exception:
-            raise
-        except BaseException as exc:  # Streamlit's StopException / RerunException
-            self.request = exc
-            if self._on_hold is not None:
-                self._on_hold()
-            return None
-
-    def release(self):
-        if self.request is not None:
-            raise self.request
-
-
-@contextmanager
-def drawing_progress(draw):
-    """An ``on_progress(fraction, message)`` for :func:`fit` that calls ``draw(fraction, message)``
-    (a progress bar's update), holding back a click's stop or rerun request until the block
-    ends, so that the fit inside it finishes and is kept first."""
-    hold = _HoldBack()
-    yield lambda fraction, message: hold(lambda: draw(fraction, message))
-    hold.release()
-
-
 @st.cache_data(max_entries=32, show_spinner=False)
 def _finished_fit(key, spec, params, train_size, seed, _result=None):
     """The finished :func:`fit` of these arguments: a store, not a computation (as
     :func:`_finished_training`), because a fit's progress callback draws into elements
-    made outside it, which a cached function could not replay. Raises ``_Miss`` when
+    made outside it, which a cached function could not replay. Raises ``Miss`` when
     asked without ``_result`` for a fit it does not hold."""
     if _result is None:
-        raise _Miss
+        raise Miss
     return _result
-
-
-# striped by the arguments of a computation; reentrant, since run holds its stripe while it
-# asks fit for the same arguments
-_LOCKS = [threading.RLock() for _ in range(16)]
-# how many runs wait for each computation's stripe, by the computation's arguments
-_WAITING = {}
-_WAITING_LOCK = threading.Lock()
-
-
-class _Abandoned(StopException):
-    """Ends a computation whose browser went away and that no other run waits for.
-
-    A StopException, so that Streamlit ends the script quietly (there is nobody to show it to)
-    and vqcore's ``except Exception`` clauses never swallow it; nothing is kept.
-    """
-
-
-def _browser_connected():
-    """False once the browser of the session running this script has gone (its websocket closed).
-
-    True outside a Streamlit server (AppTest, scripts).
-    """
-    ctx = get_script_run_ctx(suppress_warning=True)
-    if ctx is None or not Runtime.exists():
-        return True
-    return Runtime.instance().is_active_session(ctx.session_id)
-
-
-def _waiting_for(args):
-    with _WAITING_LOCK:
-        return _WAITING.get(args, 0)
-
-
-def _unless_abandoned(args, on_progress):
-    """An ``on_progress`` that first ends the computation of ``args`` (raising :class:`_Abandoned`)
-    when its browser went away and no other run waits for the same computation, then calls
-    ``on_progress`` (if any). Checked at every progress report of the fit or the encoding, and
-    as the computation starts (its ``check`` attribute), without a report of its own."""
-    def check():
-        if not _browser_connected() and not _waiting_for(args):
-            raise _Abandoned()
-
-    def report(fraction, message):
-        check()
-        if on_progress is not None:
-            on_progress(fraction, message)
-
-    report.check = check
-    return report
-
-
-def _kept(store, args, compute):
-    """``store(*args)`` when it holds a result, else ``compute()`` handed to ``store`` to keep.
-
-    One computation of the same arguments at a time: a click during a fit reruns the page at
-    once while the fit goes on in the old run (held back, see :func:`drawing_progress`); a Run
-    of the same settings then waits for it here instead of computing it a second time. While
-    it waits it counts in ``_WAITING``, so that the running computation is not abandoned when
-    its own browser goes away (:func:`_unless_abandoned`).
-    """
-    lock = _LOCKS[hash(args) % len(_LOCKS)]
-    with _WAITING_LOCK:
-        _WAITING[args] = _WAITING.get(args, 0) + 1
-    try:
-        lock.acquire()
-    finally:
-        with _WAITING_LOCK:
-            _WAITING[args] -= 1
-            if not _WAITING[args]:
-                del _WAITING[args]
-    try:
-        try:
-            return store(*args)
-        except _Miss:
-            pass
-        return store(*args, _result=compute())
-    finally:
-        lock.release()
 
 
 def fit(key, spec, params, train_size, seed, X, *, on_progress=None):
@@ -223,9 +95,8 @@ def fit(key, spec, params, train_size, seed, X, *, on_progress=None):
     (:func:`drawing_progress` makes one that holds Streamlit's stop back instead).
     """
     args = (key, spec, params, train_size, seed)
-    checked = _unless_abandoned(args, on_progress)
-    return _kept(_finished_fit, args, lambda: _fit(X, spec, params, train_size, seed, checked))
-
+    checked = unless_abandoned(args, on_progress)
+    return kept(_finished_fit, args, lambda: _fit(X, spec, params, train_size, seed, checked))
 
 
 def _fit(X, spec, params, train_size, seed, on_progress):
@@ -249,7 +120,7 @@ def _fit(X, spec, params, train_size, seed, on_progress):
 def _finished_run(key, spec, params, train_size, seed, _result=None):
     """The finished :func:`run` of these arguments; a store, as :func:`_finished_fit`."""
     if _result is None:
-        raise _Miss
+        raise Miss
     return _result
 
 
@@ -261,8 +132,8 @@ def run(key, spec, params, train_size, seed, X, *, on_progress=None):
     (in blocks, for large data) when the result is computed; as for :func:`fit`.
     """
     args = (key, spec, params, train_size, seed)
-    checked = _unless_abandoned(args, on_progress)
-    return _kept(_finished_run, args, lambda: _evaluate(fit(*args, X), X, seed, checked))
+    checked = unless_abandoned(args, on_progress)
+    return kept(_finished_run, args, lambda: _evaluate(fit(*args, X), X, seed, checked))
 
 
 def _evaluate(f, X, seed, on_progress):
@@ -647,10 +518,10 @@ def _finished_training(key, config, train_size, _result=None):
     A store, not a computation: :func:`train` computes the run outside any cached function, because
     its progress callback draws into elements made outside it (which a cached function could not
     replay), then hands it in as ``_result`` to be kept. Asked without ``_result`` on a miss, it
-    raises ``_Miss``, which is not cached.
+    raises ``Miss``, which is not cached.
     """
     if _result is None:
-        raise _Miss
+        raise Miss
     return _result
 
 
@@ -669,7 +540,7 @@ def train(key, config, train_size, X, *, callback=None, should_stop=None, callba
     if cacheable:
         try:
             return _finished_training(key, config, train_size), True
-        except _Miss:
+        except Miss:
             pass
     n = X.shape[0]
     rows = subsample_indices(n, train_size, random_state=config.random_state)
@@ -711,7 +582,7 @@ def train_with_progress(key, config, train_size, X, *, name, slot, store, state=
         except BaseException:  # noqa: BLE001 - a second request: the held one reruns anyway
             pass
 
-    hold = _HoldBack(on_hold=flag_stop)
+    hold = HoldBack(on_hold=flag_stop)
 
     def on_step(step, record):
         hold(lambda: bar.progress(min(step / config.steps, 1.0),
