@@ -152,7 +152,7 @@ SHORT_S = 3.0
 REPEATS = 10
 
 
-def _run_seed(runner, data):
+def run_seed(runner, data):
     t0 = time.perf_counter()
     runner.fit(data["train"])
     t1 = time.perf_counter()
@@ -179,11 +179,11 @@ def run_pair(makers, data, seeds=None):
     ``makers`` holds one runner factory (seed -> runner) per library. Returns
     their summaries, always over the same seeds.
     """
-    runs = [[_run_seed(make(0), data)] for make in makers]
+    runs = [[run_seed(make(0), data)] for make in makers]
     n = seeds or (REPEATS if min(r[0]["fit"] + r[0]["encode"] for r in runs) < SHORT_S else 1)
     for make, lib_runs in zip(makers, runs):  # one library's seeds in a row, so its threads
         for seed in range(1, n):             # do not slow the other's runs
-            lib_runs.append(_run_seed(make(seed), data))
+            lib_runs.append(run_seed(make(seed), data))
     return tuple(_summary(r) for r in runs)
 
 

@@ -34,7 +34,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 import numpy as np  # noqa: E402
 
 import vqcore  # noqa: E402
-from bench.compare_faiss import FaissRunner, VqcoreRunner, fmt_row, load, run_one  # noqa: E402
+from bench.compare_faiss import FaissRunner, VqcoreRunner, fmt_row, load, run_seed  # noqa: E402
 from vqcore import beam_search_encode, metrics  # noqa: E402
 
 BEAMS = (1, 2, 4, 8, 16)
@@ -101,7 +101,7 @@ def main(argv=None):
             for label, spec, make in configs(M):
                 log(f"{name} {bits} bits: {label} ...")
                 runner = make(d)
-                r = run_one(runner, data)
+                r = run_seed(runner, data)
                 ref = ref or r["mse"]
                 models[(M, label)] = runner
                 main_rows.append([name, bits, label, spec, f"{r['mse']:.4g}", f"{r['mse'] / ref:.3f}",
