@@ -55,8 +55,6 @@ __all__ = [
 ]
 
 # validation: vqcore._validation.check_codes / check_sizes (shared with the quantizers and semantic_ids).
-# The old private names, for code written before they moved (issue 17):
-_check_codes, _check_sizes = check_codes, check_sizes
 
 
 def _check_float_pair(A, B, *, name_a, name_b):
