@@ -54,7 +54,7 @@ class HoldBack:
 
 @contextmanager
 def drawing_progress(draw):
-    """An ``on_progress(fraction, message)`` for :func:`fit` that calls ``draw(fraction, message)``
+    """An ``on_progress(fraction, message)`` for :func:`ui.cache.fit` that calls ``draw(fraction, message)``
     (a progress bar's update), holding back a click's stop or rerun request until the block
     ends, so that the fit inside it finishes and is kept first."""
     hold = HoldBack()
