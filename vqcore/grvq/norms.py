@@ -57,7 +57,7 @@ class NormTermMixin:
         -------
         self
         """
-        self._check_fitted()
+        self.check_fitted()
         X = check_data(X)
         check_dim(X, self.n_features_in_)
         self._check_grvq_params(X.shape[1])
@@ -83,7 +83,7 @@ class NormTermMixin:
             X, in units of ``||x||^2``) and ``relative_norm_error`` (over
             the mean squared norm of the centred reconstructions).
         """
-        self._check_fitted()
+        self.check_fitted()
         X = check_data(X)
         check_dim(X, self.n_features_in_)
         out = []
@@ -148,8 +148,8 @@ class NormTermMixin:
         -------
         norms : ndarray of shape (n_samples,), float64
         """
-        self._check_fitted()
-        return self._adc_norms(self._validate_codes(codes))
+        self.check_fitted()
+        return self._adc_norms(self.validate_codes(codes))
 
     def _adc_norms(self, codes):
         if self.norm == "regularized":

@@ -13,7 +13,7 @@ from .._validation import check_choice, check_data, check_dim, check_int, check_
 from ..exceptions import VQLensError
 from ..kmeans import kmeans_rng, progressive_dims, progressive_kmeans_rng
 from ..metrics import usage_stats
-from ..rq import RQ_START_SHARE, ResidualQuantizer, beam_search_encode, beam_step_chunked
+from ..rq import RQ_START_SHARE, ResidualQuantizer, beam_search_encode, beam_step_chunked, train_stages
 from .encoders import codebook_variances, penalised_beam_search, start_state
 from .norms import NORMS, NormTermMixin
 
@@ -268,13 +268,12 @@ class GeneralizedResidualQuantizer(NormTermMixin, ResidualQuantizer):
         self.n_repairs_ = 0
         M, K, d = self.n_codebooks, self.codebook_size, X.shape[1]
         if self.init == "rq":
-            rq = ResidualQuantizer(
-                M, K, beam_size=self.beam_size, clustering="progressive", n_iter=self.n_iter,
-                max_points_per_centroid=self.max_points_per_centroid,
-            )
             with progress.part(0.0, RQ_START_SHARE, "RQ start: "):
-                books = rq._train_stages(Xt, self.n_iter, rng)
-            self.n_repairs_ += rq.n_repairs_
+                books, repairs = train_stages(
+                    Xt, M, K, n_iter=self.n_iter, rng=rng, beam_size=self.beam_size, train_on="beam",
+                    clustering="progressive", max_points_per_centroid=self.max_points_per_centroid,
+                )
+            self.n_repairs_ += repairs
         else:
             books = np.zeros((M, K, d), dtype=np.float32)
         with progress.part(RQ_START_SHARE if self.init == "rq" else 0.0, 1.0):
