@@ -156,7 +156,7 @@ def test_largest_prefixes_are_offered_largest_first():
 BAD = [
     ("negative.npy", lambda: npy_bytes(np.array([[0, 1], [-1, 2]])), "negative"),
     ("flat.npy", lambda: npy_bytes(np.arange(6)), "1-D"),
-    ("floats.npy", lambda: npy_bytes(np.array([[0.5, 1.0], [2.0, 3.0]])), "non-integer"),
+    ("floats.npy", lambda: npy_bytes(np.array([[0.5, 1.0], [2.0, 3.0]])), "not a whole number"),
 ]
 
 

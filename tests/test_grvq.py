@@ -7,7 +7,7 @@ import pytest
 
 from vqcore import GeneralizedResidualQuantizer, ResidualQuantizer, VQLensError, beam_search_encode, from_spec
 from vqcore.datasets import make_gaussian
-from vqcore.grvq import _start_state, codebook_variances
+from vqcore.grvq import codebook_variances, start_state
 from vqcore.metrics import usage_stats
 
 
@@ -96,7 +96,7 @@ def test_reencoding_from_the_saved_prefix_equals_a_full_beam_search(X):
     books = g.codebooks_
     Xc = g.centred(X)  # the codebooks' coordinates
     full = beam_search_encode(Xc, books, g.beam_size)
-    state = _start_state(Xc)
+    state = start_state(Xc)
     for m in range(books.shape[0]):
         codes, R, _err, _ = g._encode_from(state, books, m)
         np.testing.assert_array_equal(codes, full)

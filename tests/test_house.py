@@ -1,5 +1,7 @@
 """The house rules of issue 17: one feasibility rule and one spec format, shared by the library and the app."""
 
+import io
+
 import numpy as np
 import pytest
 
@@ -49,18 +51,24 @@ def test_budget_specs_spend_each_budget_or_say_why_not():
     assert plan == [] and skipped == ["RQ at 8 bits: K=16 codes need at least that many training rows"]
 
 
-def test_one_check_of_code_arrays_for_decode_and_the_metrics():
+def test_one_check_of_code_arrays_for_decode_the_metrics_and_uploaded_codes():
     from vqcore import metrics
+    from vqcore.io import load_codes
 
     X = np.random.default_rng(1).normal(size=(64, 4)).astype(np.float32)
     q = vqcore.from_spec("RQ2x3").fit(X)
-    for bad, words in [([[0, 8]], r"codes\[:, 1\] contains the value 8 but codebook_size=8"),
-                       ([[0, -1]], r"codes\[:, 1\] contains the negative value -1"),
-                       ([[0.5, 1]], r"codes\[0, 0\]=0.5 is not a whole number")]:
+    for bad, words, in_a_file in [([[0, 8]], r"codes\[:, 1\] contains the value 8 but codebook_size=8", False),
+                                  ([[0, -1]], r"codes\[:, 1\] contains the negative value -1", True),
+                                  ([[0.5, 1]], r"codes\[0, 0\]=0.5 is not a whole number", True)]:
         with pytest.raises(vqcore.DataError, match=words):
             q.decode(bad)
         with pytest.raises(vqcore.DataError, match=words):
             metrics.usage_stats(np.asarray(bad), 8)
+        if in_a_file:  # a file of codes has no K to exceed; its messages add the file's name and row
+            buf = io.BytesIO()
+            np.save(buf, np.asarray(bad))
+            with pytest.raises(vqcore.DataError, match=r"c\.npy: " + words + r".* In the file: row 0, level \d"):
+                load_codes(buf.getvalue(), "c.npy")
     # whole floats are codes; an empty array decodes to no rows
     assert np.array_equal(q.decode([[1.0, 2.0]]), q.decode([[1, 2]]))
     assert q.decode(np.zeros((0, 2), dtype=np.uint8)).shape == (0, 4)

@@ -524,7 +524,7 @@ def test_reconstruction_error_is_chunked_without_changing_the_result(monkeypatch
     X_hat = X + rng.normal(scale=0.3, size=X.shape).astype(np.float32)
     whole = reconstruction_error(X, X_hat)
 
-    monkeypatch.setattr(metrics, "DEFAULT_CHUNK_BYTES", 8 * 4 * 7)  # 7 rows a chunk
+    monkeypatch.setattr(metrics.reconstruction, "DEFAULT_CHUNK_BYTES", 8 * 4 * 7)  # 7 rows a chunk
     chunked = reconstruction_error(X, X_hat)
 
     for key in ("mse", "relative", "snr_db"):
@@ -569,7 +569,7 @@ def test_exact_neighbors_match_brute_force(make, k, chunk_bytes, monkeypatch):
     rng = np.random.default_rng(7)
     base, queries = make(rng, 300, 16), make(rng, 40, 16)
     if chunk_bytes is not None:
-        monkeypatch.setattr(metrics, "DEFAULT_CHUNK_BYTES", chunk_bytes)
+        monkeypatch.setattr(metrics.recall, "KNN_CHUNK_BYTES", chunk_bytes)
 
     got = exact_neighbors(base, queries, k)
 

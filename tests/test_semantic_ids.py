@@ -494,10 +494,13 @@ def test_export_csv_quotes_awkward_labels():
 
 BAD_FILES = [
     # (id, bytes, filename, words the message must hold)
-    ("fraction-npy", npy(np.array([[1.0, 2.5]])), "c.npy", ["non-integer", "row 0, level 1", "2.5"]),
-    ("fraction-csv", b"a,b\n1,2\n3,4.5\n", "c.csv", ["non-integer", "row 1, level 1", "4.5"]),
-    ("negative-npy", npy(np.array([[1, 2], [3, -4]])), "c.npy", ["negative", "row 1, level 1", "-4"]),
+    ("fraction-npy", npy(np.array([[1.0, 2.5]])), "c.npy", ["whole number", "row 0, level 1", "2.5", "embeddings"]),
+    ("fraction-csv", b"a,b\n1,2\n3,4.5\n", "c.csv", ["not a whole number", "row 1, level 1", "4.5"]),
+    ("negative-npy", npy(np.array([[1, 2], [3, -4]])), "c.npy", ["negative value -4", "row 1, level 1", "missing"]),
     ("negative-csv", b"a,b\n-1,2\n", "c.csv", ["negative", "row 0, level 0", "-1"]),
+    # the row is that of the value the message names (the lowest of the first level with a negative)
+    ("negative-two-levels", npy(np.array([[1, -2], [-3, 0]])), "c.npy",
+     ["codes[:, 0] contains the negative value -3", "row 1, level 0", "2 such value(s)"]),
     ("one-dimensional", npy(np.arange(5)), "c.npy", ["1-D", "reshape(-1, 1)"]),
     ("too-many-levels", npy(np.zeros((2, MAX_CODE_LEVELS + 1), int)), "c.npy", ["65 columns", "embeddings"]),
     ("no-rows", npy(np.zeros((0, 3), int)), "c.npy", ["empty", "(0, 3)"]),
@@ -507,9 +510,9 @@ BAD_FILES = [
     ("empty-cell-csv", b"a,b\n1,2\n3,\n", "c.csv", ["missing", "row 1, level 1"]),
     ("null-parquet", parquet(pd.DataFrame({"a": [1, None], "b": [1, 2]})), "c.parquet", ["missing", "row 1"]),
     ("text-in-code-column", b"a,b,t\n1,2,x\n1,oops,y\n3,4,z\n", "c.csv", ["'b'", "oops", "text_column"]),
-    ("infinite", npy(np.array([[1.0, np.inf]])), "c.npy", ["non-integer", "inf"]),
-    ("too-large-float", npy(np.array([[2.0**60]])), "c.npy", ["non-integer"]),
-    ("booleans", npy(np.ones((2, 2), dtype=bool)), "c.npy", ["booleans"]),
+    ("infinite", npy(np.array([[1.0, np.inf]])), "c.npy", ["not a whole number", "inf"]),
+    ("too-large-float", npy(np.array([[2.0**60]])), "c.npy", ["not a whole number"]),
+    ("booleans", npy(np.ones((2, 2), dtype=bool)), "c.npy", ["dtype bool", "astype(np.int64)"]),
     ("pickle", npy(np.array([[1, None]], dtype=object)), "c.npy", ["pickle"]),
     ("complex", npy(np.ones((2, 2), dtype=complex)), "c.npy", ["complex"]),
     ("wrong-extension", b"1,2\n", "c.txt", [".txt", ".npy, .csv, .tsv, .parquet", "numpy.save(path, codes)"]),

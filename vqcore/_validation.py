@@ -154,6 +154,13 @@ def check_sizes(value, n_codebooks, *, name):
     return [check_int(f"{name}[{m}]", v, low=1) for m, v in enumerate(values)]
 
 
+def _value_error(message, reason, row, column, n_bad):
+    """A DataError about the values of a code array, with what is wrong and where the value it names is."""
+    error = DataError(message)
+    error.reason, error.row, error.column, error.n_bad = reason, int(row), int(column), int(n_bad)
+    return error
+
+
 def check_codes(codes, codebook_size=None, *, counted=False, min_rows=1):
     """Validate codes; return ``(codes, sizes)``.
 
@@ -164,6 +171,13 @@ def check_codes(codes, codebook_size=None, *, counted=False, min_rows=1):
     the largest code + 1 when it is None). ``counted=True`` also bounds the
     sizes, for functions that allocate one histogram bin per code.
     ``min_rows=0`` accepts an empty (0, M) array.
+
+    A :class:`DataError` about the values also carries ``reason``
+    (``"not whole"``, ``"negative"`` or ``"too large"`` for K), ``row`` and
+    ``column``, where the value its message names is, and ``n_bad``, how many
+    values fail the same way, so that a caller can add its own context
+    without a second check (:func:`vqcore.io.load_codes` names the row of the
+    file and says what to do).
     """
     if isinstance(codes, np.ndarray) and codes.dtype == object:
         raise DataError("codes has dtype object; pass an integer array of code indices.")
@@ -190,18 +204,18 @@ def check_codes(codes, codebook_size=None, *, counted=False, min_rows=1):
         bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (np.abs(arr) >= MAX_EXACT_FLOAT_INT)
         if bad.any():
             i, m = np.argwhere(bad)[0]
-            raise DataError(
+            raise _value_error(
                 f"codes[{i}, {m}]={arr[i, m].item()!r} is not a whole number below 2**53; "
-                f"codes should be integers >= 0."
+                f"codes should be integers >= 0.", "not whole", i, m, bad.sum()
             )
         arr = arr.astype(np.int64)
     lows, highs = arr.min(axis=0), arr.max(axis=0)
     negative = np.flatnonzero(lows < 0)
     if negative.size:
         m = int(negative[0])
-        raise DataError(
+        raise _value_error(
             f"codes[:, {m}] contains the negative value {int(lows[m])}; codes should be "
-            f"integers >= 0."
+            f"integers >= 0.", "negative", np.argmax(arr[:, m] == lows[m]), m, (arr < 0).sum()
         )
     if codebook_size is None:
         sizes = [int(h) + 1 for h in highs]
@@ -214,9 +228,10 @@ def check_codes(codes, codebook_size=None, *, counted=False, min_rows=1):
                     if np.ndim(codebook_size) == 0
                     else (f"codebook_size[{m}]={size}")
                 )
-                raise DataError(
+                raise _value_error(
                     f"codes[:, {m}] contains the value {int(high)} but {which}; codes of a "
-                    f"codebook of size K should be in 0..K-1."
+                    f"codebook of size K should be in 0..K-1.", "too large", np.argmax(arr[:, m] == high), m,
+                    (arr >= np.asarray(sizes)).sum()
                 )
     if counted:
         for m, size in enumerate(sizes):

@@ -79,7 +79,7 @@ class BaseQuantizer(BaseEstimator):
         -------
         Xc : ndarray of shape (n_samples, n_features), float32
         """
-        self._check_fitted()
+        self.check_fitted()
         X = check_data(X, min_rows=0)
         check_dim(X, self.n_features_in_)
         return self._centre(X)
@@ -89,14 +89,47 @@ class BaseQuantizer(BaseEstimator):
         mean = self._mean()
         return X if mean is None else np.subtract(X, mean, dtype=np.float32)
 
-    def _check_fitted(self):
+    def check_fitted(self):
+        """Raise unless the quantizer has been fitted (or built from trained codebooks).
+
+        Every public method that needs ``codebooks_`` calls this first, and so
+        do the functions of other modules that take a fitted quantizer
+        (:func:`vqcore.report.beam_sweep`, :func:`vqcore.pipeline.report_dataset`,
+        the exports of :mod:`vqcore.export` and :mod:`vqcore.models.native`).
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            No ``codebooks_`` yet; the message says to call ``fit``.
+        """
         if not hasattr(self, "codebooks_"):
             raise NotFittedError(
                 f"This {type(self).__name__} instance is not fitted yet. Call 'fit' "
                 "with appropriate arguments before using this quantizer."
             )
 
-    def _validate_codes(self, codes):
+    def validate_codes(self, codes):
+        """Codes checked against this quantizer's M and K, as indices ready for lookups.
+
+        The shape must be (n, n_codebooks); the values go through the one
+        check of code arrays (:func:`vqcore._validation.check_codes`) with
+        ``codebook_size``. Zero rows are accepted.
+
+        Parameters
+        ----------
+        codes : array-like of shape (n_samples, n_codebooks)
+            Integer codes in ``0..codebook_size - 1``.
+
+        Returns
+        -------
+        codes : ndarray of shape (n_samples, n_codebooks), intp
+
+        Raises
+        ------
+        DataError
+            Another number of columns, or values that are not codes of a
+            codebook of size K (the message names the column and value).
+        """
         codes = np.asarray(codes)
         M = self.n_codebooks
         if codes.ndim != 2 or codes.shape[1] != M:
@@ -116,7 +149,7 @@ class BaseQuantizer(BaseEstimator):
         -------
         codes : ndarray of shape (n_samples, n_codebooks), unsigned int
         """
-        self._check_fitted()
+        self.check_fitted()
         X = check_data(X, min_rows=0)
         check_dim(X, self.n_features_in_)
         n = X.shape[0]
@@ -143,8 +176,8 @@ class BaseQuantizer(BaseEstimator):
         -------
         X_hat : ndarray of shape (n_samples, n_features), float32
         """
-        self._check_fitted()
-        codes = self._validate_codes(codes)
+        self.check_fitted()
+        codes = self.validate_codes(codes)
         X_hat = np.ascontiguousarray(self._decode(codes), dtype=np.float32)
         mean = self._mean()
         if mean is not None:
@@ -162,7 +195,7 @@ class BaseQuantizer(BaseEstimator):
     def codebook_bytes(self):
         """Bytes of what the decoder (and a search) must hold: the codebooks, the mean and,
         for OPQ, the rotation, as stored (float32)."""
-        self._check_fitted()
+        self.check_fitted()
         total = np.asarray(self.codebooks_).nbytes
         for name in ("mean_", "rotation_"):
             value = getattr(self, name, None)
@@ -182,7 +215,7 @@ class BaseQuantizer(BaseEstimator):
         -------
         madds : int
         """
-        self._check_fitted()
+        self.check_fitted()
         return int(self._encode_cost())
 
     def _encode_cost(self):
@@ -229,11 +262,11 @@ class BaseQuantizer(BaseEstimator):
         -------
         errors : ndarray of shape (n_codebooks,), float64
         """
-        self._check_fitted()
+        self.check_fitted()
         X = check_data(X)
         check_dim(X, self.n_features_in_)
         if codes is not None:
-            codes = self._validate_codes(codes)
+            codes = self.validate_codes(codes)
             if codes.shape[0] != X.shape[0]:
                 raise DataError(
                     f"codes has {codes.shape[0]} rows but X has {X.shape[0]}; pass the codes of X."

@@ -201,7 +201,7 @@ def to_faiss_index(quantizer, codes=None, *, X=None):
         K not a power of two, or a quantizer kind faiss has no index for.
     """
     faiss = _faiss()
-    quantizer._check_fitted()
+    quantizer.check_fitted()
     nbits = _nbits(quantizer)
     d, M = quantizer.n_features_in_, quantizer.n_codebooks
     kind = _index_kind(quantizer)
@@ -226,7 +226,7 @@ def to_faiss_index(quantizer, codes=None, *, X=None):
             raise VQLensError("pass codes or X, not both.")
         codes = quantizer.encode(X)
     if codes is not None:
-        codes = quantizer._validate_codes(codes)
+        codes = quantizer.validate_codes(codes)
         packed = _pack(faiss, inner, codes, nbits)
         inner.add_sa_codes(packed)
         if index is not inner:

@@ -197,7 +197,7 @@ def report_dataset(quantizer, dataset, *, chunk_rows=DEFAULT_CHUNK_ROWS, queries
         The keys of :func:`vqcore.report.evaluate`, plus ``collisions.groups``.
     codes : ndarray of shape (n, M)
     """
-    quantizer._check_fitted()
+    quantizer.check_fitted()
     if dataset.d != quantizer.n_features_in_:
         raise DataError(f"{dataset.source} has d={dataset.d} but the quantizer was fitted with "
                         f"n_features={quantizer.n_features_in_}.")

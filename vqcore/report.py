@@ -379,7 +379,7 @@ def beam_sweep(quantizer, X, beams=BEAMS, *, max_rows=5000, random_state=0):
         One per beam: ``beam``, ``seconds`` (wall time of the encoding),
         ``rows``, ``mse`` and ``relative`` (mse / total variance).
     """
-    quantizer._check_fitted()
+    quantizer.check_fitted()
     if not getattr(quantizer, "additive", False) or quantizer.n_codebooks < 2:
         raise VQLensError(
             f"beam search needs an additive quantizer with at least 2 codebooks; got "

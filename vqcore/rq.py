@@ -135,6 +135,65 @@ def beam_search_encode(X, codebooks, beam_size=1, *, init_codes=None):
     return out
 
 
+def train_stages(X, n_codebooks, codebook_size, *, n_iter, rng, beam_size=1, train_on="beam",
+                 clustering="progressive", init="k-means++", max_points_per_centroid=256):
+    """Learn the M codebooks of residual quantization, stage by stage, with beam search.
+
+    Stage m clusters the residuals left by stages 0..m-1 (Juang & Gray 1982;
+    Chen et al. 2010): those of every path kept in the beam
+    (``train_on="beam"``, as faiss does) or of the best path only
+    (``"best"``); the beam then moves on with the new codebook (Liu et al.
+    2015). This is what :meth:`ResidualQuantizer.fit` trains, and the RQ start
+    of :class:`~vqcore.AdditiveQuantizer` and
+    :class:`~vqcore.GeneralizedResidualQuantizer`. Progress is reported per
+    stage (:mod:`vqcore.progress`).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d), float32
+        Training rows, centred and subsampled already.
+    n_codebooks, codebook_size : int
+        M and K.
+    n_iter : int
+        Lloyd iterations per stage (per dimension step when progressive).
+    rng : numpy.random.Generator
+    beam_size : int, default=1
+    train_on : {"beam", "best"}, default="beam"
+    clustering : {"progressive", "plain"}, default="progressive"
+        :func:`vqcore.kmeans.progressive_kmeans` or k-means with ``init``.
+    init : {"k-means++", "random"}, default="k-means++"
+        Used by ``clustering="plain"`` only.
+    max_points_per_centroid : int or None, default=256
+
+    The parameters are taken as checked (:meth:`ResidualQuantizer.fit` checks
+    them).
+
+    Returns
+    -------
+    codebooks : ndarray of shape (M, K, d), float32
+    n_repairs : int
+        Empty clusters repaired over all stages.
+    """
+    M, K, d = n_codebooks, codebook_size, X.shape[1]
+    books = np.zeros((M, K, d), dtype=np.float32)
+    R = X[:, None, :].copy()
+    err = np.einsum("cbd,cbd->cb", R, R)
+    codes = np.empty((X.shape[0], 1, 0), dtype=np.int64)
+    n_repairs = 0
+    for m in range(M):
+        progress.report(m / M, f"stage {m + 1} of {M}")
+        train = R.reshape(-1, d) if train_on == "beam" else R[:, 0, :]
+        if clustering == "progressive":
+            res = progressive_kmeans_rng(train, K, None, n_iter, max_points_per_centroid, rng)
+        else:
+            res = kmeans_rng(train, K, n_iter, init, max_points_per_centroid, None, rng)
+        n_repairs += res.n_repairs
+        books[m] = res.centroids
+        B_out = min(beam_size, R.shape[1] * K)
+        R, err, codes = beam_step_chunked(R, err, codes, books[m], sq_norms(books[m]), B_out)
+    return books, n_repairs
+
+
 class ResidualQuantizer(BaseQuantizer):
     """Quantize the vector, then its residual, M times; the codewords add up.
 
@@ -251,23 +310,11 @@ class ResidualQuantizer(BaseQuantizer):
         return self
 
     def _train_stages(self, X, n_iter, rng, beam_size=None):
-        M, K, d = self.n_codebooks, self.codebook_size, X.shape[1]
-        books = np.zeros((M, K, d), dtype=np.float32)
-        R = X[:, None, :].copy()
-        err = np.einsum("cbd,cbd->cb", R, R)
-        codes = np.empty((X.shape[0], 1, 0), dtype=np.int64)
-        self.n_repairs_ = 0
-        for m in range(M):
-            progress.report(m / M, f"stage {m + 1} of {M}")
-            train = R.reshape(-1, d) if self.train_on == "beam" else R[:, 0, :]
-            if self.clustering == "progressive":
-                res = progressive_kmeans_rng(train, K, None, n_iter, self.max_points_per_centroid, rng)
-            else:
-                res = kmeans_rng(train, K, n_iter, self.init, self.max_points_per_centroid, None, rng)
-            self.n_repairs_ += res.n_repairs
-            books[m] = res.centroids
-            B_out = min(beam_size or self.beam_size, R.shape[1] * K)
-            R, err, codes = beam_step_chunked(R, err, codes, books[m], sq_norms(books[m]), B_out)
+        books, self.n_repairs_ = train_stages(
+            X, self.n_codebooks, self.codebook_size, n_iter=n_iter, rng=rng,
+            beam_size=beam_size or self.beam_size, train_on=self.train_on, clustering=self.clustering,
+            init=self.init, max_points_per_centroid=self.max_points_per_centroid,
+        )
         return books
 
     def _encode(self, X):

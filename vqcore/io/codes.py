@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._validation import MAX_COUNTED_CODEBOOK_SIZE, check_codes
 from ..exceptions import DataError
 from .limits import (
     DEFAULT_MAX_BYTES,
@@ -30,9 +31,6 @@ from .npy import parse_npy_header
 CODES_EXTENSIONS = (".npy", ".csv", ".tsv", ".parquet")
 #: Most code levels (columns) accepted; more is almost surely an embedding file.
 MAX_CODE_LEVELS = 64
-# Above this a "codebook" is an id space (metrics cannot count it code by code).
-_LARGE_CODEBOOK = 2**26
-_MAX_EXACT_FLOAT_INT = 2**53
 
 
 @dataclass
@@ -155,6 +153,25 @@ def _first_bad(mask):
     return int(i), int(m)
 
 
+# what to do, for the failures of the code check (vqcore._validation.check_codes) a file most often has
+_ADVICE = {
+    "not whole": "If this file holds embeddings, load it as embeddings instead.",
+    "negative": "If a negative value marks a missing code, drop those items or give them a real code.",
+}
+
+
+def _in_file(error, dtype):
+    """The file's context around a message of the code check: where the value it names is in the
+    file, how many values fail alike, and what to do."""
+    if dtype.kind == "b":
+        return " Save them with an integer dtype, e.g. codes.astype(np.int64)."
+    if getattr(error, "row", None) is None:
+        return ""
+    advice = _ADVICE.get(error.reason)
+    return (f" In the file: row {error.row}, level {error.column} (counting from 0); {error.n_bad} such "
+            f"value(s).{' ' + advice if advice else ''}")
+
+
 def finish_codes(arr, *, source, notes, labels=None, array_keys=None, caps=None):
     """Turn a checked numeric 2-D array into LoadedCodes: exact non-negative integers."""
     what = source
@@ -176,48 +193,30 @@ def finish_codes(arr, *, source, notes, labels=None, array_keys=None, caps=None)
         check_caps(arr.shape, arr.dtype.itemsize, caps, what)
     # the embedding loaders note their float32 conversion; codes are not converted to float
     notes = [s for s in notes if not s.startswith("Converted ")]
-    kind = arr.dtype.kind
-    if kind == "b":
-        raise DataError(
-            f"{what} holds booleans (True/False), not code indices; codes should be integers >= 0. "
-            "Save them with an integer dtype, e.g. codes.astype(np.int64)."
-        )
-    if kind == "f":
-        missing = np.isnan(arr)
+    stored = arr.dtype
+    if stored.kind == "f":
+        missing = np.isnan(arr)  # an empty CSV cell or a parquet null: no code, rather than a wrong one
         if missing.any():
             i, m = _first_bad(missing)
             raise DataError(
                 f"{what} has {int(missing.sum())} missing (NaN or empty) value(s), the first in row {i}, "
                 f"level {m} (counting from 0); every item needs a code at every level. Fill or remove those rows."
             )
-        bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (np.abs(arr) >= _MAX_EXACT_FLOAT_INT)
-        if bad.any():
-            i, m = _first_bad(bad)
-            raise DataError(
-                f"{what} holds non-integer values: row {i}, level {m} (counting from 0) is {arr[i, m].item()!r} "
-                f"({int(bad.sum())} such value(s)). Codes should be whole numbers >= 0 (code indices); "
-                "if this file holds embeddings, load it as embeddings instead."
-            )
-        if source.lower().endswith(".npy"):  # text and parquet columns are always read as float64
-            notes.append(f"Converted whole numbers stored as {arr.dtype.name} to integers.")
-    negative = arr < 0
-    if negative.any():
-        i, m = _first_bad(negative)
-        raise DataError(
-            f"{what} holds negative codes: row {i}, level {m} (counting from 0) is {arr[i, m].item()} "
-            f"({int(negative.sum())} negative value(s)). Codes should be integers >= 0; if a negative "
-            "value marks a missing code, drop those items or give them a real code."
-        )
+    try:  # the one check of code arrays, with the file's context around its wording
+        arr, sizes = check_codes(arr)
+    except DataError as error:
+        raise DataError(f"{what}: {error}{_in_file(error, stored)}") from None
+    if stored.kind == "f" and source.lower().endswith(".npy"):  # text and parquet are always read as float64
+        notes.append(f"Converted whole numbers stored as {stored.name} to integers.")
     highs = arr.max(axis=0)
     top = int(highs.max())
     dtype = np.min_scalar_type(top)
     codes = arr.astype(dtype, order="C", copy=True)
-    sizes = [int(h) + 1 for h in highs]
     notes.append(
         f"Read {n} item(s) with {n_levels} code level(s); codebook sizes inferred as max + 1 per level: "
         f"{listing(sizes, limit=8)}. A level's real size may be larger if its top codes are unused."
     )
-    large = [m for m, k in enumerate(sizes) if k > _LARGE_CODEBOOK]
+    large = [m for m, k in enumerate(sizes) if k > MAX_COUNTED_CODEBOOK_SIZE]
     if large:
         notes.append(
             f"Level(s) {listing(large)} hold values up to {top:,}: these look like item ids, not code "

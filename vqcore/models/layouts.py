@@ -75,7 +75,13 @@ def describe_tensors(refs, limit=40):
     return "\n".join(lines)
 
 
-def _array(refs, name, what, *, ndim=None):
+def float_tensor(refs, name, what, *, ndim=None):
+    """Tensor ``name`` of ``refs`` as a finite float32 array, with ``ndim`` dimensions when given.
+
+    Raises :class:`~vqcore.exceptions.DataError`, naming the file (``what``)
+    and the tensor, for a tensor that is not float, has another number of
+    dimensions, or holds NaN or infinite values (a model that diverged).
+    """
     ref = refs[name]
     if ref.dtype not in ("float32", "float64", "float16", "bfloat16"):
         raise DataError(f"{what}: tensor {name!r} has dtype {ref.dtype}; a codebook or projection should be float.")
@@ -94,15 +100,15 @@ def _array(refs, name, what, *, ndim=None):
 def _affine(refs, base, what):
     """An nn.Linear at ``base`` (``.weight``, ``.bias``), or a Linear then a LayerNorm (``.0``, ``.1``)."""
     if base + ".weight" in refs:
-        W = _array(refs, base + ".weight", what, ndim=2)
-        b = _array(refs, base + ".bias", what, ndim=1) if base + ".bias" in refs else None
+        W = float_tensor(refs, base + ".weight", what, ndim=2)
+        b = float_tensor(refs, base + ".bias", what, ndim=1) if base + ".bias" in refs else None
         return Affine(W, b)
     if base + ".0.weight" in refs:
         aff = _affine(refs, base + ".0", what)
         if base + ".1.weight" in refs:
-            aff.ln_weight = _array(refs, base + ".1.weight", what, ndim=1)
+            aff.ln_weight = float_tensor(refs, base + ".1.weight", what, ndim=1)
             if base + ".1.bias" in refs:
-                aff.ln_bias = _array(refs, base + ".1.bias", what, ndim=1)
+                aff.ln_bias = float_tensor(refs, base + ".1.bias", what, ndim=1)
         return aff
     return None
 
@@ -120,16 +126,16 @@ def _vqp_codebook(refs, base, what, notes):
     """A vector-quantize-pytorch Codebook at ``base`` (``base._codebook.``): (H, K, c) with affine stats applied."""
     cb = base + "_codebook."
     _check_initted(refs, cb, what)
-    E = _array(refs, cb + "embed", what, ndim=3)
+    E = float_tensor(refs, cb + "embed", what, ndim=3)
     if cb + "codebook_mean" in refs:
         # affine_param=True: embed = (embed - codebook_mean) * batch_std / codebook_std + batch_mean
-        mean_c = _array(refs, cb + "codebook_mean", what)
-        std_c = np.sqrt(np.maximum(_array(refs, cb + "codebook_variance", what), 1e-5))
+        mean_c = float_tensor(refs, cb + "codebook_mean", what)
+        std_c = np.sqrt(np.maximum(float_tensor(refs, cb + "codebook_variance", what), 1e-5))
         if cb + "batch_mean" not in refs:
             raise DataError(f"{what}: {cb}codebook_mean is present but batch_mean is not; the model was saved "
                             "before its first training step.")
-        mean_b = _array(refs, cb + "batch_mean", what)
-        std_b = np.sqrt(np.maximum(_array(refs, cb + "batch_variance", what), 1e-5))
+        mean_b = float_tensor(refs, cb + "batch_mean", what)
+        std_b = np.sqrt(np.maximum(float_tensor(refs, cb + "batch_variance", what), 1e-5))
         E = ((E - mean_c) * (std_b / std_c) + mean_b).astype(np.float32)
         notes.append("affine_param statistics applied to the codebook, as the library does at inference")
     norms = np.linalg.norm(E, axis=-1)
@@ -263,10 +269,10 @@ def _build_embedding_list(refs, p, what, listname):
     names = _contiguous(found, what, f"{listname}.* embeddings")
     notes, books = [], []
     for name in names:
-        C = _array(refs, name, what, ndim=2)
+        C = float_tensor(refs, name, what, ndim=2)
         proj = name[: -len("embedding.weight")] + "out_proj.0.weight"
         if proj in refs:  # RQ-VAE-Recommender's sim_vq: codebook = embedding @ W^T
-            C = (C @ _array(refs, proj, what, ndim=2).T).astype(np.float32)
+            C = (C @ float_tensor(refs, proj, what, ndim=2).T).astype(np.float32)
             notes.append("each layer's out_proj applied to its embedding (sim_vq)")
         books.append(C)
     _uniform(books, what)
@@ -283,7 +289,7 @@ def _build_embedding_list(refs, p, what, listname):
 
 
 def _build_vqtorch(refs, p, what):
-    C = _array(refs, p + "codebook.weight", what, ndim=2)
+    C = float_tensor(refs, p + "codebook.weight", what, ndim=2)
     notes = []
     at = p + "affine_transform."
     if at + "scale" in refs:
@@ -291,8 +297,8 @@ def _build_vqtorch(refs, p, what):
                         "scale (affine_lr) is not stored in the file, so its codebook cannot be rebuilt exactly. "
                         "Save vq.get_codebook() as a tensor and load that.")
     if at + "running_c_mean" in refs:
-        ze_m, ze_v = _array(refs, at + "running_ze_mean", what), _array(refs, at + "running_ze_var", what)
-        c_m, c_v = _array(refs, at + "running_c_mean", what), _array(refs, at + "running_c_var", what)
+        ze_m, ze_v = float_tensor(refs, at + "running_ze_mean", what), float_tensor(refs, at + "running_ze_var", what)
+        c_m, c_v = float_tensor(refs, at + "running_c_mean", what), float_tensor(refs, at + "running_c_var", what)
         if ze_m.shape[0] != 1:
             raise DataError(f"{what}: the affine transform has {ze_m.shape[0]} groups; only one is supported.")
         scale = np.sqrt(ze_v / (c_v + 1e-8))
@@ -306,7 +312,7 @@ def _build_vqtorch(refs, p, what):
 
 def _build_codebook_list(refs, p, what):
     names = _contiguous(_levels(refs, _CODEBOOK_LIST, p), what, "the codebooks")
-    books = [_array(refs, n, what, ndim=2) for n in names]
+    books = [float_tensor(refs, n, what, ndim=2) for n in names]
     _uniform(books, what)
     books = np.stack(books)
     group = Group(books=books, cols=slice(0, books.shape[2]), out_cols=slice(0, books.shape[2]))
@@ -319,7 +325,7 @@ def build_single_tensor(refs, name, what):
     if len(ref.shape) not in (2, 3):
         raise DataError(f"{what}: tensor {name!r} has shape {tuple(ref.shape)}; a codebook is (K, d), or "
                         "(M, K, d) for M residual levels.")
-    arr = _array(refs, name, what)
+    arr = float_tensor(refs, name, what)
     books = arr[None] if arr.ndim == 2 else arr
     group = Group(books=books, cols=slice(0, books.shape[2]), out_cols=slice(0, books.shape[2]))
     kind = "one codebook" if books.shape[0] == 1 else f"{books.shape[0]} residual codebooks"
@@ -331,8 +337,8 @@ def build_rotated_product(refs, what):
 
     Codes are PQ codes of ``x @ rotation``; the reconstruction is rotated back.
     """
-    books = _array(refs, "codebooks", what, ndim=3)
-    R = _array(refs, "rotation", what, ndim=2)
+    books = float_tensor(refs, "codebooks", what, ndim=3)
+    R = float_tensor(refs, "rotation", what, ndim=2)
     M, _, ds = books.shape
     if R.shape != (M * ds, M * ds):
         raise DataError(f"{what}: rotation has shape {R.shape} but {M} codebooks of width {ds} need "

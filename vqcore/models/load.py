@@ -283,7 +283,7 @@ def _load(data, filename, ext, what, prefix, max_bytes, max_elements):
     q = fitted(encoder, layout=layout, source_info=info)
     if fmt == "npz" and prefix is None and "codebooks" in refs and "mean" in refs:
         # VQ Lens's own download: codebooks centred on the training data's mean (vqcore.base)
-        mean = layouts._array(refs, "mean", what, ndim=1)
+        mean = layouts.float_tensor(refs, "mean", what, ndim=1)
         if mean.shape[0] != q.n_features_in_:
             raise DataError(f"{what}: mean has {mean.shape[0]} values but the codebooks have "
                             f"d={q.n_features_in_} dimensions.")

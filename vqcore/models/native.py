@@ -55,7 +55,7 @@ def save_codebooks(quantizer):
     >>> type(back).__name__, bool((back.encode(X) == pq.encode(X)).all())
     ('ProductQuantizer', True)
     """
-    quantizer._check_fitted()
+    quantizer.check_fitted()
     arrays = {"codebooks": np.asarray(quantizer.codebooks_)}
     if hasattr(quantizer, "rotation_"):
         arrays["rotation"] = np.asarray(quantizer.rotation_)

@@ -1,132 +1,24 @@
-"""Generalized residual vector quantization (GRVQ).
-
-RQ learns codebook m once, on the residuals of stages 0..m-1, and never
-revisits it. GRVQ keeps all M codebooks and improves them in turn: codebook m
-is refitted on the *intermediate set* ``x - sum_{j != m} c_j(x)`` (what is left
-once every other codebook's contribution is removed), the data are re-encoded
-by beam search, and so on around the codebooks for several passes. One pass
-from all-zero codebooks with a beam of 1 is plain RQ.
-
-References
-----------
-S. Liu, J. Shao and H. Lu, "Generalized residual vector quantization for large
-scale data", ICME 2015 (arXiv:1609.05345): the alternation, the transition
-clustering (k-means in PCA space on a growing number of dimensions), the
-multi-path (beam) encoding with the codebooks in descending order of variance,
-and the three ways of handling the norm term of fast Euclidean search.
-T. Zhang, C. Du and J. Wang, "Composite quantization for approximate nearest
-neighbor search", ICML 2014: the constant inter-codebook term that
-``norm="regularized"`` asks for.
-"""
+"""The GRVQ estimator: its parameters, the fit (passes of codebook refits and beam re-encoding)
+and partial_fit; the norm options are :mod:`vqcore.grvq.norms`, the encoders
+:mod:`vqcore.grvq.encoders`."""
 
 import itertools
 import numbers
 
 import numpy as np
 
-from . import progress
-from ._distances import sq_norms
-from ._validation import check_choice, check_data, check_dim, check_int, check_random_state
-from .exceptions import VQLensError
-from .kmeans import kmeans_rng, progressive_dims, progressive_kmeans_rng
-from .metrics import usage_stats
-from .rq import RQ_START_SHARE, ResidualQuantizer, beam_search_encode, beam_step_chunked
-
-NORMS = ("none", "float", "quantized", "regularized")
-
-# rounds of (penalised codebook update, beam re-encoding) for norm="regularized"
-_NORM_ROUNDS = 4
+from .. import progress
+from .._distances import sq_norms
+from .._validation import check_choice, check_data, check_dim, check_int, check_random_state
+from ..exceptions import VQLensError
+from ..kmeans import kmeans_rng, progressive_dims, progressive_kmeans_rng
+from ..metrics import usage_stats
+from ..rq import RQ_START_SHARE, ResidualQuantizer, beam_search_encode, beam_step_chunked, train_stages
+from .encoders import codebook_variances, penalised_beam_search, start_state
+from .norms import NORMS, NormTermMixin
 
 
-def codebook_variances(codebooks):
-    """Variance of the codewords of each codebook, ``mean_k ||c_k - mean_k c_k||^2``.
-
-    Parameters
-    ----------
-    codebooks : ndarray of shape (M, K, d)
-
-    Returns
-    -------
-    variances : ndarray of shape (M,), float64
-    """
-    books = np.asarray(codebooks, dtype=np.float64)
-    centred = books - books.mean(axis=1, keepdims=True)
-    return np.einsum("mkd,mkd->m", centred, centred) / books.shape[1]
-
-
-def penalised_beam_search(X, codebooks, beam_size, penalty, target):
-    """Beam search for ``min ||x - sum_m c_m||^2 + penalty * (cross - target)^2``.
-
-    ``cross = sum_{i != j} <c_i, c_j>`` is the cross term of the
-    reconstruction's squared norm, the part of ``||x_hat||^2`` that the
-    lookup tables of fast search cannot hold (composite quantization's
-    constraint, Zhang et al. 2014; GRVQ's regularized norm, Liu et al. 2015).
-    Paths are scored by the penalised objective at every stage, with the
-    partial cross term compared to the share of ``target`` its pairs carry
-    (``target * m (m + 1) / (M (M - 1))`` after stage m); at the last stage the
-    score is the objective itself. ``penalty=0`` is :func:`vqcore.beam_search_encode`.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n, d), float32
-    codebooks : ndarray of shape (M, K, d)
-    beam_size : int
-    penalty : float
-        Weight of the squared deviation, in units of 1 / ||x||^2.
-    target : float
-        The constant the cross term is held to.
-
-    Returns
-    -------
-    codes : ndarray of shape (n, M), int64
-    """
-    M, K, d = codebooks.shape
-    n = X.shape[0]
-    books = np.asarray(codebooks, dtype=np.float32)
-    Cn = np.einsum("mkd,mkd->mk", books, books)
-    pairs = max(1, M * (M - 1))
-    out = np.empty((n, M), dtype=np.int64)
-    step = max(1, (48 * 2**20) // (4 * max(1, beam_size) * (2 * K + 2 * d)))
-    for a in range(0, n, step):
-        x = X[a:a + step]
-        c = x.shape[0]
-        rows = np.arange(c)[:, None]
-        R = x[:, None, :].copy()
-        err = np.einsum("cbd,cbd->cb", R, R)
-        cross = np.zeros((c, 1))
-        codes = np.empty((c, 1, 0), dtype=np.int64)
-        for m in range(M):
-            B = R.shape[1]
-            RC = (R.reshape(c * B, d) @ books[m].T).reshape(c, B, K)
-            XC = x @ books[m].T
-            new_err = err[:, :, None] - 2.0 * RC + Cn[m]
-            # <S, c> with S = x - r the sum of the path's codewords so far
-            new_cross = cross[:, :, None] + 2.0 * (XC[:, None, :] - RC)
-            dev = new_cross - target * (m * (m + 1)) / pairs
-            score = (new_err + penalty * dev * dev).reshape(c, B * K)
-            B_out = min(beam_size, B * K)
-            if B_out == 1:
-                sel = np.argmin(score, axis=1)[:, None]
-            else:
-                part = np.argpartition(score, B_out - 1, axis=1)[:, :B_out]
-                order = np.argsort(np.take_along_axis(score, part, axis=1), axis=1, kind="stable")
-                sel = np.take_along_axis(part, order, axis=1)
-            b, k = np.divmod(sel, K)
-            R = R[rows, b] - books[m][k]
-            err = np.einsum("cbd,cbd->cb", R, R)
-            cross = new_cross.reshape(c, B * K)[rows, sel]
-            codes = np.concatenate([codes[rows, b], k[:, :, None]], axis=2)
-        out[a:a + step] = codes[:, 0, :]
-    return out
-
-
-def _start_state(X):
-    """Beam state before stage 0: one path per row, the row itself as residual."""
-    R = X[:, None, :].copy()
-    return R, np.einsum("cbd,cbd->cb", R, R), np.empty((X.shape[0], 1, 0), dtype=np.int64)
-
-
-class GeneralizedResidualQuantizer(ResidualQuantizer):
+class GeneralizedResidualQuantizer(NormTermMixin, ResidualQuantizer):
     """Generalized residual vector quantization (Liu, Shao & Lu, ICME 2015).
 
     An additive quantizer, like RQ: the reconstruction is the sum of one
@@ -336,13 +228,6 @@ class GeneralizedResidualQuantizer(ResidualQuantizer):
         self.max_train_points = max_train_points
         self.random_state = random_state
 
-    @property
-    def bits_per_vector(self):
-        """Bits of the codes plus those of the stored norm (32 for "float", ``norm_bits``
-        for "quantized", 0 otherwise): what a vector costs in a search index."""
-        extra = {"float": 32, "quantized": self.norm_bits}.get(self.norm, 0)
-        return float(self.n_codebooks * np.log2(self.codebook_size) + extra)
-
     # ------------------------------------------------------------ validation
     def _check_grvq_params(self, d):
         check_int("beam_size", self.beam_size, low=1, high=1024)
@@ -383,13 +268,12 @@ class GeneralizedResidualQuantizer(ResidualQuantizer):
         self.n_repairs_ = 0
         M, K, d = self.n_codebooks, self.codebook_size, X.shape[1]
         if self.init == "rq":
-            rq = ResidualQuantizer(
-                M, K, beam_size=self.beam_size, clustering="progressive", n_iter=self.n_iter,
-                max_points_per_centroid=self.max_points_per_centroid,
-            )
             with progress.part(0.0, RQ_START_SHARE, "RQ start: "):
-                books = rq._train_stages(Xt, self.n_iter, rng)
-            self.n_repairs_ += rq.n_repairs_
+                books, repairs = train_stages(
+                    Xt, M, K, n_iter=self.n_iter, rng=rng, beam_size=self.beam_size, train_on="beam",
+                    clustering="progressive", max_points_per_centroid=self.max_points_per_centroid,
+                )
+            self.n_repairs_ += repairs
         else:
             books = np.zeros((M, K, d), dtype=np.float32)
         with progress.part(RQ_START_SHARE if self.init == "rq" else 0.0, 1.0):
@@ -437,66 +321,6 @@ class GeneralizedResidualQuantizer(ResidualQuantizer):
             self._set_fitted(Xt, old, self.norm_mse_cost_, old_base)
         return self
 
-    def fit_norm(self, X):
-        """Refit only the norm term, for the current ``norm``, on rows X.
-
-        Lets the options be compared on one trained quantizer: after
-        ``set_params(norm=...)`` this sets the norm attributes; for
-        "regularized" it also refits the codebooks with the penalty, starting
-        from the codebooks the passes ended with (``base_codebooks_``), so
-        codes and stage errors follow. The codebooks of "none", "float" and
-        "quantized" are ``base_codebooks_``, those :meth:`fit` gives with the
-        same seed, whatever norm was fitted before.
-
-        Returns
-        -------
-        self
-        """
-        self._check_fitted()
-        X = check_data(X)
-        check_dim(X, self.n_features_in_)
-        self._check_grvq_params(X.shape[1])
-        X = self._centre(X)
-        base = self._base_books()
-        books, cost = self._norm_books(X, base.copy())
-        self._set_fitted(X, books, cost, base)
-        return self
-
-    def norm_options(self, X):
-        """What each way of providing the norm term costs in bits and buys in error, on rows X.
-
-        Each option of ``norm`` is fitted on a copy of this quantizer with
-        :meth:`fit_norm` (the same trained codebooks; "regularized" refits
-        them with its penalty), then measured on X.
-
-        Returns
-        -------
-        list of dict, one per option
-            ``norm``, ``bits_per_vector`` (codes and norm), ``norm_bits``,
-            ``mse`` and ``relative`` (reconstruction error of X),
-            ``norm_error`` (mean absolute error of the search's norm term on
-            X, in units of ``||x||^2``) and ``relative_norm_error`` (over
-            the mean squared norm of the centred reconstructions).
-        """
-        import copy
-
-        from .metrics import reconstruction_error
-
-        self._check_fitted()
-        X = check_data(X)
-        check_dim(X, self.n_features_in_)
-        out = []
-        for norm in NORMS:
-            q = copy.deepcopy(self).set_params(norm=norm).fit_norm(X)
-            codes = q.encode(X)
-            rec = reconstruction_error(X, q.decode(codes))
-            exact = q._exact_norms(codes)
-            err = float(np.mean(np.abs(q._adc_norms(codes) - exact)))
-            out.append({"norm": norm, "bits_per_vector": q.bits_per_vector, "norm_bits": int(q.norm_bits_),
-                        "mse": float(rec["mse"]), "relative": float(rec["relative"]), "norm_error": err,
-                        "relative_norm_error": err / max(float(exact.mean()), 1e-30)})
-        return out
-
     def _base_books(self):
         """The codebooks before any norm regularisation (``codebooks_`` for a quantizer
         built from codebooks, which has no ``base_codebooks_``)."""
@@ -514,7 +338,7 @@ class GeneralizedResidualQuantizer(ResidualQuantizer):
     def _train(self, X, books, n_passes, rng):
         """The GRVQ passes from ``books``; sets the pass records, returns the books."""
         M, K = books.shape[:2]
-        state0 = _start_state(X)
+        state0 = start_state(X)
         codes, R, err, _ = self._encode_from(state0, books, 0)
         self.init_error_ = float(err.mean(dtype=np.float64))
         self.pass_errors_, self.pass_entropies_ = [], []
@@ -588,21 +412,6 @@ class GeneralizedResidualQuantizer(ResidualQuantizer):
         return codes[:, 0, :].copy(), R[:, 0, :], err[:, 0], after_m
 
     # --------------------------------------------------------- finishing
-    def _norm_books(self, X, books):
-        """Apply norm="regularized" to trained books; returns (books, training mse added).
-
-        The added mse is measured against the same rounds of updates without
-        the penalty (which lower the error by themselves: they refit every
-        codebook to the final codes), so that it is the price of the penalty.
-        """
-        self._norm_search = None
-        if self.norm != "regularized":
-            return books, 0.0
-        reference = self._mse_books(X, self._regularize_norms(X, books, 0.0)[0])
-        books, search = self._regularize_norms(X, books, float(self.norm_reg))
-        self._norm_search = search
-        return books, self._mse_books(X, books, search) - reference
-
     def _set_fitted(self, X, books, norm_mse_cost, base):
         """Final order and fitted attributes, from the (centred) training rows X."""
         def ordered(b):
@@ -646,126 +455,6 @@ class GeneralizedResidualQuantizer(ResidualQuantizer):
 
     def _encode(self, X):
         return self._search(X, self.codebooks_, self._fitted_search())
-
-    def _exact_norms(self, codes):
-        X_hat = self._decode(codes).astype(np.float64)
-        return np.einsum("ij,ij->i", X_hat, X_hat)
-
-    def _codeword_norms(self, codes):
-        cn = sq_norms(self.codebooks_.reshape(-1, self.codebooks_.shape[2])).astype(np.float64)
-        cn = cn.reshape(self.n_codebooks, self.codebook_size)
-        return sum(cn[m][codes[:, m]] for m in range(self.n_codebooks))
-
-    def _fit_norm(self, codes):
-        exact = self._exact_norms(codes)
-        self.norm_range_ = self.norm_constant_ = None
-        if self.norm == "quantized":
-            self.norm_range_ = (float(exact.min()), float(exact.max()))
-        elif self.norm == "regularized":
-            self.norm_constant_ = float(np.mean(exact - self._codeword_norms(codes)))
-        self.norm_bits_ = {"none": 0, "float": 32, "quantized": int(self.norm_bits), "regularized": 0}[self.norm]
-        self.norm_error_ = float(np.mean(np.abs(self._adc_norms(codes) - exact)))
-
-    def adc_norms(self, codes):
-        """The ``||x_hat||^2`` term a fast Euclidean search would use, per vector.
-
-        ``"none"`` and ``"float"``: the exact norm (float32 for "float");
-        ``"quantized"``: the norm rounded to one of ``2**norm_bits`` evenly
-        spaced levels between the training min and max (values outside are
-        clipped); ``"regularized"``: ``sum_m ||c_m(x)||^2 + norm_constant_``.
-
-        Parameters
-        ----------
-        codes : ndarray of shape (n_samples, n_codebooks)
-
-        Returns
-        -------
-        norms : ndarray of shape (n_samples,), float64
-        """
-        self._check_fitted()
-        return self._adc_norms(self._validate_codes(codes))
-
-    def _adc_norms(self, codes):
-        if self.norm == "regularized":
-            return self._codeword_norms(codes) + self.norm_constant_
-        exact = self._exact_norms(codes)
-        if self.norm == "float":
-            return exact.astype(np.float32).astype(np.float64)
-        if self.norm == "quantized":
-            lo, hi = self.norm_range_
-            levels = 2 ** int(self.norm_bits) - 1
-            step = (hi - lo) / levels if hi > lo else 1.0
-            q = np.clip(np.rint((exact - lo) / step), 0, levels)
-            return lo + q * step
-        return exact
-
-    def _regularize_norms(self, X, books, weight):
-        """Penalised codebook updates so that the cross term stays near a constant.
-
-        With the codes fixed, codeword k of codebook m minimises
-        ``sum_i ||e_i - c||^2 + lam * (2 <c, s_i> + t_i - eps)^2`` over its
-        rows, where s_i is the sum of the row's other codewords, t_i their
-        cross term and eps the mean cross term: a ridge-like linear system,
-        solved in closed form (by the Woodbury identity when the cluster has
-        fewer rows than dimensions). Alternates with a re-encoding by the
-        beam search with the same penalty in its scores
-        (:func:`penalised_beam_search`), the weight raised by equal steps to
-        ``weight`` over the rounds, so the codes move towards the constraint
-        gradually rather than at once.
-
-        Returns
-        -------
-        books : ndarray of shape (M, K, d), float32
-        search : (float, float)
-            The final penalty (in units of 1 / ||x||^2) and the cross-term
-            target, which :meth:`encode` uses.
-        """
-        books = books.astype(np.float64)
-        mean_sq = float(np.einsum("ij,ij->", X, X, dtype=np.float64)) / X.shape[0]
-        lam_final = weight / max(mean_sq, 1e-30)
-        M, K, d = books.shape
-        eps = None
-        for rnd in range(_NORM_ROUNDS):
-            lam = lam_final * (rnd + 1) / _NORM_ROUNDS
-            b32 = books.astype(np.float32)
-            if eps is None:  # the target starts at the mean cross term of the plain codes
-                codes = beam_search_encode(X, b32, self.beam_size)
-                eps = self._mean_cross(books, codes)
-            codes = self._search(X, b32, (lam, eps))
-            X_hat = sum(books[m][codes[:, m]] for m in range(M))
-            cn = np.stack([np.einsum("kd,kd->k", books[m], books[m])[codes[:, m]] for m in range(M)], 1)
-            for m in range(M):
-                cm = books[m][codes[:, m]]
-                S = X_hat - cm
-                t = np.einsum("ij,ij->i", S, S) - (cn.sum(axis=1) - cn[:, m])
-                eps = float(np.mean(2.0 * np.einsum("ij,ij->i", cm, S) + t))
-                new = books[m].copy()
-                order = np.argsort(codes[:, m], kind="stable")
-                bounds = np.concatenate([[0], np.cumsum(np.bincount(codes[:, m], minlength=K))])
-                for k in range(K):
-                    rows = order[bounds[k]:bounds[k + 1]]
-                    if rows.size == 0:
-                        continue
-                    Sk = S[rows]
-                    r = (X[rows] - Sk).sum(axis=0) - 2.0 * lam * (Sk.T @ (t[rows] - eps))
-                    a, beta = float(rows.size), 4.0 * lam
-                    if rows.size < d:
-                        inner = a * np.eye(rows.size) + beta * (Sk @ Sk.T)
-                        new[k] = (r - beta * (Sk.T @ np.linalg.solve(inner, Sk @ r))) / a
-                    else:
-                        new[k] = np.linalg.solve(a * np.eye(d) + beta * (Sk.T @ Sk), r)
-                X_hat += new[codes[:, m]] - cm
-                cn[:, m] = np.einsum("kd,kd->k", new, new)[codes[:, m]]
-                books[m] = new
-            eps = float(np.mean(np.einsum("ij,ij->i", X_hat, X_hat) - cn.sum(axis=1)))
-        return books.astype(np.float32), (lam_final, eps)
-
-    @staticmethod
-    def _mean_cross(books, codes):
-        """Mean over rows of the cross term ``||sum_m c_m||^2 - sum_m ||c_m||^2``."""
-        X_hat = sum(books[m][codes[:, m]] for m in range(books.shape[0]))
-        cn = sum(np.einsum("kd,kd->k", books[m], books[m])[codes[:, m]] for m in range(books.shape[0]))
-        return float(np.mean(np.einsum("ij,ij->i", X_hat, X_hat) - cn))
 
     def faiss_string(self):
         """None: faiss has no GRVQ (its ``RQ{M}x{nbits}`` has the same code layout but trains
