@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import cache, charts
+from ui import catalogue as C
 from ui import data as D
 from ui import state as S
 from ui import widgets as W
@@ -111,6 +112,37 @@ if X is None:
     notes.append("No embeddings: distances inside collision groups and prefixes are not shown "
                  "(tick *Embeddings and texts from the home page* to add them).")
 st.markdown("\n".join(f"- {t}" for t in notes))
+
+# ---------------------------------------------------------------- the whole catalogue (data folder)
+cat = C.active(state)
+whole = C.whole_for(state, stored) if cat is not None and source == "quantize" and quantize_ok else None
+if cat is not None and whole is None:
+    st.info(f"Catalogue {md(cat.name)}: these are the IDs of its sample of {cat.sample_rows:,} rows. Run the "
+            f"Quantize page to measure the IDs of all {cat.n:,} items, then pick its codes here.")
+if whole is not None:
+    wov = C.whole_overview(whole["report"])
+    wr = wov["report"]
+    st.subheader(f"The whole catalogue: {wr['n']:,} items")
+    st.caption(f"Every row of {md(cat.name)} encoded with {wr['spec']} and measured streamed, chunk by chunk.")
+    w = st.columns(6)
+    w[0].metric("items", f"{wr['n']:,}", border=True)
+    w[1].metric("distinct IDs", f"{wov['distinct']:,}", border=True)
+    w[2].metric("collision rate", f"{wov['collision_rate']:.2%}", border=True,
+                help=f"{wov['colliding']:,} items repeat an earlier item's whole ID (1 − distinct IDs / items).")
+    w[3].metric("largest group", f"{wov['largest_group']:,}", border=True)
+    w[4].metric("effective bits", f"{wr['effective_bits']:.1f}", border=True,
+                help=f"Entropy of the whole tuple over the items, against {wr['allocated_bits']:g} allocated bits.")
+    w[5].metric("dead codes", f"{sum(wr['usage']['dead']):,}", border=True,
+                help="Per level: " + ", ".join(f"level {m}: {d:,}" for m, d in enumerate(wr["usage"]["dead"])) + ".")
+    W.show_grid(charts.semantic_usage_figures(wr) + [charts.prefix_collisions(wov["table"], n=wr["n"])],
+                "sid_whole_chart")
+    if wov["groups"]:
+        st.markdown(f"**The {len(wov['groups'])} largest collision groups of the catalogue** (items by catalogue "
+                    "row):")
+        st.dataframe(C.group_rows(wov["groups"]), hide_index=True, width="stretch")
+    st.subheader(f"The sample: {n:,} items")
+    st.caption(C.sample_caption(cat, n, what="Every view below is") + " Distances and texts need the "
+               "embeddings, which only the sample holds in memory.")
 
 m = st.columns(6)
 m[0].metric("items", f"{n:,}", border=True)

@@ -26,7 +26,7 @@ MAX_UPLOAD_MB = DEFAULT_MAX_BYTES // 2**20
 MAX_HELD_MB = int(os.environ.get("VQLENS_MAX_HELD_MB", "2048"))
 
 
-def _over_cap(state, name, incoming):
+def over_cap(state, name, incoming):
     """The message when ``incoming`` more bytes would take the server past MAX_HELD_MB, else None."""
     held = S.held_bytes(exclude=state.get(S.DATA))
     if held + incoming <= MAX_HELD_MB * 2**20:
@@ -53,7 +53,7 @@ def accept_upload(state, data, name, *, array_key=None, text_column=None, drop_n
     message is returned, and the data loaded before stays active. A file that would take the
     server past :data:`MAX_HELD_MB` is refused, before parsing when its size alone would.
     """
-    too_much = _over_cap(state, name, len(data))  # the file itself, while it is read
+    too_much = over_cap(state, name, len(data))  # the file itself, while it is read
     if too_much:
         return too_much
     try:
@@ -66,7 +66,7 @@ def accept_upload(state, data, name, *, array_key=None, text_column=None, drop_n
         return str(exc)
     except MemoryError:
         return f"{name!r}: not enough memory to load it. Upload a sample of the rows."
-    too_much = _over_cap(state, name, X.nbytes)
+    too_much = over_cap(state, name, X.nbytes)
     if too_much:
         return too_much
     notes = list(loaded.notes)
