@@ -124,7 +124,7 @@ with left:
                                    C.MAX_SAMPLE_ROWS, key=S.HOME_FOLDER_SAMPLE, default=C.DEFAULT_SAMPLE_ROWS,
                                    step=5000, help="Rows drawn at random (seed 0) that the map, the item tables "
                                                    "and the fit use; whole-catalogue numbers cover every row.")
-                if st.button("Open", key="home_folder_open", type="primary"):
+                if st.button("Open the dataset", key="home_folder_open", type="primary"):
                     with st.spinner(f"Opening {md(pick)} and drawing {int(rows):,} rows…"):
                         state[S.HOME_FOLDER_ERROR] = C.open_into(state, root, pick, int(rows))
                     if not state[S.HOME_FOLDER_ERROR]:
