@@ -89,6 +89,22 @@ def test_the_listing_holds_the_folders_datasets_with_n_d_dtype_and_size(folder):
     assert by_name["alias.npy"].n == N  # the link's target is inside the folder
 
 
+def test_the_listing_reads_no_row(folder, monkeypatch):
+    """n, d and dtype come from headers and footers: every way of reading rows fails here, and the
+    listing is the same."""
+    from vqcore import catalog
+
+    def no_rows(*args, **kwargs):
+        raise AssertionError("a row was read")
+
+    for cls in (catalog.ArrayDataset, catalog.ParquetDataset):
+        for method in ("read", "take", "_table", "_vectors"):
+            if hasattr(cls, method):
+                monkeypatch.setattr(cls, method, no_rows)
+    by_name = {e.name: e for e in list_datasets(folder).entries}
+    assert (by_name["big.npy"].n, by_name["shards"].n, by_name["shards"].d) == (N, N, D)
+
+
 def test_links_out_of_the_folder_are_refused_and_never_opened(folder):
     listing = list_datasets(folder)
     refused = dict(listing.refused)
