@@ -52,7 +52,7 @@ with st.container(border=True):
             sig = ("quantize", data.key, repr(sorted(stored["args"].items())))
             if (state.get(CODES) or {}).get("sig") != sig:
                 try:
-                    state[CODES] = D.quantize_code_set(stored, data)
+                    state[CODES] = D.quantize_code_set(stored, data, C.code_set_note(state))
                 except VQLensError as exc:
                     st.error(md(exc))
             st.caption(f"The codes of **{stored['result']['report']['spec']}**, last run on the Quantize page, "
@@ -106,17 +106,10 @@ if cs is None:
 codes, K, X, labels, key = cs["codes"], cs["codebook_size"], cs["X"], cs["labels"], cs["key"]
 n, M = codes.shape
 
-st.subheader(f"{md(cs['name'])}: {n:,} items × {M} level(s) of K = {K:,}")
-notes = [md(t) for t in [f"From {cs['source']}."] + list(cs["notes"])]
-if X is None:
-    notes.append("No embeddings: distances inside collision groups and prefixes are not shown "
-                 "(tick *Embeddings and texts from the home page* to add them).")
-st.markdown("\n".join(f"- {t}" for t in notes))
-
 # ---------------------------------------------------------------- the whole catalogue (data folder)
 cat = C.active(state)
 whole = C.whole_for(state, stored) if cat is not None and source == "quantize" and quantize_ok else None
-if cat is not None and whole is None:
+if cat is not None and whole is None and source == "quantize" and quantize_ok:
     st.info(f"Catalogue {md(cat.name)}: these are the IDs of its sample of {cat.sample_rows:,} rows. Run the "
             f"Quantize page to measure the IDs of all {cat.n:,} items, then pick its codes here.")
 if whole is not None:
@@ -140,9 +133,15 @@ if whole is not None:
         st.markdown(f"**The {len(wov['groups'])} largest collision groups of the catalogue** (items by catalogue "
                     "row):")
         st.dataframe(C.group_rows(wov["groups"]), hide_index=True, width="stretch")
-    st.subheader(f"The sample: {n:,} items")
     st.caption(C.sample_caption(cat, n, what="Every view below is") + " Distances and texts need the "
                "embeddings, which only the sample holds in memory.")
+
+st.subheader(f"{md(cs['name'])}: {n:,} items × {M} level(s) of K = {K:,}")
+notes = [md(t) for t in [f"From {cs['source']}."] + list(cs["notes"])]
+if X is None:
+    notes.append("No embeddings: distances inside collision groups and prefixes are not shown "
+                 "(tick *Embeddings and texts from the home page* to add them).")
+st.markdown("\n".join(f"- {t}" for t in notes))
 
 m = st.columns(6)
 m[0].metric("items", f"{n:,}", border=True)
@@ -340,7 +339,7 @@ if other_source == "upload":
             st.error(W.md_escape(state[S.SID_OTHER_ERROR]))
 elif quantize_ok:
     if (state.get(S.SID_OTHER) or {}).get("sig") != ("quantize", data.key, repr(sorted(stored["args"].items()))):
-        state[S.SID_OTHER] = D.quantize_code_set(stored, data)
+        state[S.SID_OTHER] = D.quantize_code_set(stored, data, C.code_set_note(state))
 else:
     st.info("No Quantize result on the data loaded now: run one on the Quantize page, or upload a codes file.")
 other = state.get(S.SID_OTHER)

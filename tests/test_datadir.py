@@ -295,6 +295,8 @@ def test_semantic_ids_and_the_map_say_what_they_show(monkeypatch, folder):
     assert ("items", f"{SAMPLE:,}") in metric[6:]  # then the sample's
     captions = [c.value for c in at.caption]
     assert f"Every view below is of {SAMPLE:,} of {N:,} items, drawn at random with seed 0." in " ".join(captions)
+    notes = " ".join(m.value for m in at.markdown)
+    assert "random sample (seed 0)" in notes and "dropped" not in notes  # the sample's rows are not "dropped"
     at.switch_page(PAGE["3_Map"])
     ok(at.run())
     assert f"Map of {SAMPLE:,} of {N:,} items, drawn at random with seed 0." in [c.value for c in at.caption]

@@ -197,6 +197,17 @@ def sample_caption(cat, shown, *, what="Map", seed=None):
     return f"{what} of {shown:,} of {cat.n:,} items, {how}."
 
 
+def code_set_note(state):
+    """What the rows of a Quantize code set are when the data is a catalogue's sample, else None."""
+    cat = active(state)
+    if cat is None:
+        return None
+    if cat.sample_rows >= cat.n:
+        return f"All {cat.n:,} rows of the catalogue {cat.name}, with their embeddings."
+    return (f"The {cat.sample_rows:,} rows of the catalogue {cat.name}'s random sample (seed {cat.seed}) of its "
+            f"{cat.n:,}, with their embeddings; an item's number is its row in the catalogue.")
+
+
 # ---------------------------------------------------------------- every row of the catalogue
 
 

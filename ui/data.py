@@ -264,15 +264,17 @@ def accept_codes_upload(state, data, name, *, items=None, codebook_size=None, te
     return None
 
 
-def quantize_code_set(stored, data):
+def quantize_code_set(stored, data, note=None):
     """The code set of the Quantize page's result: the codes of every row, with their embeddings,
-    texts and row numbers (item i is row i of the data)."""
+    texts and row numbers (item i is row i of the data). ``note``, optional, says what the rows
+    are instead (e.g. a catalogue's sample, ui.catalogue.code_set_note)."""
     res, args = stored["result"], stored["args"]
     q = res["quantizer"]
     n = res["codes"].shape[0]
-    notes = [f"All {n:,} rows of {data.name}, with their embeddings" + (" and texts" if data.labels else "")
-             + "; an item's number is its row in the data" + (" file (rows with NaN or infinity were dropped "
-                                                               "on loading)." if data.rows is not None else ".")]
+    notes = [note or (f"All {n:,} rows of {data.name}, with their embeddings" + (" and texts" if data.labels else "")
+                      + "; an item's number is its row in the data" + (
+                          " file (rows with NaN or infinity were dropped on loading)." if data.rows is not None
+                          else "."))]
     return code_set(res["codes"], q.codebook_size, X=data.X, labels=data.labels,
                     name=f"{q.spec()} on {stored.get('data_name', data.name)}", source="the Quantize page",
                     notes=notes, sig=("quantize", data.key, repr(sorted(args.items()))),
