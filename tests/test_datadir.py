@@ -296,7 +296,7 @@ def test_semantic_ids_and_the_map_say_what_they_show(monkeypatch, folder):
     captions = [c.value for c in at.caption]
     assert f"Every view below is of {SAMPLE:,} of {N:,} items, drawn at random with seed 0." in " ".join(captions)
     notes = " ".join(m.value for m in at.markdown)
-    assert "random sample (seed 0)" in notes and "dropped" not in notes  # the sample's rows are not "dropped"
+    assert "random sample" in notes and "its row in the catalogue" in notes and "dropped" not in notes
     at.switch_page(PAGE["3_Map"])
     ok(at.run())
     assert f"Map of {SAMPLE:,} of {N:,} items, drawn at random with seed 0." in [c.value for c in at.caption]
