@@ -336,8 +336,15 @@ def test_a_run_ended_midway_leaves_no_lock_and_no_file(folder):
         C.whole_run(cat, stored, on_progress=stop_midway, chunk_rows=1000)
     assert set(os.listdir(C.codes_folder())) == before  # no temporary file left
     assert _locks_free()
-    w = C.whole_run(cat, stored, chunk_rows=1000)  # the same arguments run at once
+    seen = []
+    w = C.whole_run(cat, stored, chunk_rows=1000, on_progress=lambda f, m: seen.append((f, m)))  # at once
     assert w["codes_rows"] == N and w["report"]["n"] == N
+    # the bar: the encoding pass up to ENCODE_SHARE, then the metrics pass up to 1, never backwards
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert all(f <= C.ENCODE_SHARE for f, m in seen if m.startswith("encode"))
+    assert all(f >= C.ENCODE_SHARE for f, m in seen if m.startswith("metrics"))
+    assert any(m.startswith("encode") for _, m in seen) and any(m.startswith("metrics") for _, m in seen)
     assert set(os.listdir(C.codes_folder())) - before == {os.path.basename(w["codes_path"])}
 
 
