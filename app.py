@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import cache, charts
+from ui import catalogue as C
 from ui import data as D
 from ui import state as S
 from ui import widgets as W
@@ -25,12 +26,17 @@ st.markdown(
     + "\n".join(f"- **{label}**: {W.PAGE_BLURBS[label]}" for _, label, _ in W.PAGES[1:])
 )
 
+root, folder_problem = C.data_dir()  # --data-dir: the server's data folder, off unless asked for
+if folder_problem:
+    st.error(f"The data folder given with {C.FLAG} cannot be used: {md(folder_problem)}")
+
 left, right = st.columns([3, 2], gap="large")
 
 # ---------------------------------------------------------------- load
 with left:
     st.subheader("Load data")
-    tab_sample, tab_upload = st.tabs(["Shipped sample", "Upload a file"])
+    tabs = st.tabs(["Shipped sample", "Upload a file"] + (["Data folder"] if root else []))
+    tab_sample, tab_upload = tabs[:2]
     with tab_sample:
         name = W.kept(st.selectbox, "Sample", list(SAMPLES), key=S.HOME_SAMPLE, default=W.DEFAULT_SAMPLE,
                       help="Real data (sentence embeddings with their texts, handwritten digits) or toy "
@@ -92,13 +98,54 @@ with left:
                 st.caption("Upload the file again to read it with the choices above (a file is released from the "
                            "server once it is read).")
 
+    if root:
+        with tabs[2]:
+            folder = C.listing(root)
+            st.caption(f"Datasets in the server's data folder `{md(root)}` (only that folder, read lazily: n, d "
+                       "and dtype come from the files' headers). Opening one draws a random sample of its rows "
+                       "for the per-point views; the Quantize and Semantic IDs pages measure every row.")
+            if folder.entries:
+                st.dataframe(C.listing_rows(folder), hide_index=True, width="stretch")
+            openable = {e.name: e for e in folder.entries if e.error is None}
+            for e in folder.entries:
+                if e.error is not None:
+                    st.warning(f"{md(e.name)} cannot be opened: {md(e.error)}")
+            for name, why in folder.refused:
+                st.caption(f"{md(name)}: {md(why)}.")
+            if folder.truncated:
+                st.caption("The folder holds more entries than are listed; move the datasets into a smaller folder.")
+            if not openable:
+                st.info("No dataset here: put .npy, .fvecs, .bvecs or .parquet files (or folders of .parquet "
+                        "shards) in the folder.")
+            else:
+                pick = W.kept(st.selectbox, "Dataset", list(openable), key=S.HOME_FOLDER_PICK, default=None,
+                              format_func=lambda name: C.entry_label(openable[name]))
+                rows = W.number_in(st, "Sample for the per-point views (rows)", C.MIN_SAMPLE_ROWS,
+                                   C.MAX_SAMPLE_ROWS, key=S.HOME_FOLDER_SAMPLE, default=C.DEFAULT_SAMPLE_ROWS,
+                                   step=5000, help="Rows drawn at random (seed 0) that the map, the item tables "
+                                                   "and the fit use; whole-catalogue numbers cover every row.")
+                if st.button("Open the dataset", key="home_folder_open", type="primary"):
+                    with st.spinner(f"Opening {md(pick)} and drawing {int(rows):,} rows…"):
+                        state[S.HOME_FOLDER_ERROR] = C.open_into(state, root, pick, int(rows))
+                    if not state[S.HOME_FOLDER_ERROR]:
+                        state.pop(S.HOME_UPLOADED, None)
+                if state.get(S.HOME_FOLDER_ERROR):
+                    st.error(md(state[S.HOME_FOLDER_ERROR]))
+
 # ---------------------------------------------------------------- options
 data = state[S.DATA]
+cat = C.active(state)
 with right:
     st.subheader("Options")
-    center = W.kept(st.checkbox, "Centre (subtract the mean vector)", key=S.HOME_CENTER, default=data.center)
-    normalize = W.kept(st.checkbox, "L2-normalise every row", key=S.HOME_NORMALIZE, default=data.normalize)
-    data.apply(center, normalize)
+    if cat is None:
+        center = W.kept(st.checkbox, "Centre (subtract the mean vector)", key=S.HOME_CENTER, default=data.center)
+        normalize = W.kept(st.checkbox, "L2-normalise every row", key=S.HOME_NORMALIZE, default=data.normalize)
+        data.apply(center, normalize)
+    else:  # every row of the catalogue is measured as stored, so its sample is too
+        st.checkbox("Centre (subtract the mean vector)", False, disabled=True, key="home_center_catalogue",
+                    help="A catalogue from the data folder is used as stored.")
+        st.checkbox("L2-normalise every row", False, disabled=True, key="home_normalize_catalogue",
+                    help="A catalogue from the data folder is used as stored.")
 
     def _train_changed():
         state[S.TRAIN_SIZE] = int(state["home_train"])
@@ -119,6 +166,11 @@ st.divider()
 st.subheader(f"Loaded: {md(data.name)}")
 if data.description:
     st.caption(md(data.description))
+if cat is not None:
+    ds = cat.dataset
+    st.markdown(f"**Catalogue {md(cat.name)}**: {cat.n:,} rows × d = {cat.d} ({md(ds.dtype)}) in the server's "
+                f"data folder. The numbers and charts below are of its sample of {cat.sample_rows:,} rows "
+                f"(seed {cat.seed}); Quantize and Semantic IDs measure every row.")
 summ = cache.summary(data.key, data.X)
 c = st.columns(6)
 c[0].metric("rows n", f"{summ['n']:,}", border=True)

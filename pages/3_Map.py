@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 from ui import cache, charts
+from ui import catalogue as C
 from ui import state as S
 from ui import widgets as W
 from vqcore import VQLensError
@@ -43,6 +44,9 @@ n = res["codes"].shape[0]
 shown_idx = cache.map_rows(data.key, n, args["seed"])
 codes = res["codes"][shown_idx]
 labels = None if data.labels is None else [data.labels[i] for i in shown_idx]
+cat = C.active(state)  # a catalogue of the server's data folder: the data is its sample
+if cat is not None:
+    st.caption(C.sample_caption(cat, len(shown_idx), what="Map", seed=args["seed"]))
 
 c1, c2, c3, c4 = st.columns([2, 2, 2, 3])
 position = W.number_in(c1, "Code position", 0, M - 1, key="map_pos", default=0,
@@ -88,7 +92,7 @@ if typed:
     except VQLensError as exc:
         st.error(str(exc))
 fig = charts.code_map(P, codes[:, int(position)], labels, cw, counts, position=int(position),
-                      method_spec=args["spec"], projection=projection, n_total=n,
+                      method_spec=args["spec"], projection=projection, n_total=cat.n if cat else n,
                       rows=data.row_numbers(shown_idx), highlight=highlight, highlight_label=label)
 W.show(fig, key="map_chart")
 st.caption("Items are the rows of the data (at most "

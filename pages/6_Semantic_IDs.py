@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import cache, charts
+from ui import catalogue as C
 from ui import data as D
 from ui import state as S
 from ui import widgets as W
@@ -51,7 +52,7 @@ with st.container(border=True):
             sig = ("quantize", data.key, repr(sorted(stored["args"].items())))
             if (state.get(CODES) or {}).get("sig") != sig:
                 try:
-                    state[CODES] = D.quantize_code_set(stored, data)
+                    state[CODES] = D.quantize_code_set(stored, data, C.code_set_note(state))
                 except VQLensError as exc:
                     st.error(md(exc))
             st.caption(f"The codes of **{stored['result']['report']['spec']}**, last run on the Quantize page, "
@@ -104,6 +105,36 @@ if cs is None:
 
 codes, K, X, labels, key = cs["codes"], cs["codebook_size"], cs["X"], cs["labels"], cs["key"]
 n, M = codes.shape
+
+# ---------------------------------------------------------------- the whole catalogue (data folder)
+cat = C.active(state)
+whole = C.whole_for(state, stored) if cat is not None and source == "quantize" and quantize_ok else None
+if cat is not None and whole is None and source == "quantize" and quantize_ok:
+    st.info(f"Catalogue {md(cat.name)}: these are the IDs of its sample of {cat.sample_rows:,} rows. Run the "
+            f"Quantize page to measure the IDs of all {cat.n:,} items, then pick its codes here.")
+if whole is not None:
+    wov = C.whole_overview(whole["report"])
+    wr = wov["report"]
+    st.subheader(f"The whole catalogue: {wr['n']:,} items")
+    st.caption(f"Every row of {md(cat.name)} encoded with {wr['spec']} and measured streamed, chunk by chunk.")
+    w = st.columns(6)
+    w[0].metric("items", f"{wr['n']:,}", border=True)
+    w[1].metric("distinct IDs", f"{wov['distinct']:,}", border=True)
+    w[2].metric("collision rate", f"{wov['collision_rate']:.2%}", border=True,
+                help=f"{wov['colliding']:,} items repeat an earlier item's whole ID (1 − distinct IDs / items).")
+    w[3].metric("largest group", f"{wov['largest_group']:,}", border=True)
+    w[4].metric("effective bits", f"{wr['effective_bits']:.1f}", border=True,
+                help=f"Entropy of the whole tuple over the items, against {wr['allocated_bits']:g} allocated bits.")
+    w[5].metric("dead codes", f"{sum(wr['usage']['dead']):,}", border=True,
+                help="Per level: " + ", ".join(f"level {m}: {d:,}" for m, d in enumerate(wr["usage"]["dead"])) + ".")
+    W.show_grid(charts.semantic_usage_figures(wr) + [charts.prefix_collisions(wov["table"], n=wr["n"])],
+                "sid_whole_chart")
+    if wov["groups"]:
+        st.markdown(f"**The {len(wov['groups'])} largest collision groups of the catalogue** (items by catalogue "
+                    "row):")
+        st.dataframe(C.group_rows(wov["groups"]), hide_index=True, width="stretch")
+    st.caption(C.sample_caption(cat, n, what="Every view below is") + " Distances and texts need the "
+               "embeddings, which only the sample holds in memory.")
 
 st.subheader(f"{md(cs['name'])}: {n:,} items × {M} level(s) of K = {K:,}")
 notes = [md(t) for t in [f"From {cs['source']}."] + list(cs["notes"])]
@@ -308,7 +339,7 @@ if other_source == "upload":
             st.error(W.md_escape(state[S.SID_OTHER_ERROR]))
 elif quantize_ok:
     if (state.get(S.SID_OTHER) or {}).get("sig") != ("quantize", data.key, repr(sorted(stored["args"].items()))):
-        state[S.SID_OTHER] = D.quantize_code_set(stored, data)
+        state[S.SID_OTHER] = D.quantize_code_set(stored, data, C.code_set_note(state))
 else:
     st.info("No Quantize result on the data loaded now: run one on the Quantize page, or upload a codes file.")
 other = state.get(S.SID_OTHER)

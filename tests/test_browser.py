@@ -336,3 +336,73 @@ def test_cli_report_html_draws_its_charts_without_a_server(sync_playwright, tmp_
     assert len(drawn) == len(expected) and min(drawn) > 0  # every chart has marks, not only axes
     assert report["spec"] in text and f"{report['n']:,}" in text
     assert all(u.startswith("file://") for u in requests)  # nothing fetched from the network
+
+
+def test_a_catalogue_of_the_data_folder_is_measured_on_every_row(sync_playwright, tmp_path):
+    """Issue 19 item 5: started with --data-dir, the home page opens a catalogue of that folder; Run on the
+    Quantize page fits on its sample and measures all 20,000 rows; the collision rate shown is the one
+    vqcore.pipeline.report_dataset gives with the codebooks the page downloads, on the same file."""
+    import pyarrow.parquet as pq
+
+    from vqcore import load_quantizer, metrics
+    from vqcore.catalog import open_dataset
+    from vqcore.pipeline import report_dataset
+
+    folder = tmp_path / "catalogues"
+    folder.mkdir()
+    n = 20_000
+    np.save(folder / "catalogue.npy", make_gaussian(n, 16, correlated=True, rho=0.8, random_state=2).X)
+    shot = tmp_path / "catalogue.png"
+    log = tmp_path / "streamlit.log"
+    with open(log, "wb") as out:
+        try:
+            proc, url = devserver.start(log=out, app_args=["--data-dir", str(folder)])
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}:\n{log.read_text()[-3000:]}")
+    try:
+        with sync_playwright() as p:
+            browser = devserver.launch_chromium(p)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 2600})
+                page.set_default_timeout(TIMEOUT_MS)
+                page.goto(url)
+                page.get_by_text(charts.TITLES["norms"], exact=True).wait_for()
+                _wait_until_idle(page)
+                page.get_by_role("tab", name="Data folder").click()
+                _set(page, "Sample for the per-point views (rows)", 5000)
+                page.get_by_role("button", name="Open the dataset").click()
+                page.get_by_text("Loaded: catalogue.npy").wait_for()
+                _wait_until_idle(page)
+
+                page.get_by_role("link", name="Quantize").click()
+                page.get_by_role("button", name="Run", exact=True).wait_for()
+                _wait_until_idle(page)
+                _set(page, "Codebooks M", 3)
+                _set(page, "Bits per code", 5)
+                _set(page, "Training subsample (rows)", 2000)
+                page.get_by_role("button", name="Run", exact=True).click()
+                _wait_until_idle(page)  # the fit, then every row encoded and measured
+                assert page.get_by_test_id("stException").count() == 0
+                line = page.get_by_text("Collision rate over all 20,000 items").inner_text()
+                page.get_by_text("RQ3x5 on the whole catalogue: 20,000 items").wait_for()
+                page.screenshot(path=str(shot), full_page=True)
+                with page.expect_download() as info:
+                    page.get_by_role("button", name="Codebooks (.npz)").click()
+                books = tmp_path / "books.npz"
+                info.value.save_as(books)
+                with page.expect_download() as info:
+                    page.get_by_role("button", name=f"Codes of all {n:,} rows (.parquet)").click()
+                table = pq.read_table(info.value.path())
+            finally:
+                browser.close()
+    finally:
+        devserver.stop(proc)
+    q = load_quantizer(str(books))
+    report, codes = report_dataset(q, open_dataset(folder / "catalogue.npy"))
+    rate = report["collisions"]["rate"]
+    assert rate == metrics.collision_rate(codes) > 0
+    assert f"{rate:.4%}" in line and f"{round(n * rate):,} items repeat" in line, line
+    assert table.num_rows == n
+    np.testing.assert_array_equal(table.column("row").to_numpy(), np.arange(n))
+    np.testing.assert_array_equal(np.column_stack([table.column(f"level_{m}").to_numpy() for m in range(3)]), codes)
+    assert shot.stat().st_size > 10_000

@@ -26,7 +26,7 @@ MAX_UPLOAD_MB = DEFAULT_MAX_BYTES // 2**20
 MAX_HELD_MB = int(os.environ.get("VQLENS_MAX_HELD_MB", "2048"))
 
 
-def _over_cap(state, name, incoming):
+def over_cap(state, name, incoming):
     """The message when ``incoming`` more bytes would take the server past MAX_HELD_MB, else None."""
     held = S.held_bytes(exclude=state.get(S.DATA))
     if held + incoming <= MAX_HELD_MB * 2**20:
@@ -53,7 +53,7 @@ def accept_upload(state, data, name, *, array_key=None, text_column=None, drop_n
     message is returned, and the data loaded before stays active. A file that would take the
     server past :data:`MAX_HELD_MB` is refused, before parsing when its size alone would.
     """
-    too_much = _over_cap(state, name, len(data))  # the file itself, while it is read
+    too_much = over_cap(state, name, len(data))  # the file itself, while it is read
     if too_much:
         return too_much
     try:
@@ -66,7 +66,7 @@ def accept_upload(state, data, name, *, array_key=None, text_column=None, drop_n
         return str(exc)
     except MemoryError:
         return f"{name!r}: not enough memory to load it. Upload a sample of the rows."
-    too_much = _over_cap(state, name, X.nbytes)
+    too_much = over_cap(state, name, X.nbytes)
     if too_much:
         return too_much
     notes = list(loaded.notes)
@@ -264,15 +264,17 @@ def accept_codes_upload(state, data, name, *, items=None, codebook_size=None, te
     return None
 
 
-def quantize_code_set(stored, data):
+def quantize_code_set(stored, data, note=None):
     """The code set of the Quantize page's result: the codes of every row, with their embeddings,
-    texts and row numbers (item i is row i of the data)."""
+    texts and row numbers (item i is row i of the data). ``note``, optional, says what the rows
+    are instead (e.g. a catalogue's sample, ui.catalogue.code_set_note)."""
     res, args = stored["result"], stored["args"]
     q = res["quantizer"]
     n = res["codes"].shape[0]
-    notes = [f"All {n:,} rows of {data.name}, with their embeddings" + (" and texts" if data.labels else "")
-             + "; an item's number is its row in the data" + (" file (rows with NaN or infinity were dropped "
-                                                               "on loading)." if data.rows is not None else ".")]
+    notes = [note or (f"All {n:,} rows of {data.name}, with their embeddings" + (" and texts" if data.labels else "")
+                      + "; an item's number is its row in the data" + (
+                          " file (rows with NaN or infinity were dropped on loading)." if data.rows is not None
+                          else "."))]
     return code_set(res["codes"], q.codebook_size, X=data.X, labels=data.labels,
                     name=f"{q.spec()} on {stored.get('data_name', data.name)}", source="the Quantize page",
                     notes=notes, sig=("quantize", data.key, repr(sorted(args.items()))),

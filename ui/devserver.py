@@ -27,18 +27,20 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start(port=None, *, log=None, timeout=90, env=None):
+def start(port=None, *, log=None, timeout=90, env=None, app_args=()):
     """Start ``streamlit run app.py`` on 127.0.0.1; return (process, url) once /_stcore/health is ok.
 
     ``log`` is an open binary file for the server's output (default: discarded); ``env``,
-    extra environment variables for the server (e.g. ``VQLENS_MAX_HELD_MB``).
+    extra environment variables for the server (e.g. ``VQLENS_MAX_HELD_MB``); ``app_args``, the
+    app's own arguments (``streamlit run app.py -- --data-dir PATH``).
     Raises RuntimeError if the server exits or is not healthy within ``timeout`` seconds.
     """
     port = port or free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.headless", "true", "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+         *(["--", *app_args] if app_args else [])],
         cwd=ROOT, env={**os.environ, **(env or {})},
         stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
     )

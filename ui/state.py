@@ -35,6 +35,13 @@ HOME_UPLOADED = "home_uploaded"  # (name, (array_key, text_column, drop)) of the
 HOME_CENTER = "home_center"
 HOME_NORMALIZE = "home_normalize"
 HOME_DROP_NONFINITE = "home_drop_nonfinite"
+HOME_FOLDER_PICK = "home_folder_pick"  # the dataset of the data folder chosen (its name there)
+HOME_FOLDER_SAMPLE = "home_folder_sample"  # rows of the sample drawn from it
+HOME_FOLDER_ERROR = "home_folder_error"  # why the last dataset chosen could not be opened
+
+# a whole catalogue opened from the server's data folder (ui.catalogue.Catalogue); the active data is
+# then its sample
+CATALOGUE = "catalogue"
 
 
 
@@ -81,6 +88,7 @@ Q_MODEL = "q_model"  # the trained model loaded: {"key": content hash, "name", "
 Q_MODEL_SIG, Q_MODEL_ERROR = "q_model_sig", "q_model_error"
 Q_PIPELINE = "q_pipeline"  # codes the user's own pipeline produced: {"name", "codes"}
 Q_PIPELINE_SIG, Q_PIPELINE_ERROR = "q_pipeline_sig", "q_pipeline_error"
+Q_WHOLE = "q_whole"  # the Quantize result on every row of the open catalogue (ui.catalogue.whole_run)
 
 # compare page
 CMP_RESULTS = "cmp_results"  # {(data key, spec, params...): result}

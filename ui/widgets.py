@@ -12,7 +12,7 @@ import vqcore
 from vqcore.report import comparison_row, headline
 from vqcore.spec import fit_problem, format_spec
 
-from . import cache, charts, sessions
+from . import cache, catalogue, charts, sessions
 from . import data as D
 from . import state as S
 from .text import md
@@ -155,6 +155,9 @@ def data_badge(data):
     n, d = data.shape
     opts = [o for o, on in (("centred", data.center), ("L2-normalised", data.normalize)) if on]
     extra = f" ({', '.join(opts)})" if opts else ""
+    cat = catalogue.active(st.session_state)
+    if cat is not None and cat.sample_rows < cat.n:
+        extra += f": a random sample (seed {cat.seed}) of the catalogue's {cat.n:,} rows"
     st.caption(f"Data: **{md(data.name)}**, {n:,} × {d}{extra}. Change it on the home page.")
 
 

@@ -255,6 +255,11 @@ def _map_vecs(path, item):
 
 def _open_npy(path):
     what = repr(os.path.basename(path))
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY":
+        raise DataError(f"{what} is not a .npy file (it does not start with numpy's header); save the array "
+                        "with numpy.save.")
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:  # object arrays (pickles) are refused by allow_pickle=False

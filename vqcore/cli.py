@@ -132,7 +132,7 @@ def _fit(args, ds, bars):
     return q, int(rows.size), seconds
 
 
-class _CodesWriter:
+class CodesWriter:
     """codes.parquet written chunk by chunk, in row order, under a temporary name."""
 
     def __init__(self, path, ds, M):
@@ -188,17 +188,14 @@ def report_command(args):
     tag = f".tmp-{os.getpid()}"
     final = {k: out / k for k in ("codes.parquet", "report.html", "report.json")}
     tmp = {k: p.with_name(p.name + tag) for k, p in final.items()}
-    writer = _CodesWriter(tmp["codes.parquet"], ds, q.n_codebooks)
+    writer = CodesWriter(tmp["codes.parquet"], ds, q.n_codebooks)
     client = None
     try:
-        from .pipeline import close_client, dask_client, report_dataset
+        from .pipeline import close_client, dask_client, draw_queries, report_dataset
 
         if args.dask:
             client = dask_client(args.dask)
-        qrows = ds.sample_rows(n_queries, random_state=args.seed + 1) if n_queries else None
-        queries = ds.take(qrows) if n_queries else None
-        query_set = (f"{n_queries:,} rows of the data drawn at random (seed {args.seed + 1}), left out of the "
-                     "searched base" if n_queries else "no queries")
+        qrows, queries, query_set = draw_queries(ds, n_queries, args.seed)
         t0 = time.perf_counter()
         with progress.reporting(bars):
             report, _ = report_dataset(q, ds, chunk_rows=args.chunk_rows, queries=queries, query_rows=qrows,

@@ -33,7 +33,7 @@ from .catalog import DEFAULT_CHUNK_ROWS
 from .exceptions import DataError, VQLensError
 from .metrics import check_ground_truth
 
-__all__ = ["report_dataset", "dask_client", "close_client"]
+__all__ = ["report_dataset", "dask_client", "close_client", "draw_queries"]
 
 #: Chunks per task: a task reads its chunks in order (a row group decoded once) and returns
 #: their codes and one merged partial.
@@ -150,6 +150,24 @@ def close_client(client):
 
 # --------------------------------------------------------------------------
 # the report
+
+
+def draw_queries(dataset, n_queries, seed):
+    """Rows of the data drawn at random as recall queries (seed ``seed + 1``, not the training
+    sample's), their vectors, and the words saying so: ``(rows or None, queries or None, query_set)``.
+
+    The queries keep their codes and count in every other metric; :func:`report_dataset` leaves them
+    out of the searched base when given as ``query_rows``. ``n_queries=0``: no queries.
+    """
+    n_queries = check_int("n_queries", n_queries, low=0)
+    if not n_queries:
+        return None, None, "no queries"
+    if n_queries >= dataset.n:
+        raise VQLensError(f"n_queries={n_queries} should be between 0 and n-1={dataset.n - 1}.")
+    rows = dataset.sample_rows(n_queries, random_state=seed + 1)
+    query_set = (f"{n_queries:,} rows of the data drawn at random (seed {seed + 1}), left out of the "
+                 "searched base")
+    return rows, dataset.take(rows), query_set
 
 
 def report_dataset(quantizer, dataset, *, chunk_rows=DEFAULT_CHUNK_ROWS, queries=None, query_rows=None,

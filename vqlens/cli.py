@@ -3,6 +3,7 @@
 Usage::
 
     vqlens app [streamlit options...]   start the app, e.g. vqlens app --server.port 8502
+    vqlens app --data-dir /data         the same, offering the server's folder /data on the home page
     vqlens report DATA --spec ... ...   any other command goes to vqcore.cli.main (python -m vqcore)
     vqlens --version
 
@@ -26,6 +27,7 @@ usage: vqlens <command> [arguments...]
 commands:
   app [streamlit options...]   start the VQ Lens app (needs the [app] extra), e.g.
                                vqlens app --server.port 8502
+                               vqlens app --data-dir /data (the server's data folder)
 {core}
 options:
   -h, --help                   show this message
@@ -74,8 +76,39 @@ def config_flags(config_file, given=()):
     return flags
 
 
+APP_FLAGS = ("--data-dir",)  # the app's own options (the script's arguments), each with one value
+
+
+def split_app_args(args):
+    """``vqlens app``'s arguments as (Streamlit's options, the app script's own arguments).
+
+    ``--data-dir PATH`` (or ``--data-dir=PATH``) and everything after ``--`` go to the app
+    (``streamlit run app.py -- --data-dir PATH``); everything else is Streamlit's.
+    """
+    args = list(args)
+    streamlit_args, script_args = [], []
+    if "--" in args:
+        cut = args.index("--")
+        args, script_args = args[:cut], args[cut + 1:]
+    own = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in APP_FLAGS:
+            own += args[i:i + 2]
+            i += 2
+            continue
+        if arg.split("=", 1)[0] in APP_FLAGS:
+            own.append(arg)
+        else:
+            streamlit_args.append(arg)
+        i += 1
+    return streamlit_args, own + script_args
+
+
 def run_app(args):
-    """``vqlens app [streamlit options...]``: ``streamlit run app.py`` with the app's settings."""
+    """``vqlens app [streamlit options...] [--data-dir PATH]``: ``streamlit run app.py`` with the app's
+    settings; ``--data-dir`` (the server's data folder) goes to the app (see :func:`split_app_args`)."""
     if importlib.util.find_spec("streamlit") is None:
         print("vqlens app needs Streamlit: pip install 'vqlens[app]' (or pip install -r requirements.txt "
               "in a checkout).", file=sys.stderr)
@@ -83,7 +116,10 @@ def run_app(args):
     from streamlit.web import cli as streamlit_cli
 
     root = app_dir()
+    args, script_args = split_app_args(args)
     argv = ["run", str(root / "app.py"), *config_flags(root / ".streamlit" / "config.toml", args), *args]
+    if script_args:
+        argv += ["--", *script_args]
     try:
         streamlit_cli.main(args=argv, prog_name="streamlit", standalone_mode=True)
     except SystemExit as exc:

@@ -1,0 +1,369 @@
+"""The server's data folder (issue 19 item 5): only the folder's datasets are listed and opened,
+a whole catalogue's numbers in the app are report_dataset's on every row, per-point views say
+they show a sample.
+
+The folder is made in tmp_path: a 20,000 x 16 .npy, the same rows in 2 parquet shards, a
+corrupt file, and links that lead out of it.
+"""
+
+import os
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from apptest_helpers import ok
+from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+from streamlit.testing.v1 import AppTest
+
+from ui import catalogue as C
+from ui import state as S
+from vqcore import metrics
+from vqcore.catalog import open_dataset
+from vqcore.datafolder import check_data_dir, list_datasets, open_in_folder
+from vqcore.datasets import make_gaussian
+from vqcore.exceptions import DataError
+from vqcore.pipeline import draw_queries, report_dataset
+from vqcore.report import default_n_queries
+from vqlens.cli import split_app_args
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+APP = os.path.join(ROOT, "app.py")
+PAGE = {name: os.path.join(ROOT, "pages", f"{name}.py") for name in ("1_Quantize", "3_Map", "6_Semantic_IDs")}
+TIMEOUT = 180
+N, D, SAMPLE = 20_000, 16, 5000
+
+
+@pytest.fixture(scope="module")
+def X():
+    return make_gaussian(N, D, correlated=True, rho=0.8, random_state=0).X
+
+
+def _shards(folder, X, parts=2):
+    folder.mkdir()
+    per = X.shape[0] // parts
+    for i in range(parts):
+        x = X[i * per:(i + 1) * per]
+        pq.write_table(pa.table({"item_id": np.arange(i * per, (i + 1) * per, dtype=np.int64) * 3 + 1,
+                                 "emb": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), D)}),
+                       folder / f"part-{i}.parquet", row_group_size=4000)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, X):
+    base = tmp_path_factory.mktemp("datadir")
+    root = base / "data"
+    root.mkdir()
+    np.save(root / "big.npy", X)
+    _shards(root / "shards", X)
+    (root / "broken.npy").write_bytes(b"\x93NUMPY not really")
+    (root / "notes.txt").write_text("not a dataset")
+    (root / ".hidden.npy").write_bytes(b"")
+    (root / "empty_folder").mkdir()
+    outside = base / "outside"
+    outside.mkdir()
+    np.save(outside / "secret.npy", np.ones((7, 3), dtype=np.float32))
+    _shards(outside / "secret_shards", X[:200])
+    os.symlink(outside / "secret.npy", root / "escape.npy")
+    os.symlink(outside / "secret_shards", root / "escape_dir")
+    os.symlink("../outside/secret.npy", root / "relative_escape.npy")
+    os.symlink(root / "big.npy", root / "alias.npy")  # a link that stays inside is a dataset
+    mixed = root / "mixed"  # a folder of shards, one a link to a shard outside
+    mixed.mkdir()
+    os.symlink(outside / "secret_shards" / "part-0.parquet", mixed / "part-0.parquet")
+    return root
+
+
+# ---------------------------------------------------------------- listing (vqcore.datafolder)
+
+
+def test_the_listing_holds_the_folders_datasets_with_n_d_dtype_and_size(folder):
+    listing = list_datasets(folder)
+    by_name = {e.name: e for e in listing.entries}
+    assert set(by_name) == {"alias.npy", "big.npy", "broken.npy", "mixed", "shards"}
+    big, shards = by_name["big.npy"], by_name["shards"]
+    assert (big.n, big.d, big.dtype, big.error) == (N, D, "float32", None)
+    assert big.nbytes == os.path.getsize(folder / "big.npy") and big.kind == "npy"
+    assert (shards.n, shards.d, shards.dtype, shards.files, shards.kind) == (N, D, "float32", 2, "parquet shards")
+    assert shards.nbytes == sum(os.path.getsize(p) for p in (folder / "shards").glob("*.parquet"))
+    assert by_name["alias.npy"].n == N  # the link's target is inside the folder
+
+
+def test_the_listing_reads_no_row(folder, monkeypatch):
+    """n, d and dtype come from headers and footers: every way of reading rows fails here, and the
+    listing is the same."""
+    from vqcore import catalog
+
+    def no_rows(*args, **kwargs):
+        raise AssertionError("a row was read")
+
+    for cls in (catalog.ArrayDataset, catalog.ParquetDataset):
+        for method in ("read", "take", "_table", "_vectors"):
+            if hasattr(cls, method):
+                monkeypatch.setattr(cls, method, no_rows)
+    by_name = {e.name: e for e in list_datasets(folder).entries}
+    assert (by_name["big.npy"].n, by_name["shards"].n, by_name["shards"].d) == (N, N, D)
+
+
+def test_links_out_of_the_folder_are_refused_and_never_opened(folder):
+    listing = list_datasets(folder)
+    refused = dict(listing.refused)
+    assert set(refused) == {"escape.npy", "escape_dir", "relative_escape.npy"}
+    assert all("outside the data folder" in why for why in refused.values())
+    mixed = next(e for e in listing.entries if e.name == "mixed")
+    assert mixed.n is None and "outside the data folder" in mixed.error  # a shard that leads out
+    for name in ("escape.npy", "escape_dir", "relative_escape.npy", "mixed", "../outside/secret.npy", "..",
+                 str(folder.parent / "outside" / "secret.npy"), "shards/../../outside/secret.npy"):
+        with pytest.raises(DataError):
+            open_in_folder(folder, name)
+    ds = open_in_folder(folder, "shards")
+    assert (ds.n, ds.d, ds.id_column) == (N, D, "item_id")
+
+
+def test_an_unreadable_file_is_listed_with_what_is_wrong(folder):
+    broken = next(e for e in list_datasets(folder).entries if e.name == "broken.npy")
+    assert broken.n is None and "broken.npy" in broken.error
+    with pytest.raises(DataError, match="broken.npy"):
+        open_in_folder(folder, "broken.npy")
+
+
+def test_the_data_dir_argument_is_parsed_and_a_bad_one_is_said(folder, tmp_path):
+    assert C.data_dir_arg(["--server.port", "1", "--data-dir", "/a", "--other"], {}) == "/a"
+    assert C.data_dir_arg(["--data-dir=/b", "x"], {}) == "/b"
+    assert C.data_dir_arg(["--unknown", "y"], {C.ENV: "/env"}) == "/env"
+    assert C.data_dir_arg(["--data-dir=/c"], {C.ENV: "/env"}) == "/c"  # the flag wins
+    assert C.data_dir_arg([], {}) is None and C.data_dir(argv=[], environ={}) == (None, None)
+    assert C.data_dir(["--data-dir", str(folder)], {}) == (os.path.realpath(folder), None)
+    for given, words in ((str(tmp_path / "nope"), "does not exist"), (str(folder / "big.npy"), "not a folder"),
+                         ("", "empty")):
+        root, problem = C.data_dir(["--data-dir", given], {})
+        assert root is None and words in problem
+    root, problem = C.data_dir(["--data-dir"], {})  # the flag without a value
+    assert root is None and "empty" in problem
+    with pytest.raises(DataError):
+        check_data_dir(None)
+
+
+def test_vqlens_app_hands_data_dir_to_the_app_and_the_rest_to_streamlit():
+    assert split_app_args(["--server.port", "8502", "--data-dir", "/d"]) == (["--server.port", "8502"],
+                                                                             ["--data-dir", "/d"])
+    assert split_app_args(["--data-dir=/d", "--theme.base=dark"]) == (["--theme.base=dark"], ["--data-dir=/d"])
+    assert split_app_args(["--server.port=1", "--", "--data-dir", "/e"]) == (["--server.port=1"],
+                                                                           ["--data-dir", "/e"])
+    assert split_app_args([]) == ([], [])
+
+
+# ---------------------------------------------------------------- the home page
+
+
+def _home(monkeypatch, root):
+    monkeypatch.setenv(C.ENV, str(root))
+    return ok(AppTest.from_file(APP, default_timeout=TIMEOUT).run())
+
+
+def test_home_lists_the_folder_and_says_what_cannot_be_opened(monkeypatch, folder):
+    at = _home(monkeypatch, folder)
+    assert [t.label for t in at.tabs][-1] == "Data folder"
+    table = at.dataframe[0].value
+    assert sorted(table["dataset"]) == ["alias.npy", "big.npy", "broken.npy", "mixed", "shards"]
+    assert dict(zip(table["dataset"], table["rows n"]))["big.npy"] == N
+    warnings = " ".join(w.value for w in at.warning)
+    assert "broken.npy cannot be opened" in warnings and "mixed cannot be opened" in warnings
+    captions = " ".join(c.value for c in at.caption)
+    assert "escape.npy: a link to a place outside the data folder" in captions
+    options = at.selectbox(key=S.HOME_FOLDER_PICK).options  # only what opens can be chosen
+    assert [o.split("  (")[0] for o in options] == ["alias.npy", "big.npy", "shards"]
+    assert options[1] == f"big.npy  ({N:,} × {D}, float32, 1.2 MB)"
+
+
+def test_home_without_a_folder_has_no_folder_tab(monkeypatch):
+    monkeypatch.delenv(C.ENV, raising=False)
+    at = ok(AppTest.from_file(APP, default_timeout=TIMEOUT).run())
+    assert "Data folder" not in [t.label for t in at.tabs] and not at.error
+
+
+def test_home_says_a_missing_folder_is_missing(monkeypatch, tmp_path):
+    at = _home(monkeypatch, tmp_path / "not-there")
+    assert len(at.error) == 1 and "does not exist" in at.error[0].value
+    assert "Data folder" not in [t.label for t in at.tabs]
+
+
+def test_names_from_the_folder_are_escaped(monkeypatch, tmp_path, X):
+    root = tmp_path / "d"
+    root.mkdir()
+    name = "![x](http:__127.0.0.1:9_a.png)*b*.npy"
+    np.save(root / name, np.full((4, 2), np.inf, dtype=np.float32))  # opens (lazily), fails when sampled
+    at = _home(monkeypatch, root)
+    at.selectbox(key=S.HOME_FOLDER_PICK).set_value(name)
+    at.button(key="home_folder_open").click()
+    ok(at.run())
+    shown = [e.value for e in at.error]
+    assert len(shown) == 1 and "NaN" in shown[0]
+    assert "![x]" not in shown[0] and "\\!\\[x\\]" in shown[0]  # shown as characters, not an image
+    assert at.session_state[S.DATA].name == "MiniLM sentences"  # the data loaded before stays
+
+
+def _open(monkeypatch, root, name, sample=SAMPLE):
+    at = _home(monkeypatch, root)
+    at.selectbox(key=S.HOME_FOLDER_PICK).set_value(name)
+    at.number_input(key=S.HOME_FOLDER_SAMPLE).set_value(sample)
+    at.button(key="home_folder_open").click()
+    ok(at.run())
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def test_opening_a_dataset_makes_a_reproducible_sample_the_data(monkeypatch, folder, X):
+    at = _open(monkeypatch, folder, "big.npy")
+    data, cat = at.session_state[S.DATA], at.session_state[S.CATALOGUE]
+    rows = open_dataset(folder / "big.npy").sample_rows(SAMPLE, random_state=0)
+    np.testing.assert_array_equal(data.rows, rows)
+    np.testing.assert_array_equal(data.X, X[rows])  # row i of the sample is catalogue row rows[i]
+    assert (cat.n, cat.d, cat.sample_rows, cat.seed) == (N, D, SAMPLE, 0)
+    assert {m.label: m.value for m in at.metric}["rows n"] == f"{SAMPLE:,}"
+    assert any(f"{N:,} rows" in m.value for m in at.markdown)
+
+
+# ---------------------------------------------------------------- whole-catalogue numbers
+
+
+def _quantize(at, M=3, nbits=5, train=2000):
+    at.switch_page(PAGE["1_Quantize"])
+    ok(at.run())
+    at.number_input(key="q_RQ_M").set_value(M)
+    at.number_input(key="q_RQ_nbits").set_value(nbits)
+    at.number_input(key="q_train").set_value(train)
+    ok(at.run())
+    at.button(key="q_run").click()
+    return ok(at.run())
+
+
+def _expected(at, path):
+    """report_dataset on the same data with the app's fitted quantizer and queries drawn as the app says."""
+    stored = at.session_state[S.Q_RESULT]
+    q, seed = stored["result"]["quantizer"], stored["args"]["seed"]
+    ds = open_dataset(path)
+    qrows, queries, query_set = draw_queries(ds, default_n_queries(ds.n), seed)
+    return report_dataset(q, ds, queries=queries, query_rows=qrows, query_set=query_set, random_state=seed)
+
+
+@pytest.mark.parametrize("name", ["big.npy", "shards"])
+def test_quantize_shows_the_whole_catalogue_numbers_of_report_dataset(monkeypatch, folder, name):
+    at = _quantize(_open(monkeypatch, folder, name))
+    whole = at.session_state[S.Q_WHOLE]
+    got = whole["report"]
+    want, codes = _expected(at, folder / name)
+    assert got["n"] == want["n"] == N
+    assert got["collisions"]["rate"] == want["collisions"]["rate"]
+    assert got["collisions"]["rate"] == metrics.collision_rate(codes)  # and the in-memory definition
+    assert got["collisions"]["prefix_rates"] == want["collisions"]["prefix_rates"]
+    assert got["collisions"]["groups"] == want["collisions"]["groups"]
+    assert got["usage"]["dead"] == want["usage"]["dead"] and got["usage"]["counts"] == want["usage"]["counts"]
+    assert got["usage"]["entropy_bits"] == want["usage"]["entropy_bits"]
+    assert got["reconstruction"]["mse"] == pytest.approx(want["reconstruction"]["mse"], rel=1e-12)
+    assert got["recall"]["at"] == want["recall"]["at"]
+    # the sample's own report is another thing: 5,000 items
+    assert at.session_state[S.Q_RESULT]["result"]["report"]["n"] == SAMPLE
+    # what the page says
+    metric = {m.label: m.value for m in at.metric}
+    assert metric["collision rate"] == f"{want['collisions']['rate']:.1%}"
+    line = next(m.value for m in at.markdown if m.value.startswith("Collision rate over all"))
+    assert f"**{want['collisions']['rate']:.4%}**" in line
+    assert f"{round(N * want['collisions']['rate']):,} items repeat" in line
+    assert any(s.value.startswith(f"{got['spec']} on the whole catalogue: {N:,} items") for s in at.subheader)
+    # the codes file holds every row, numbered, with the catalogue's own codes
+    table = pq.read_table(whole["codes_path"])
+    assert table.num_rows == N == whole["codes_rows"]
+    np.testing.assert_array_equal(table.column("row").to_numpy(), np.arange(N))
+    got_codes = np.column_stack([table.column(f"level_{m}").to_numpy() for m in range(codes.shape[1])])
+    np.testing.assert_array_equal(got_codes, codes)
+    if name == "shards":
+        np.testing.assert_array_equal(table.column("item_id").to_numpy(), np.arange(N) * 3 + 1)
+    labels = [b.label for b in at.get("download_button")]
+    assert f"Codes of all {N:,} rows (.parquet)" in labels
+    assert "Codes (sample) (.npz)" in labels and "Codes (.npz)" not in labels  # no download claims rows it lacks
+
+
+def test_semantic_ids_and_the_map_say_what_they_show(monkeypatch, folder):
+    at = _quantize(_open(monkeypatch, folder, "big.npy"))
+    want = at.session_state[S.Q_WHOLE]["report"]
+    at.switch_page(PAGE["6_Semantic_IDs"])
+    ok(at.run())
+    metric = [(m.label, m.value) for m in at.metric]
+    assert metric[0] == ("items", f"{N:,}")
+    assert metric[2] == ("collision rate", f"{want['collisions']['rate']:.2%}")
+    assert ("items", f"{SAMPLE:,}") in metric[6:]  # then the sample's
+    captions = [c.value for c in at.caption]
+    assert f"Every view below is of {SAMPLE:,} of {N:,} items, drawn at random with seed 0." in " ".join(captions)
+    notes = " ".join(m.value for m in at.markdown)
+    assert "random sample" in notes and "its row in the catalogue" in notes and "dropped" not in notes
+    at.switch_page(PAGE["3_Map"])
+    ok(at.run())
+    assert f"Map of {SAMPLE:,} of {N:,} items, drawn at random with seed 0." in [c.value for c in at.caption]
+
+
+def test_sample_caption_names_both_draws():
+    class Cat:
+        n, sample_rows, seed = 4_000_000, 20_000, 0
+
+    assert C.sample_caption(Cat, 20_000) == "Map of 20,000 of 4,000,000 items, drawn at random with seed 0."
+    assert C.sample_caption(Cat, 10_000, seed=3) == (
+        "Map of 10,000 of 4,000,000 items, drawn at random: the catalogue's sample of 20,000 rows (seed 0), "
+        "then 10,000 of those (seed 3).")
+
+
+def test_a_run_ended_midway_leaves_no_lock_and_no_file(folder):
+    """A stop raised from the progress callback (a browser gone) ends the pass: the next run of the
+    same arguments is not blocked by a lock, and no half-written codes file is left."""
+    import vqcore
+
+    ds = open_in_folder(folder, "big.npy")
+    data = S.set_data({}, ds.take(np.arange(2000)), rows=np.arange(2000))
+    cat = C.Catalogue(name="big.npy", root=str(folder), dataset=ds, sample_rows=2000, seed=0, key="k-test",
+                      data=data)
+    q = vqcore.from_spec("RQ2x4", random_state=0).fit(data.X)
+    stored = {"args": {"key": data.key, "spec": "RQ2x4", "params": (), "train_size": 2000, "seed": 0},
+              "result": {"quantizer": q, "fit_seconds": 0.0, "n_train": 2000}}
+    before = set(os.listdir(C.codes_folder()))
+    calls = []
+
+    def stop_midway(fraction, message):
+        calls.append(message)
+        if len(calls) == 3:
+            raise StopException()
+
+    with pytest.raises(StopException):
+        C.whole_run(cat, stored, on_progress=stop_midway, chunk_rows=1000)
+    assert set(os.listdir(C.codes_folder())) == before  # no temporary file left
+    assert _locks_free()
+    seen = []
+    w = C.whole_run(cat, stored, chunk_rows=1000, on_progress=lambda f, m: seen.append((f, m)))  # at once
+    assert w["codes_rows"] == N and w["report"]["n"] == N
+    # the bar: the encoding pass up to ENCODE_SHARE, then the metrics pass up to 1, never backwards
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert all(f <= C.ENCODE_SHARE for f, m in seen if m.startswith("encode"))
+    assert all(f >= C.ENCODE_SHARE for f, m in seen if m.startswith("metrics"))
+    assert any(m.startswith("encode") for _, m in seen) and any(m.startswith("metrics") for _, m in seen)
+    assert set(os.listdir(C.codes_folder())) - before == {os.path.basename(w["codes_path"])}
+
+
+def _locks_free():
+    """Whether another thread can take every lock of ui.store (they are reentrant: this thread could anyway)."""
+    import threading
+
+    from ui import store
+
+    free = []
+
+    def probe():
+        for lock in store._LOCKS:
+            got = lock.acquire(timeout=2)
+            free.append(got)
+            if got:
+                lock.release()
+
+    t = threading.Thread(target=probe)
+    t.start()
+    t.join()
+    return all(free) and len(free) == len(store._LOCKS)
