@@ -40,7 +40,6 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import vqcore  # noqa: E402
 from vqcore.catalog import open_dataset  # noqa: E402

@@ -290,3 +290,18 @@ def test_readme_example_runs_on_the_shipped_sample():
     assert float(snr) == pytest.approx(-10 * np.log10(rel), rel=1e-4)
     assert float(snr) > 0
     assert set(report) >= {"reconstruction", "usage"}
+
+
+def test_no_module_edits_sys_path():
+    """Issue 17: nothing reaches the library through a ``sys.path`` insert; it is imported as installed."""
+    offenders = []
+    for path in ROOT.rglob("*.py"):
+        rel = path.relative_to(ROOT)
+        if rel.parts[0] in {".git", "build", ".venv", "venv"} or path.name == "test_packaging.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and node.attr == "path"
+                    and isinstance(node.value, ast.Name) and node.value.id == "sys"):
+                offenders.append(f"{rel}:{node.lineno}")
+    assert not offenders, f"sys.path is edited or read in {offenders}"

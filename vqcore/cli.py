@@ -262,11 +262,8 @@ def _report_html_module():
         except ImportError as exc:
             if not exc.name or not (name == exc.name or name.startswith(exc.name + ".")):
                 raise  # found, but something it imports (plotly) is missing
-    root = Path(__file__).resolve().parents[1]  # a checkout run from elsewhere
-    if not (root / "ui" / "report_html.py").exists():
-        raise ImportError("the VQ Lens app's ui package is not installed", name="vqlens.app.ui")
-    sys.path.insert(0, str(root))
-    return importlib.import_module("ui.report_html")
+    raise ImportError("report.html needs the VQ Lens app's ui package: install the app extra "
+                      "(pip install 'vqlens[app]') or run from the checkout's folder", name="vqlens.app.ui")
 
 
 def _summary(report, out):
