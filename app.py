@@ -53,7 +53,7 @@ with left:
                 D.load_sample_into(state, ds)
                 state.pop(S.HOME_UPLOADED, None)
             except ValueError as exc:
-                st.error(str(exc))
+                st.error(md(exc))
     with tab_upload:
         up = st.file_uploader(
             # no type= filter: every file reaches vqcore.io, whose refusal says what was wrong and

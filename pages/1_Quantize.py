@@ -27,7 +27,7 @@ with st.container(border=True):
             W.spec_caption(spec, params, d=data.shape[1], train_size=train_size, seed=seed)
             spec_ok = True
         except VQLensError as exc:
-            st.error(str(exc))
+            st.error(W.md_escape(exc))
             spec_ok = False
         args = S.RunArgs(key=data.key, spec=spec, params=params, train_size=train_size, seed=seed)
     else:
@@ -46,7 +46,7 @@ if run_clicked:
             res = cache.run_with_progress(data.key, spec, params, train_size, seed, data.X)
             state[S.Q_RESULT] = S.QuantizeResult(args=args, result=res, data_name=data.name)
     except VQLensError as exc:
-        st.error(str(exc))
+        st.error(W.md_escape(exc))
 
 stored = state.get(S.Q_RESULT)
 if stored is None:
@@ -98,7 +98,7 @@ if report["method"] == "GRVQ":  # what each way of storing the norm term of fast
                                "relative error": o["relative"], "norm error (relative)": o["relative_norm_error"]}
                               for o in opts], hide_index=True)
             except VQLensError as exc:
-                st.error(str(exc))
+                st.error(W.md_escape(exc))
 
 st.subheader("Downloads")
 # the files are made when a button is clicked (callables), not on every rerun: the

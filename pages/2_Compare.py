@@ -68,7 +68,7 @@ if run_clicked:
             with cache.drawing_progress(partial(draw, start=0.8, share=0.2)) as on_progress:
                 res = cache.run(data.key, spec, params, int(train_size), int(seed), data.X, on_progress=on_progress)
         except VQLensError as exc:
-            st.error(f"{spec}: {exc}")
+            st.error(W.md_escape(f"{spec}: {exc}"))
             continue
         store[_key(spec, params)] = W.compare_row(res["report"], method)
     bar.progress(1.0, text=f"Done: {len(todo)} fitted, {len(plan) - len(todo)} reused.")
@@ -101,7 +101,7 @@ if model is not None:
                         try:
                             res = cache.run(data.key, spec, params, int(train_size), int(seed), data.X)
                         except VQLensError as exc:
-                            st.error(f"{spec}: {exc}")
+                            st.error(W.md_escape(f"{spec}: {exc}"))
                             continue
                         store[_key(spec, params)] = W.compare_row(res["report"], method)
                 state[S.CMP_BASELINES][model["key"]] = [s for _, s in baselines]
@@ -166,7 +166,7 @@ with st.container(border=True):
                 beams[_key(spec, params)] = cache.beam_sweep(data.key, spec, params, int(train_size), int(seed),
                                                               data.X)
             except VQLensError as exc:
-                st.error(f"{spec}: {exc}")
+                st.error(W.md_escape(f"{spec}: {exc}"))
         bar.progress(1.0, text="Done.")
     sweeps = {spec: (method, beams[_key(spec, params)]) for method, (spec, params) in beam_plan.items()
               if _key(spec, params) in beams}

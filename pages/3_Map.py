@@ -27,7 +27,7 @@ if stored is None or stored["args"]["key"] != data.key:
         try:
             res = cache.run_with_progress(data.key, spec, params, train, seed, data.X)
         except VQLensError as exc:
-            st.error(str(exc))
+            st.error(W.md_escape(exc))
             st.stop()
         state[S.Q_RESULT] = S.QuantizeResult(
             args=S.RunArgs(key=data.key, spec=spec, params=params, train_size=train, seed=seed),
@@ -86,7 +86,7 @@ if typed:
     try:
         highlight, label = cache.map_highlight(codes, int(position), q.codebook_size, typed)
     except VQLensError as exc:
-        st.error(str(exc))
+        st.error(W.md_escape(exc))
 fig = charts.code_map(P, codes[:, int(position)], labels, cw, counts, position=int(position),
                       method_spec=args["spec"], projection=projection, n_total=n,
                       rows=data.row_numbers(shown_idx), highlight=highlight, highlight_label=label)
