@@ -163,17 +163,6 @@ def table_csv(df):
 # ---------------------------------------------------------------- semantic IDs page (pages/6_Semantic_IDs.py)
 
 
-def _labels_hash(labels):
-    """A short hash of a list of labels (part of a code set's cache key)."""
-    import hashlib
-
-    h = hashlib.blake2b(digest_size=16)
-    for lab in labels:
-        h.update(str(lab).encode("utf-8", "surrogatepass"))
-        h.update(b"\x1f")
-    return h.hexdigest()
-
-
 #: Largest codebook (codes per level) the Semantic IDs page draws: its usage charts have a bar per
 #: code and its counts are M x K (the Quantize page's largest K as well).
 SID_MAX_K = 2**16
@@ -226,7 +215,7 @@ def code_set(codes, codebook_size=None, *, X=None, labels=None, name="codes", so
         if rows.shape != (codes.shape[0],):
             raise VQLensError(f"rows has {rows.size} entries but the codes have {codes.shape[0]} rows.")
     parts = [S.content_hash(codes), str(K), S.content_hash(X) if X is not None else "-",
-             _labels_hash(labels) if labels is not None else "-", S.content_hash(rows) if rows is not None else "-"]
+             S.labels_hash(labels) if labels is not None else "-", S.content_hash(rows) if rows is not None else "-"]
     return {
         "codes": codes, "codebook_size": K, "X": X, "labels": None if labels is None else list(labels),
         "name": name, "source": source, "notes": notes, "sig": sig, "rows": rows,

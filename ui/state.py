@@ -110,8 +110,10 @@ DEFAULT_SEED = 0
 class ActiveData:
     """The loaded data set, as loaded and after the home page's options.
 
-    ``key`` is a hash of the content of ``X`` (never of a file name); every
-    cached result is keyed on it. ``rows`` gives each row of ``X`` its number in
+    ``key`` is a hash of the content of everything a cached result or a page built on one
+    depends on: ``X`` (as preprocessed), the labels, the ids and the row numbers (never a file
+    name; :func:`data_key`). Every cached result is keyed on it, so two uploads of the same
+    vectors with other texts or ids never share a result. ``rows`` gives each row of ``X`` its number in
     the user's file (counting data rows from 0) where rows were dropped on
     loading; None when row i of ``X`` is row i of the file. Item numbers shown
     or exported are these (:meth:`row_numbers`).
@@ -141,7 +143,7 @@ class ActiveData:
             return False
         self.center, self.normalize = bool(center), bool(normalize)
         self.X, self.prep_notes = preprocess(self.X_raw, center=self.center, normalize=self.normalize)
-        self.key = content_hash(self.X)
+        self.key = data_key(self.X, labels=self.labels, rows=self.rows)
         return True
 
     @property
@@ -180,6 +182,24 @@ def content_hash(X):
     h.update(repr((X.shape, X.dtype.str)).encode())
     h.update(memoryview(X).cast("B"))
     return h.hexdigest()
+
+
+def labels_hash(labels):
+    """A short hash of a sequence of labels (texts or ids), each as its text, in order."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update("".join(f"{lab}\x1f" for lab in labels).encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def data_key(X, *, labels=None, rows=None, ids=None):
+    """The cache key of a data set: a hash of ``X``'s content and of every per-row input a result or a
+    page shows beside the codes (labels, the file's row numbers, the id column); ``"-"`` for each one
+    the data does not have. The held-out query rows depend on ``X``'s row count and the seed only."""
+    parts = [content_hash(X),
+             "-" if labels is None else labels_hash(labels),
+             "-" if rows is None else content_hash(np.asarray(rows, dtype=np.int64)),
+             "-" if ids is None else labels_hash(ids)]
+    return content_hash(np.frombuffer("|".join(parts).encode(), dtype=np.uint8))
 
 
 def setdefault(state, key, value):
