@@ -268,7 +268,9 @@ def test_map_and_semantic_ids_pages_work_on_the_loaded_model():
 # ---------------------------------------------------------------- Compare: yours against a baseline at the same bits
 
 
-def compare_page_with_model(stem="rvq"):
+def compare_page_with_model(stem="rvq", keep=None):
+    """The Compare page with the model of fixture ``stem`` loaded; ``keep``: session entries to set
+    first (a remembered widget value of another page)."""
     X = np.load(FIX / f"{stem}_X.npy")
     at = AppTest.from_file(str(ROOT / "pages" / "2_Compare.py"), default_timeout=TIMEOUT)
     S.init(at.session_state)
@@ -277,6 +279,8 @@ def compare_page_with_model(stem="rvq"):
     assert D.accept_model_upload(state, fixture(f"{stem}.pt"), f"{stem}.pt") is None
     at.session_state[S.Q_MODEL] = state[S.Q_MODEL]
     at.session_state["keep_cmp_methods"] = []  # only the model and its baselines
+    for k, v in (keep or {}).items():
+        at.session_state[k] = v
     return ok(at.run()), X
 
 

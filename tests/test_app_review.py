@@ -2,10 +2,12 @@
 number, a data key that covers every input of a cached result, escaped error messages, npz
 choices that apply without a re-upload, and the Compare row of a loaded model with its own beam."""
 
+import copy
 import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 from apptest_helpers import ok
 from streamlit.testing.v1 import AppTest
 
@@ -102,3 +104,33 @@ def test_same_vectors_with_other_labels_never_share_a_result():
     assert cs["labels"] == [f"new {i}" for i in range(400)]
     first = groups[groups["item"] == 0]
     assert first["text"].tolist() == ["new 0"]
+
+
+# ---------------------------------------------------------------- item 5: the model's beam on Compare
+
+
+def test_compare_row_of_a_loaded_model_uses_the_beam_chosen_for_it_and_says_so():
+    import streamlit as st
+    from test_app_models import compare_page_with_model
+
+    st.cache_data.clear()
+    at, X = compare_page_with_model()
+    q = at.session_state[S.Q_MODEL]["quantizer"]
+    table = at.dataframe[0].value
+    mine = table[table["method"] == "Your model"].iloc[0]
+    assert mine["encoding"] == "greedy (beam 1)"  # the libraries' own setting, said in the row
+    greedy = float(((X - q.decode(q.encode(X))) ** 2).sum(1).mean())
+    assert mine["mse"] == pytest.approx(greedy, rel=1e-4)
+    # a beam chosen for the model on the Quantize page is the one Compare starts from
+    at2, _ = compare_page_with_model(keep={"keep_q_model_beam": 4})
+    table = at2.dataframe[0].value
+    mine = table[table["method"] == "Your model"].iloc[0]
+    wide = copy.deepcopy(q).set_params(beam_size=4)
+    beam4 = float(((X - wide.decode(wide.encode(X))) ** 2).sum(1).mean())
+    assert mine["encoding"] == "beam 4" and mine["spec"].endswith("_b4")
+    assert mine["mse"] == pytest.approx(beam4, rel=1e-4) and beam4 < greedy
+    # and a beam typed on the Compare page is used
+    at2.number_input(key="cmp_model_beam").set_value(2)
+    ok(at2.run())
+    mine = at2.dataframe[0].value.query("method == 'Your model'").iloc[0]
+    assert mine["encoding"] == "beam 2"
