@@ -143,6 +143,9 @@ with g1:
 with g2:
     W.show(charts.pca_spectrum(summ["pca_ratio"], rows_used=summ["pca_rows"]), key="home_pca")
 
-if data.labels is not None:
-    with st.expander("First items and their labels"):
-        st.dataframe(pd.DataFrame({"label": data.labels[:20]}), hide_index=False, width="stretch")
+if data.labels is not None or data.ids is not None:
+    with st.expander("First items and their " + ("labels" if data.ids is None else "ids")):
+        first = {"row": data.row_numbers()[:20]}
+        first.update({} if data.ids is None else {"id": [str(v) for v in data.ids[:20]]})
+        first.update({} if data.labels is None else {"label": data.labels[:20]})
+        st.dataframe(pd.DataFrame(first), hide_index=True, width="stretch")

@@ -1,9 +1,12 @@
 """Map: the data in 2-D, coloured by its code at one position, with the codewords on top."""
 
+from functools import partial
+
 import numpy as np
 import streamlit as st
 
 from ui import cache, charts
+from ui import data as D
 from ui import state as S
 from ui import widgets as W
 from vqcore import VQLensError
@@ -89,8 +92,16 @@ if typed:
         st.error(W.md_escape(exc))
 fig = charts.code_map(P, codes[:, int(position)], labels, cw, counts, position=int(position),
                       method_spec=args["spec"], projection=projection, n_total=n,
-                      rows=data.row_numbers(shown_idx), highlight=highlight, highlight_label=label)
+                      rows=data.row_numbers(shown_idx), highlight=highlight, highlight_label=label,
+                      ids=None if data.ids is None else data.ids[shown_idx])
 W.show(fig, key="map_chart")
+st.download_button("Points (.csv)", partial(D.map_points_csv, P, codes[:, int(position)], data.row_numbers(shown_idx),
+                                            position=int(position), ids=None if data.ids is None else
+                                            data.ids[shown_idx], labels=labels),
+                   f"{args['spec']}_map_points.csv", "text/csv", key="map_dl_points", on_click="ignore",
+                   help="The items drawn: row number" + (", id" if data.ids is not None else "")
+                        + f", {projection} coordinates x and y, code at this position"
+                        + (", label." if labels is not None else "."))
 st.caption("Items are the rows of the data (at most "
            f"{cache.MAP_MAX_POINTS:,}, drawn at random). A codeword is placed at the average "
            "reconstruction when every item takes that code at this position: for VQ and RQ's first stage "

@@ -224,7 +224,9 @@ def test_the_trie_and_the_id_table_cover_every_row_with_its_text():
     import pandas as pd
 
     df = pd.read_parquet(io.BytesIO(D.id_table(codes, "parquet", np.array([4, 7, 9]), None)))
-    assert df["id"].tolist() == [4, 7, 9] and df["semantic_id"].tolist() == ["0_1", "0_1", "2_0"]
+    assert df["row"].tolist() == [4, 7, 9] and df["semantic_id"].tolist() == ["0_1", "0_1", "2_0"]
+    df = pd.read_parquet(io.BytesIO(D.id_table(codes, "parquet", np.array([4, 7, 9]), None, np.array([40, 7, 40]))))
+    assert df["row"].tolist() == [4, 7, 9] and df["id"].tolist() == [40, 7, 40]
     assert id_table(codes, "csv")  # the engine's own table, for reference
 
 

@@ -3,6 +3,7 @@ number, a data key that covers every input of a cached result, escaped error mes
 choices that apply without a re-upload, and the Compare row of a loaded model with its own beam."""
 
 import copy
+import json
 import re
 from pathlib import Path
 
@@ -134,3 +135,98 @@ def test_compare_row_of_a_loaded_model_uses_the_beam_chosen_for_it_and_says_so()
     ok(at2.run())
     mine = at2.dataframe[0].value.query("method == 'Your model'").iloc[0]
     assert mine["encoding"] == "beam 2"
+
+
+# ---------------------------------------------------------------- item 1: the id column
+
+
+def id_csv():
+    """300 rows with an item_id column (a formula, Markdown/HTML, a repeated id), 4 numbers and a title;
+    row 3 holds a NaN (dropped on loading), rows 0 and 1 the same vector (a collision group)."""
+    n = 300
+    X = np.round(make_gaussian(n, 4, random_state=3).X, 5)
+    X[1] = X[0]
+    ids = [f"sku-{i:04d}" for i in range(n)]
+    ids[5], ids[7], ids[9] = "=HYPERLINK(1)", HOSTILE.replace(",", ";"), ids[8]
+    lines = ["item_id,x0,x1,x2,x3,title"]
+    for i in range(n):
+        vals = ["nan" if (i == 3 and j == 0) else f"{X[i, j]:.5f}" for j in range(4)]
+        lines.append(",".join([ids[i]] + vals + [f"title {i}"]))
+    return ("\n".join(lines) + "\n").encode(), ids
+
+
+def csv_rows(raw):
+    import csv
+    import io
+
+    return list(csv.DictReader(io.StringIO(raw.decode())))
+
+
+def shown_id(value):
+    """An id as a CSV download writes it: text a spreadsheet would run as a formula starts with '."""
+    return "'" + value if value.startswith(("=", "+", "-", "@")) else value
+
+
+def check_rows(table, ids, *, id_col="id", labels_col=None):
+    """Every line of a per-row download: its id is the id of its row in the file."""
+    assert table, "empty download"
+    for line in table:
+        r = int(line["row"])
+        assert line[id_col] == shown_id(ids[r]), (r, line)
+        if labels_col:
+            assert line[labels_col] == f"title {r}"
+
+
+def test_the_id_column_goes_with_every_per_row_download_and_listing():
+    import io
+
+    import pandas as pd
+    from apptest_helpers import download_bytes
+
+    raw, ids = id_csv()
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    ok(at.run())
+    upload_home(at, "ids.csv", raw)
+    data = at.session_state[S.DATA]
+    kept = [i for i in range(300) if i != 3]
+    assert data.ids.tolist() == [ids[i] for i in kept] and data.row_numbers().tolist() == kept
+    notes = " ".join(m.value for m in at.markdown)
+    assert "repeat an id" in notes  # a warning, and the file loaded
+    assert md("'item_id'") in notes
+    run_quantize(at, M=2, nbits=4)
+    check_rows(csv_rows(download_bytes(at, "q_dl_codes_csv")), ids, labels_col="label")
+    with np.load(io.BytesIO(download_bytes(at, "q_dl_codes")), allow_pickle=False) as z:
+        assert [ids[r] for r in z["row"]] == z["id"].tolist()
+    check_rows(csv_rows(download_bytes(at, "q_dl_ids_csv")), ids, labels_col="text")
+    table = pd.read_parquet(io.BytesIO(download_bytes(at, "q_dl_ids_parquet")))
+    assert table["id"].tolist() == [ids[r] for r in table["row"]] and table["row"].tolist() == kept
+
+    # Semantic IDs: the collision groups list each item's id beside its row; the downloads carry both
+    at.switch_page("pages/6_Semantic_IDs.py")
+    ok(at.run())
+    groups = next(df.value for df in at.dataframe if "group" in df.value.columns)
+    assert groups["id"].tolist() == [ids[r] for r in groups["item"]]
+    assert len(groups) >= 2 and groups["id"].str.startswith("sku-").any()
+    check_rows(csv_rows(download_bytes(at, "sid_ids_csv")), ids, labels_col="text")
+    at.button(key="sid_dedup_btn").click()
+    ok(at.run())
+    check_rows(csv_rows(download_bytes(at, "sid_dl_csv")), ids, labels_col="label")
+    at.radio(key="sid_pick_how").set_value("type")
+    ok(at.run())
+    codes = at.session_state[S.SID_CODES]["codes"]
+    at.text_input(key="sid_prefix_text").input(str(codes[0, 0]))
+    ok(at.run())
+    under = next(df.value for df in at.dataframe if "ID" in df.value.columns and "item" in df.value.columns
+                 and "group" not in df.value.columns)
+    assert under["id"].tolist() == [ids[r] for r in under["item"]]
+
+    # Map: the points download and the hover carry the id of each row
+    at.switch_page("pages/3_Map.py")
+    ok(at.run())
+    points = csv_rows(download_bytes(at, "map_dl_points"))
+    assert len(points) == 299
+    check_rows(points, ids, labels_col="label")
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    pts = fig["data"][0]
+    assert "id %{customdata[3]}" in pts["hovertemplate"]
+    assert all(c[3] == ids[int(c[2])].replace("<", "&lt;").replace(">", "&gt;") for c in pts["customdata"])

@@ -116,7 +116,8 @@ class ActiveData:
     vectors with other texts or ids never share a result. ``rows`` gives each row of ``X`` its number in
     the user's file (counting data rows from 0) where rows were dropped on
     loading; None when row i of ``X`` is row i of the file. Item numbers shown
-    or exported are these (:meth:`row_numbers`).
+    or exported are these (:meth:`row_numbers`). ``ids`` is the file's id column (vqcore.io's
+    ``LoadedData.ids``), exported beside the row number; None when the file has none.
     """
 
     X_raw: np.ndarray
@@ -131,6 +132,7 @@ class ActiveData:
     prep_notes: list = field(default_factory=list)
     key: str = ""
     rows: np.ndarray | None = None
+    ids: np.ndarray | None = None  # the file's id column (int64, or strings), row i's at i; None without one
 
     def __post_init__(self):
         if self.X is None:
@@ -143,7 +145,7 @@ class ActiveData:
             return False
         self.center, self.normalize = bool(center), bool(normalize)
         self.X, self.prep_notes = preprocess(self.X_raw, center=self.center, normalize=self.normalize)
-        self.key = data_key(self.X, labels=self.labels, rows=self.rows)
+        self.key = data_key(self.X, labels=self.labels, rows=self.rows, ids=self.ids)
         return True
 
     @property
@@ -221,10 +223,11 @@ def init(state, *, load_default=None):
 
 
 def set_data(state, X, labels=None, name="data", *, description="", notes=(), nonfinite_found=0,
-             center=None, normalize=None, rows=None):
+             center=None, normalize=None, rows=None, ids=None):
     """Make X the active data set (keeping the current centre / normalise options).
 
-    ``rows``: the file's row number of each row of X, when rows were dropped on loading."""
+    ``rows``: the file's row number of each row of X, when rows were dropped on loading;
+    ``ids``: the file's id column, one per row of X."""
     old = state.get(DATA)
     center = (old.center if old is not None else False) if center is None else center
     normalize = (old.normalize if old is not None else False) if normalize is None else normalize
@@ -233,6 +236,7 @@ def set_data(state, X, labels=None, name="data", *, description="", notes=(), no
         name=name, description=description, notes=list(notes), nonfinite_found=int(nonfinite_found),
         center=center, normalize=normalize,
         rows=None if rows is None else np.asarray(rows, dtype=np.int64),
+        ids=None if ids is None else np.asarray(ids),
     )
     return state[DATA]
 
