@@ -230,3 +230,66 @@ def test_the_id_column_goes_with_every_per_row_download_and_listing():
     pts = fig["data"][0]
     assert "id %{customdata[3]}" in pts["hovertemplate"]
     assert all(c[3] == ids[int(c[2])].replace("<", "&lt;").replace(">", "&gt;") for c in pts["customdata"])
+
+
+# ---------------------------------------------------------------- item 4: npz choices without a re-upload
+
+
+def npz_upload_released(at, name, raw):
+    """Upload ``raw`` on the home page; then the uploader gives no file, as on a real server once the
+    page has released the upload it read (ui.widgets.release_upload; AppTest keeps its own copy)."""
+    upload_home(at, name, raw)
+    at.file_uploader(key=S.HOME_UPLOAD).set_value(None)
+    return ok(at.run())
+
+
+def test_another_npz_array_or_label_array_is_read_without_a_new_upload():
+    import io
+
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((50, 4)).astype(np.float32), rng.standard_normal((50, 3)).astype(np.float32)
+    buf = io.BytesIO()
+    np.savez(buf, A=A, B=B, titles=np.array([f"t{i}" for i in range(50)]),
+             names=np.array([f"n{i}" for i in range(50)]), item_id=np.arange(100, 150))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    ok(at.run())
+    npz_upload_released(at, "x.npz", buf.getvalue())
+    data = at.session_state[S.DATA]
+    np.testing.assert_array_equal(data.X, A)  # the largest
+    assert data.labels is None and data.ids.tolist() == list(range(100, 150))  # two text arrays: none chosen
+    at.text_input(key="home_npz_key").input("B")
+    ok(at.run())
+    np.testing.assert_array_equal(at.session_state[S.DATA].X, B)
+    assert any("'B' (50 × 3 float32)" in c.value.replace("\\", "") for c in at.caption)  # the choices, named
+    assert not at.error and at.success[0].value == "Loaded x.npz."
+    at.text_input(key="home_text_col").input("names")
+    ok(at.run())
+    data = at.session_state[S.DATA]
+    np.testing.assert_array_equal(data.X, B)
+    assert data.labels == [f"n{i}" for i in range(50)] and data.ids.tolist() == list(range(100, 150))
+    # a name the file does not hold: the message names its arrays, and the data stays
+    at.text_input(key="home_npz_key").input("C")
+    ok(at.run())
+    assert "array_key='C' is not in" in at.error[0].value.replace("\\", "")
+    np.testing.assert_array_equal(at.session_state[S.DATA].X, B)
+
+
+def test_a_kept_npz_counts_in_the_servers_cap_and_is_not_kept_past_it(monkeypatch):
+    import io
+
+    from ui import data as D
+
+    X = np.random.default_rng(1).standard_normal((2000, 64)).astype(np.float32)
+    buf = io.BytesIO()
+    np.savez(buf, X=X, small=X[:, :2])
+    raw = buf.getvalue()
+    state = {}
+    assert D.accept_upload(state, raw, "x.npz") is None
+    assert state[S.DATA].upload == ("x.npz", raw)
+    assert S.held_bytes() >= X.nbytes + len(raw)  # the kept file is held data too
+    # a cap that holds the array but not the file as well: the file is released as before
+    monkeypatch.setattr(D, "MAX_HELD_MB", (S.held_bytes() + X.nbytes + len(raw) // 2) / 2**20)
+    state2 = {}
+    assert D.accept_upload(state2, raw, "x.npz") is None
+    assert state2[S.DATA].upload is None
+    assert "upload it again" in D.reread_upload(state2, array_key="small")

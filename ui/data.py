@@ -72,9 +72,31 @@ def accept_upload(state, data, name, *, array_key=None, text_column=None, drop_n
     notes = list(loaded.notes)
     if found and not drop_nonfinite:  # pragma: no cover - finalize raised above
         notes.append(f"{found} row(s) hold NaN or infinity.")
-    S.set_data(state, X, loaded.labels, name=loaded.source or name, description=f"uploaded file {name}",
-               notes=notes, nonfinite_found=found, rows=rows, ids=loaded.ids)
+    new = S.set_data(state, X, loaded.labels, name=loaded.source or name, description=f"uploaded file {name}",
+                     notes=notes, nonfinite_found=found, rows=rows, ids=loaded.ids)
+    # an .npz of several arrays is kept (within the cap) so that another array or label array can be
+    # chosen without uploading it again (the uploader's own copy is released once read)
+    if str(name).lower().endswith(".npz") and len(npz_arrays(data)) > 1 \
+            and _over_cap(state, name, X.nbytes + len(data)) is None:
+        new.upload = (str(name), bytes(data))
     return None
+
+
+def npz_arrays(data):
+    """``name (shape dtype)`` of every array of an .npz, for a person choosing one."""
+    return [f"{name!r} ({' × '.join(f'{s:,}' for s in shape)} {dtype})" for name, shape, dtype in
+            list_npz_arrays(data)]
+
+
+def reread_upload(state, *, array_key=None, text_column=None, drop_nonfinite=True):
+    """Read the .npz the active data keeps (:attr:`ui.state.ActiveData.upload`) again with other choices;
+    None, or the message (the data stays as it was). No upload kept: a message saying to upload it again."""
+    data = state.get(S.DATA)
+    if data is None or data.upload is None:
+        return "The file is no longer held by the server: upload it again to read it with these choices."
+    name, raw = data.upload
+    return accept_upload(state, raw, name, array_key=array_key, text_column=text_column,
+                         drop_nonfinite=drop_nonfinite)
 
 
 def load_sample_into(state, dataset):

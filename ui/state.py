@@ -133,6 +133,7 @@ class ActiveData:
     key: str = ""
     rows: np.ndarray | None = None
     ids: np.ndarray | None = None  # the file's id column (int64, or strings), row i's at i; None without one
+    upload: tuple | None = None  # (file name, bytes) of an .npz kept so another of its arrays can be chosen
 
     def __post_init__(self):
         if self.X is None:
@@ -165,7 +166,8 @@ _LIVE = weakref.WeakValueDictionary()
 
 def held_bytes(exclude=None):
     """Bytes of the arrays held by every live data set of the process (each array counted once:
-    the shipped samples are shared), leaving out ``exclude`` (a session's current data)."""
+    the shipped samples are shared) and of the uploads they keep (:attr:`ActiveData.upload`), leaving out
+    ``exclude`` (a session's current data)."""
     seen, total = set(), 0
     for data in list(_LIVE.values()):
         if data is exclude:
@@ -174,6 +176,9 @@ def held_bytes(exclude=None):
             if arr is not None and id(arr) not in seen:
                 seen.add(id(arr))
                 total += arr.nbytes
+        if data.upload is not None and id(data.upload[1]) not in seen:
+            seen.add(id(data.upload[1]))
+            total += len(data.upload[1])
     return total
 
 
