@@ -673,6 +673,9 @@ def test_npz_ids_and_label_arrays():
         load_embeddings(data, "x.npz", text_column="nope")
     # ids of another length are not this array's ids
     assert load_embeddings(_npz(X=X, ids=np.arange(5)), "x.npz").ids is None
+    # two text arrays: neither is guessed, and the notes name both as choices
+    loaded = load_embeddings(_npz(X=X, titles=np.array(list("abcd")), names=np.array(list("efgh"))), "x.npz")
+    assert loaded.labels is None and any("'titles', 'names'" in n and "text_column" in n for n in loaded.notes)
 
 
 def test_codes_files_set_an_id_column_aside():

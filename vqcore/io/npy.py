@@ -322,9 +322,14 @@ def load_npz(data, filename, caps, *, array_key=None, text_column=None, **_):
         raise DataError(f"{filename!r} holds no usable 2-D numeric array. {reasons}{more}")
     n = chosen.shape[0]
     label_m, id_m = _npz_row_members(npy_members, chosen, n, text_column, filename)
-    refused = [m.name for m in npy_members if problems[m.name] is not None and m not in (chosen, label_m, id_m)]
+    unused = [m.name for m in npy_members if m not in (chosen, label_m, id_m) and _is_row_array(m, n)]
+    refused = [m.name for m in npy_members if problems[m.name] is not None and m not in (chosen, label_m, id_m)
+               and m.name not in unused]
     if refused:
         notes.append(f"Not usable and ignored: {listing(repr(r) for r in refused)}.")
+    if unused:
+        notes.append(f"Ignored the 1-D array(s) {listing(repr(r) for r in unused)} of one value per row; choose "
+                     "one as the labels with text_column (the home page's Label column).")
     what = f"{filename!r}[{chosen.name!r}]"
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         arr = _read_member(zf, chosen, what)
