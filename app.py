@@ -59,7 +59,7 @@ with left:
                 D.load_sample_into(state, ds)
                 state.pop(S.HOME_UPLOADED, None)
             except ValueError as exc:
-                st.error(str(exc))
+                st.error(md(exc))
     with tab_upload:
         up = st.file_uploader(
             # no type= filter: every file reaches vqcore.io, whose refusal says what was wrong and
@@ -77,8 +77,8 @@ with left:
                                   help="Name of the array to load; by default the largest 2-D array (the "
                                        "message after loading names the others).").strip() or None
         text_col = c2.text_input("Label column (optional)", key="home_text_col",
-                                 help="CSV / parquet column to keep as item labels; a single text column is used "
-                                      "automatically.").strip() or None
+                                 help="CSV / parquet column (or .npz array of one text per row) to keep as item "
+                                      "labels; a single text column is used automatically.").strip() or None
         if up is not None:
             sig = (up.file_id, up.name, array_key, text_col, drop)
             if state.get(S.HOME_UPLOAD_SIG) != sig:
@@ -88,13 +88,27 @@ with left:
                 if not state[S.HOME_UPLOAD_ERROR]:
                     state[S.HOME_UPLOADED] = (up.name, sig[2:])
                     W.release_upload(up)  # the server keeps the data read from it, not the file
-        if up is not None and state.get(S.HOME_UPLOAD_ERROR):
+        elif state.get(S.HOME_UPLOADED) and state[S.DATA].upload is not None:
+            # the uploader released its copy: an .npz of several arrays is read again from the one kept
+            sig = ("kept", state[S.HOME_UPLOADED][0], array_key, text_col, drop)
+            if state[S.HOME_UPLOADED][1] != sig[2:] and state.get(S.HOME_UPLOAD_SIG) != sig:
+                state[S.HOME_UPLOAD_SIG] = sig
+                state[S.HOME_UPLOAD_ERROR] = D.reread_upload(state, array_key=array_key, text_column=text_col,
+                                                             drop_nonfinite=drop)
+                if not state[S.HOME_UPLOAD_ERROR]:
+                    state[S.HOME_UPLOADED] = (state[S.HOME_UPLOADED][0], sig[2:])
+        kept = state[S.DATA].upload
+        rechosen = (state.get(S.HOME_UPLOAD_SIG) or ("",))[0] == "kept"
+        if state.get(S.HOME_UPLOAD_ERROR) and (up is not None or rechosen):
             st.error(md(state[S.HOME_UPLOAD_ERROR]))
             st.caption(f"Still using the data loaded before: {md(state[S.DATA].name)}.")
         elif state.get(S.HOME_UPLOADED):
             name, choices = state[S.HOME_UPLOADED]
             st.success(f"Loaded {md(name)}.")
-            if choices != (array_key, text_col, drop):
+            if kept is not None:
+                st.caption(f"Arrays of {md(kept[0])}: {md(', '.join(D.npz_arrays(kept[1])))}. Type another name "
+                           "above to load it (array, or label array of one text per row); no upload needed.")
+            elif choices != (array_key, text_col, drop):
                 st.caption("Upload the file again to read it with the choices above (a file is released from the "
                            "server once it is read).")
 
@@ -195,6 +209,9 @@ with g1:
 with g2:
     W.show(charts.pca_spectrum(summ["pca_ratio"], rows_used=summ["pca_rows"]), key="home_pca")
 
-if data.labels is not None:
-    with st.expander("First items and their labels"):
-        st.dataframe(pd.DataFrame({"label": data.labels[:20]}), hide_index=False, width="stretch")
+if data.labels is not None or data.ids is not None:
+    with st.expander("First items and their " + ("labels" if data.ids is None else "ids")):
+        first = {"row": data.row_numbers()[:20]}
+        first.update({} if data.ids is None else {"id": [str(v) for v in data.ids[:20]]})
+        first.update({} if data.labels is None else {"label": data.labels[:20]})
+        st.dataframe(pd.DataFrame(first), hide_index=True, width="stretch")

@@ -32,7 +32,7 @@ with st.container(border=True):
             W.spec_caption(spec, params, d=data.shape[1], train_size=train_size, seed=seed)
             spec_ok = True
         except VQLensError as exc:
-            st.error(str(exc))
+            st.error(W.md_escape(exc))
             spec_ok = False
         args = S.RunArgs(key=data.key, spec=spec, params=params, train_size=train_size, seed=seed)
     else:
@@ -129,7 +129,7 @@ if report["method"] == "GRVQ":  # what each way of storing the norm term of fast
                                "relative error": o["relative"], "norm error (relative)": o["relative_norm_error"]}
                               for o in opts], hide_index=True)
             except VQLensError as exc:
-                st.error(str(exc))
+                st.error(W.md_escape(exc))
 
 st.subheader("Downloads")
 sample_only = ""
@@ -157,14 +157,17 @@ base = report["spec"]
 codes = res["codes"]
 spec_args = {"train_size": stored["args"]["train_size"], "seed": stored["args"]["seed"],
              "data_name": stored["data_name"], "data_key": stored["args"]["key"]}
-d0.download_button(f"Codes{sample_only} (.csv)", partial(D.codes_csv, codes, data.row_numbers(), data.labels),
+with_id = ", its id" if data.ids is not None else ""
+d0.download_button(f"Codes{sample_only} (.csv)", partial(D.codes_csv, codes, data.row_numbers(), data.labels, data.ids),
                    f"{base}_codes.csv", "text/csv", key="q_dl_codes_csv", on_click="ignore",
-                   help="One line per row of the data: its row number (from 0), its codes, one column per level "
-                        "(code_0, code_1, …; unpacked, unlike a faiss index, which packs RQ codes into bits)"
+                   help=f"One line per row of the data: its row number (from 0){with_id}, its codes, one column per "
+                        "level (code_0, code_1, …; unpacked, unlike a faiss index, which packs RQ codes into bits)"
                         + (" and its label." if data.labels is not None else "."))
-d1.download_button(f"Codes{sample_only} (.npz)", partial(D.codes_npz, codes, data.row_numbers()), f"{base}_codes.npz",
+d1.download_button(f"Codes{sample_only} (.npz)", partial(D.codes_npz, codes, data.row_numbers(), data.ids),
+                   f"{base}_codes.npz",
                    "application/octet-stream", key="q_dl_codes", on_click="ignore",
-                   help="codes: (n, M), one row per row of the data; row: each one's row number (from 0).")
+                   help="codes: (n, M), one row per row of the data; row: each one's row number (from 0)"
+                        + ("; id: each one's id." if data.ids is not None else "."))
 d2.download_button("Codebooks (.npz)", partial(D.codebooks_npz, q), f"{base}_codebooks.npz",
                    "application/octet-stream", key="q_dl_books", on_click="ignore",
                    help="The codewords in data space: a model with projections or groups needs its own file "
@@ -190,11 +193,13 @@ else:
                             "codes (bit-packed by faiss). faiss.read_index(path) loads it; its search ranks the "
                             "reconstructions as VQ Lens's recall does.")
 rows = data.row_numbers() if data.rows is not None else None
-e1.download_button(f"ID table{sample_only} (.parquet)", partial(D.id_table, codes, "parquet", rows, data.labels),
+e1.download_button(f"ID table{sample_only} (.parquet)",
+                   partial(D.id_table, codes, "parquet", rows, data.labels, data.ids),
                    f"{base}_ids.parquet", "application/octet-stream", key="q_dl_ids_parquet", on_click="ignore",
-                   help="Item -> semantic ID: row, one column per level (level_0, …), semantic_id (joined by _)"
+                   help="Item -> semantic ID: row" + (", id" if data.ids is not None else "")
+                        + ", one column per level (level_0, …), semantic_id (joined by _)"
                         + (", text." if data.labels is not None else "."))
-e2.download_button(f"ID table{sample_only} (.csv)", partial(D.id_table, codes, "csv", rows, data.labels),
+e2.download_button(f"ID table{sample_only} (.csv)", partial(D.id_table, codes, "csv", rows, data.labels, data.ids),
                    f"{base}_ids.csv", "text/csv", key="q_dl_ids_csv", on_click="ignore",
                    help="As the parquet file; texts a spreadsheet would run as a formula start with '.")
 e3.download_button(f"Prefix trie{sample_only} (JSON)", partial(D.trie_json, codes), f"{base}_trie.json",

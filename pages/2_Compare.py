@@ -68,7 +68,7 @@ if run_clicked:
             with cache.drawing_progress(partial(draw, start=0.8, share=0.2)) as on_progress:
                 res = cache.run(data.key, spec, params, int(train_size), int(seed), data.X, on_progress=on_progress)
         except VQLensError as exc:
-            st.error(f"{spec}: {exc}")
+            st.error(W.md_escape(f"{spec}: {exc}"))
             continue
         store[_key(spec, params)] = W.compare_row(res["report"], method)
     bar.progress(1.0, text=f"Done: {len(todo)} fitted, {len(plan) - len(todo)} reused.")
@@ -86,10 +86,13 @@ if model is not None:
         else:
             baselines = W.model_baselines(mq)
             b1, b2 = st.columns([3, 2])
+            beam = W.model_beam_in(b2, "cmp", mq)
+            encoding = W.beam_text(beam)
             include = W.kept(b1.toggle, f"Include your model: {W.md_escape(model['name'])} ({mq.spec()}, "
-                             f"{mq.bits_per_vector:g} bits per vector, greedy)", key="cmp_model", default=True,
+                             f"{mq.bits_per_vector:g} bits per vector, {encoding})", key="cmp_model", default=True,
                              help="The trained model loaded on the Quantize page, as one method among the fitted "
-                                  "ones, measured on the same rows and held-out queries (same seed).")
+                                  "ones, measured on the same rows and held-out queries (same seed), encoding "
+                                  "with the beam beside.")
             fit_baselines = b2.button(f"Fit {' and '.join(s for _, s in baselines)} at the same bits as my model",
                                       key="cmp_fit_baselines", disabled=not baselines,
                                       help="Plain RQ (k-means per stage) and PQ with the model's M and K, "
@@ -101,13 +104,13 @@ if model is not None:
                         try:
                             res = cache.run(data.key, spec, params, int(train_size), int(seed), data.X)
                         except VQLensError as exc:
-                            st.error(f"{spec}: {exc}")
+                            st.error(W.md_escape(f"{spec}: {exc}"))
                             continue
                         store[_key(spec, params)] = W.compare_row(res["report"], method)
                 state[S.CMP_BASELINES][model["key"]] = [s for _, s in baselines]
             if include:
-                res = cache.run_model(data.key, model["key"], 1, int(seed), mq, data.X)
-                rows.append(W.compare_row(res["report"], W.MODEL_METHOD))
+                res = cache.run_model(data.key, model["key"], beam, int(seed), mq, data.X)
+                rows.append({**W.compare_row(res["report"], W.MODEL_METHOD), "encoding": encoding})
                 for method, spec in baselines:
                     k = _key(spec, W.method_params(method))
                     if spec in state[S.CMP_BASELINES].get(model["key"], ()) and k in store \
@@ -166,7 +169,7 @@ with st.container(border=True):
                 beams[_key(spec, params)] = cache.beam_sweep(data.key, spec, params, int(train_size), int(seed),
                                                               data.X)
             except VQLensError as exc:
-                st.error(f"{spec}: {exc}")
+                st.error(W.md_escape(f"{spec}: {exc}"))
         bar.progress(1.0, text="Done.")
     sweeps = {spec: (method, beams[_key(spec, params)]) for method, (spec, params) in beam_plan.items()
               if _key(spec, params) in beams}
@@ -176,7 +179,8 @@ with st.container(border=True):
         st.caption("No additive method with at least 2 codebooks among the results: add RQ, GRVQ or AQ.")
 
 table = pd.DataFrame([{
-    "method": r["method"], "spec": r["spec"], "bits": r["bits"], "relative error": r["relative"], "mse": r["mse"],
+    "method": r["method"], "spec": r["spec"], **({"encoding": r["encoding"]} if "encoding" in r else {}),
+    "bits": r["bits"], "relative error": r["relative"], "mse": r["mse"],
     **{f"recall@{k}": v for k, v in (r["recall"] or {}).items()},
     "effective bits": r["effective_bits"], "dead codes": r["dead"], "collision rate": r["collision_rate"],
     "fit s": r["fit_seconds"], "codebook bytes": r.get("codebook_bytes"),

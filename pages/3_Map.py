@@ -1,10 +1,13 @@
 """Map: the data in 2-D, coloured by its code at one position, with the codewords on top."""
 
+from functools import partial
+
 import numpy as np
 import streamlit as st
 
 from ui import cache, charts
 from ui import catalogue as C
+from ui import data as D
 from ui import state as S
 from ui import widgets as W
 from vqcore import VQLensError
@@ -28,7 +31,7 @@ if stored is None or stored["args"]["key"] != data.key:
         try:
             res = cache.run_with_progress(data.key, spec, params, train, seed, data.X)
         except VQLensError as exc:
-            st.error(str(exc))
+            st.error(W.md_escape(exc))
             st.stop()
         state[S.Q_RESULT] = S.QuantizeResult(
             args=S.RunArgs(key=data.key, spec=spec, params=params, train_size=train, seed=seed),
@@ -90,11 +93,19 @@ if typed:
     try:
         highlight, label = cache.map_highlight(codes, int(position), q.codebook_size, typed)
     except VQLensError as exc:
-        st.error(str(exc))
+        st.error(W.md_escape(exc))
 fig = charts.code_map(P, codes[:, int(position)], labels, cw, counts, position=int(position),
                       method_spec=args["spec"], projection=projection, n_total=cat.n if cat else n,
-                      rows=data.row_numbers(shown_idx), highlight=highlight, highlight_label=label)
+                      rows=data.row_numbers(shown_idx), highlight=highlight, highlight_label=label,
+                      ids=None if data.ids is None else data.ids[shown_idx])
 W.show(fig, key="map_chart")
+st.download_button("Points (.csv)", partial(D.map_points_csv, P, codes[:, int(position)], data.row_numbers(shown_idx),
+                                            position=int(position), ids=None if data.ids is None else
+                                            data.ids[shown_idx], labels=labels),
+                   f"{args['spec']}_map_points.csv", "text/csv", key="map_dl_points", on_click="ignore",
+                   help="The items drawn: row number" + (", id" if data.ids is not None else "")
+                        + f", {projection} coordinates x and y, code at this position"
+                        + (", label." if labels is not None else "."))
 st.caption("Items are the rows of the data (at most "
            f"{cache.MAP_MAX_POINTS:,}, drawn at random). A codeword is placed at the average "
            "reconstruction when every item takes that code at this position: for VQ and RQ's first stage "

@@ -111,7 +111,7 @@ def config_form(name, defaults, steps, seed):
     try:
         return TrainConfig(**kw)
     except VQLensError as exc:
-        st.error(str(exc))
+        st.error(W.md_escape(exc))
         return None
 
 

@@ -20,6 +20,7 @@ state, data = W.start_page("Semantic IDs")
 CODES, DEDUP = S.SID_CODES, S.SID_DEDUP
 UPLOAD_SIG, UPLOAD_ERROR = S.SID_UPLOAD_SIG, S.SID_UPLOAD_ERROR
 ITEM_HELP = "The item's row in the data, counting from 0 (for uploaded codes: its row in the codes file)."
+ID_HELP = "The item's id: the id column of the data file (a column such as id or item_id, an npz array ids)."
 
 SOURCES = {
     "quantize": "Codes of the Quantize page",
@@ -211,6 +212,7 @@ if groups:
                 "(the first items of each group):")
     rows = [{"group": r + 1, "ID": "/".join(map(str, g["codes"])), "size": g["size"],
              "pair distance": g["mean_pairwise"], "spread": g["tightness"], "item": int(item),
+             **({"id": str(D.item_ids(cs, g["items"])[j])} if cs.get("ids") is not None else {}),
              "text": g["labels"][j] if g["labels"] is not None else ""}
             for r, g in enumerate(groups) for j, item in enumerate(D.item_numbers(cs, g["items"]))]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=min(420, 38 + 35 * len(rows)),
@@ -226,6 +228,7 @@ if groups:
                          help="Mean distance to the group's centre / the data's: 0 for duplicates, about 1 "
                               "for unrelated items."),
                      "item": st.column_config.NumberColumn(width="small", help=ITEM_HELP),
+                     "id": st.column_config.TextColumn(width="small", help=ID_HELP),
                      "text": st.column_config.TextColumn(width="large"),
                  })
 else:
@@ -275,10 +278,12 @@ if prefix is not None:
             st.caption(f"The first {shown:,} of {under['count']:,} items, in item order.")
         st.dataframe(pd.DataFrame({
             "item": D.item_numbers(cs, under["indices"]),
+            **({"id": [str(v) for v in D.item_ids(cs, under["indices"])]} if cs.get("ids") is not None else {}),
             "ID": ["/".join(map(str, c)) for c in under["codes"]],
             "text": under["labels"] if under["labels"] is not None else [""] * shown,
         }), hide_index=True, width="stretch",
             column_config={"item": st.column_config.NumberColumn(help=ITEM_HELP),
+                           "id": st.column_config.TextColumn(help=ID_HELP),
                            "text": st.column_config.TextColumn(width="large")})
 
 # ---------------------------------------------------------------- de-duplication
@@ -287,7 +292,8 @@ st.markdown("TIGER appends one more token to every ID: 0, 1, 2, … among the it
             "item order), 0 for items with an ID of their own. The new level needs as many codes as the largest "
             "collision group, the fewest any extra level can do.")
 if st.button("De-duplicate", key="sid_dedup_btn", type="primary"):
-    state[DEDUP] = {"key": key, **cache.sid_dedup(key, codes, labels, D.item_numbers(cs, range(n)))}
+    state[DEDUP] = {"key": key, **cache.sid_dedup(key, codes, labels, D.item_numbers(cs, range(n)),
+                                                  cs.get("ids"))}
 dd = state.get(DEDUP)
 if dd is not None and dd["key"] == key:
     d = st.columns(3)
@@ -298,7 +304,8 @@ if dd is not None and dd["key"] == key:
     b1, b2, _ = st.columns([1, 1, 3])
     base = "semantic_ids_dedup"
     b1.download_button("New codes (.csv)", dd["csv"], f"{base}.csv", "text/csv", key="sid_dl_csv", on_click="ignore",
-                       help="The item's row number, one column per level, the new one last"
+                       help="The item's row number" + (", its id" if cs.get("ids") is not None else "")
+                            + ", one column per level, the new one last"
                             + (", then the labels." if labels else "."))
     b2.download_button("New codes (.npy)", dd["npy"], f"{base}.npy", "application/octet-stream", key="sid_dl_npy",
                        on_click="ignore", help="(n, M + 1) unsigned integers, row i = item i.")
@@ -307,11 +314,12 @@ if dd is not None and dd["key"] == key:
 st.subheader("Download the IDs")
 i1, i2, i3, _ = st.columns([1, 1, 1, 2])
 item_rows = D.item_numbers(cs, range(n)) if cs.get("rows") is not None else None
-i1.download_button("ID table (.parquet)", partial(D.id_table, codes, "parquet", item_rows, labels),
+i1.download_button("ID table (.parquet)", partial(D.id_table, codes, "parquet", item_rows, labels, cs.get("ids")),
                    "semantic_ids.parquet", "application/octet-stream", key="sid_ids_parquet", on_click="ignore",
-                   help="Item -> semantic ID: row, one column per level (level_0, …; unpacked), semantic_id"
-                        + (", text." if labels else "."))
-i2.download_button("ID table (.csv)", partial(D.id_table, codes, "csv", item_rows, labels), "semantic_ids.csv",
+                   help="Item -> semantic ID: row" + (", id" if cs.get("ids") is not None else "")
+                        + ", one column per level (level_0, …; unpacked), semantic_id" + (", text." if labels else "."))
+i2.download_button("ID table (.csv)", partial(D.id_table, codes, "csv", item_rows, labels, cs.get("ids")),
+                   "semantic_ids.csv",
                    "text/csv", key="sid_ids_csv", on_click="ignore",
                    help="As the parquet file; texts a spreadsheet would run as a formula start with '.")
 i3.download_button("Prefix trie (JSON)", partial(D.trie_json, codes), "semantic_ids_trie.json", "application/json",

@@ -22,3 +22,27 @@ def ok(at):
 def chart_titles(at):
     """Titles of the plotly charts on the page, in order."""
     return [json.loads(el.proto.spec)["layout"]["title"]["text"] for el in at.get("plotly_chart")]
+
+
+def download_bytes(at, key):
+    """The bytes a download button of the last run gives when clicked. A file made on click (a callable)
+    is made here by running the callable the page registered, as the browser's click does, through the
+    media file manager of AppTest's runtime of that run; other files are read from its store."""
+    import gc
+
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    button = next(b for b in at.get("download_button") if b.key == key)
+    managers = [o for o in gc.get_objects() if isinstance(o, MediaFileManager)]
+    file_id, url = button.proto.deferred_file_id, button.proto.url
+    if file_id:  # made on click
+        managers = [m for m in managers if file_id in getattr(m, "_deferred_callables", {})]
+        assert managers, f"no deferred file {file_id} for download {key!r}"
+        url = managers[-1].execute_deferred(file_id)
+    name = url.rsplit("/", 1)[1].split(".")[0]
+    for m in reversed(managers):
+        try:
+            return m._storage.get_file(name).content
+        except Exception:  # another run's store
+            continue
+    raise AssertionError(f"no file {url} for download {key!r}")

@@ -224,7 +224,9 @@ def test_the_trie_and_the_id_table_cover_every_row_with_its_text():
     import pandas as pd
 
     df = pd.read_parquet(io.BytesIO(D.id_table(codes, "parquet", np.array([4, 7, 9]), None)))
-    assert df["id"].tolist() == [4, 7, 9] and df["semantic_id"].tolist() == ["0_1", "0_1", "2_0"]
+    assert df["row"].tolist() == [4, 7, 9] and df["semantic_id"].tolist() == ["0_1", "0_1", "2_0"]
+    df = pd.read_parquet(io.BytesIO(D.id_table(codes, "parquet", np.array([4, 7, 9]), None, np.array([40, 7, 40]))))
+    assert df["row"].tolist() == [4, 7, 9] and df["id"].tolist() == [40, 7, 40]
     assert id_table(codes, "csv")  # the engine's own table, for reference
 
 
@@ -268,7 +270,9 @@ def test_map_and_semantic_ids_pages_work_on_the_loaded_model():
 # ---------------------------------------------------------------- Compare: yours against a baseline at the same bits
 
 
-def compare_page_with_model(stem="rvq"):
+def compare_page_with_model(stem="rvq", keep=None):
+    """The Compare page with the model of fixture ``stem`` loaded; ``keep``: session entries to set
+    first (a remembered widget value of another page)."""
     X = np.load(FIX / f"{stem}_X.npy")
     at = AppTest.from_file(str(ROOT / "pages" / "2_Compare.py"), default_timeout=TIMEOUT)
     S.init(at.session_state)
@@ -277,6 +281,8 @@ def compare_page_with_model(stem="rvq"):
     assert D.accept_model_upload(state, fixture(f"{stem}.pt"), f"{stem}.pt") is None
     at.session_state[S.Q_MODEL] = state[S.Q_MODEL]
     at.session_state["keep_cmp_methods"] = []  # only the model and its baselines
+    for k, v in (keep or {}).items():
+        at.session_state[k] = v
     return ok(at.run()), X
 
 

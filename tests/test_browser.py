@@ -229,6 +229,51 @@ def test_a_tour_of_the_methods_keeps_their_inputs_and_the_codes_cover_every_row(
     assert codes.min() >= 0 and codes.max() < 256 and len({tuple(c) for c in codes}) > 5000
 
 
+def test_the_id_column_of_an_uploaded_csv_is_in_the_codes_download(server, sync_playwright, tmp_path):
+    """Review of session 6, item 1: a CSV with an item_id column (a formula among the ids, a repeated
+    id, a row with NaN dropped on loading) gives a codes download whose every line has its file row
+    number and that row's id, and the id is not read as a dimension."""
+    n = 800
+    X = make_gaussian(n, 6, random_state=2).X
+    ids = [f"sku-{i:04d}" for i in range(n)]
+    ids[4], ids[6] = "=HYPERLINK(1)", ids[5]
+    frame = pd.DataFrame({"item_id": ids, **{f"x{j}": X[:, j] for j in range(6)},
+                          "title": [f"title {i}" for i in range(n)]})
+    frame.loc[2, "x0"] = np.nan
+    path = tmp_path / "with_ids.csv"
+    frame.to_csv(path, index=False)
+    with sync_playwright() as p:
+        browser = devserver.launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2400})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(server)
+            page.get_by_text(charts.TITLES["norms"], exact=True).wait_for()
+            _wait_until_idle(page)
+            page.get_by_role("tab", name="Upload a file").click()
+            page.locator("input[type=file]").set_input_files(str(path))
+            page.get_by_text("Loaded with_ids.csv.").wait_for()
+            _wait_until_idle(page)
+            assert page.get_by_text("repeat an id", exact=False).count() == 1  # a warning, not a refusal
+            page.get_by_role("link", name="Quantize").click()
+            page.get_by_text("with_ids.csv", exact=False).first.wait_for()
+            _wait_until_idle(page)
+            _set(page, "Codebooks M", 2)
+            page.get_by_role("button", name="Run", exact=True).click()
+            _wait_until_idle(page)
+            page.get_by_text(f"on {n - 1:,} items", exact=False).first.wait_for()
+            with page.expect_download() as info:
+                page.get_by_role("button", name="Codes (.csv)").click()
+            table = pd.read_csv(info.value.path(), dtype={"id": str, "label": str})
+        finally:
+            browser.close()
+    kept = [i for i in range(n) if i != 2]
+    assert list(table.columns) == ["row", "id", "code_0", "code_1", "label"]  # 6 dimensions, the id aside
+    assert table["row"].tolist() == kept
+    assert table["id"].tolist() == [safe_cell(ids[r]) for r in kept]
+    assert table["label"].tolist() == [f"title {r}" for r in kept]
+
+
 def test_bring_your_own_tokenizer_quantize_compare_and_downloads(server, sync_playwright, tmp_path):
     """Issue 18: upload embeddings, upload a trained model (vector-quantize-pytorch ResidualVQ, committed
     fixture), see the Quantize charts for it, then the Compare page with it beside RQ at the same bits,

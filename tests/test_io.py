@@ -26,6 +26,7 @@ from vqcore.io import (
     LoadedData,
     finalize,
     list_npz_arrays,
+    load_codes,
     load_embeddings,
     read_bvecs,
     read_fvecs,
@@ -393,8 +394,12 @@ def test_csv_text_column_errors_and_choice():
     with pytest.raises(DataError, match="text_column='nope'"):
         load_embeddings(data, "x.csv", text_column="nope")
     assert load_embeddings(data, "x.csv", text_column="id").labels == ["u1", "u2"]
-    loaded = load_embeddings(data, "x.csv")
+    two_texts = b"key,name,x\nu1,ann,1\nu2,bob,2\n"
+    loaded = load_embeddings(two_texts, "x.csv")
     assert loaded.labels is None and any("text_column" in n for n in loaded.notes)
+    # a column named like ids is the id column, so the one text column left gives the labels
+    loaded = load_embeddings(data, "x.csv")
+    assert loaded.ids.tolist() == ["u1", "u2"] and loaded.labels == ["ann", "bob"]
     headerless = b"ann,1,2\nbob,3,4\n"
     assert load_embeddings(headerless, "x.csv", text_column=0).labels == ["ann", "bob"]
 
@@ -612,3 +617,68 @@ def test_a_first_column_named_row_of_increasing_numbers_is_dropped_from_codes_an
     # not increasing: a level that happens to be called "row" stays a level
     assert load_codes(b"row,code_0\n3,1\n1,2\n", "c.csv").codes.tolist() == [[3, 1], [1, 2]]
     assert load_embeddings(b"row,a\n5,1.5\n6,2.5\n", "e.csv").X.tolist() == [[1.5], [2.5]]
+
+
+# ---------------------------------------------------------------- the id column (review of session 6)
+
+
+def _parquet(table):
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+def _npz(**arrays):
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def test_csv_id_column_is_kept_aside_not_read_as_a_dimension():
+    data = b"item_id,x,y,title\n10,1,2,a\n20,3,nan,b\n10,5,6,c\n"
+    loaded = load_embeddings(data, "x.csv")
+    assert loaded.X.shape == (3, 2)  # before: item_id was a third dimension
+    assert loaded.ids.dtype == np.int64 and loaded.ids.tolist() == [10, 20, 10] and loaded.id_name == "item_id"
+    assert loaded.labels == ["a", "b", "c"]
+    assert any(n.startswith("Warning: 1 row(s) repeat an id") for n in loaded.notes)  # warned, not refused
+    finalize(loaded, nonfinite="drop")
+    assert loaded.ids.tolist() == [10, 10] and loaded.labels == ["a", "c"]  # dropped with their rows
+    # a column called ..._id holding fractions is a dimension; text ids stay text, exactly
+    assert load_embeddings(b"w_id,y\n1.5,2\n2.5,3\n", "x.csv").ids is None
+    assert load_embeddings(b"ID,y\n007,2\nA-1,3\n", "x.csv").ids.tolist() == ["007", "A-1"]
+
+
+def test_parquet_id_column_int_or_text():
+    import pyarrow as pa
+
+    loaded = load_embeddings(_parquet(pa.table({"id": [5, 6, 7], "emb": [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]],
+                                                "text": ["a", "b", "c"]})), "x.parquet")
+    assert loaded.ids.tolist() == [5, 6, 7] and loaded.labels == ["a", "b", "c"] and loaded.X.shape == (3, 2)
+    loaded = load_embeddings(_parquet(pa.table({"user_id": ["u", "v"], "x": [1.0, 2.0], "y": [3.0, 4.0]})),
+                             "x.parquet")
+    assert loaded.ids.tolist() == ["u", "v"] and loaded.X.shape == (2, 2) and loaded.labels is None
+
+
+def test_npz_ids_and_label_arrays():
+    X = np.arange(12, dtype=np.float32).reshape(4, 3)
+    data = _npz(X=X, Y=X[:, :2] * 2, ids=np.array([3, 1, 4, 1]), titles=np.array(["a", "b", "c", "d"]))
+    loaded = load_embeddings(data, "x.npz")
+    assert loaded.ids.tolist() == [3, 1, 4, 1] and loaded.labels == ["a", "b", "c", "d"]
+    assert any("repeat an id" in n for n in loaded.notes)
+    loaded = load_embeddings(data, "x.npz", array_key="Y", text_column="ids")
+    assert loaded.X.shape == (4, 2) and loaded.labels == ["3", "1", "4", "1"] and loaded.ids is None
+    with pytest.raises(DataError, match="text_column='nope'"):
+        load_embeddings(data, "x.npz", text_column="nope")
+    # ids of another length are not this array's ids
+    assert load_embeddings(_npz(X=X, ids=np.arange(5)), "x.npz").ids is None
+    # two text arrays: neither is guessed, and the notes name both as choices
+    loaded = load_embeddings(_npz(X=X, titles=np.array(list("abcd")), names=np.array(list("efgh"))), "x.npz")
+    assert loaded.labels is None and any("'titles', 'names'" in n and "text_column" in n for n in loaded.notes)
+
+
+def test_codes_files_set_an_id_column_aside():
+    loaded = load_codes(b"row,id,code_0,code_1\n0,77,1,2\n1,78,2,0\n", "c.csv")
+    assert loaded.codes.tolist() == [[1, 2], [2, 0]]
+    assert any("Set aside column 'id'" in n for n in loaded.notes)

@@ -105,6 +105,29 @@ def test_an_upload_is_released_once_read(server, browser, tmp_path):
         context.close()
 
 
+def test_another_npz_array_is_read_without_a_new_upload(server, browser, tmp_path):
+    """The uploader's copy is released once read; the page keeps the .npz itself (within the cap), so
+    typing another array's name loads it (before: "Upload the file again")."""
+    proc, url = server
+    rng = np.random.default_rng(0)
+    path = tmp_path / "two.npz"
+    np.savez(path, A=rng.standard_normal((50, 4)).astype(np.float32),
+             B=rng.standard_normal((50, 3)).astype(np.float32))
+    context, page = open_home(browser, url)
+    try:
+        upload(page, path, "Loaded two.npz.")
+        page.get_by_text("Loaded: two.npz['A']").wait_for()
+        assert uploads_held(url) == 0
+        box = page.get_by_role("textbox", name="Array of an .npz (optional)")
+        box.fill("B")
+        box.press("Enter")
+        page.get_by_text("Loaded: two.npz['B']").wait_for()
+        devserver.wait_idle(page, TIMEOUT_MS)
+        assert page.get_by_text("Upload the file again", exact=False).count() == 0
+    finally:
+        context.close()
+
+
 def test_markdown_in_names_is_never_fetched(server, browser, tmp_path):
     proc, url = server
     hits = []

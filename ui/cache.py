@@ -463,15 +463,18 @@ def sid_compare(key_a, key_b, _codes_a, _codes_b):
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def sid_dedup(key, _codes, _labels, _rows):
+def sid_dedup(key, _codes, _labels, _rows, _ids=None):
     """TIGER's de-duplication: the new codes, the size of the added level, and both export files
-    (the CSV starts with each item's row number, ``_rows``)."""
+    (the CSV starts with each item's row number, ``_rows``, and its id, ``_ids``, when the data has
+    an id column; ``key``, the code set's, covers both)."""
     from vqcore.semantic_ids import deduplicate, export_codes
+
+    from .data import per_row_csv
 
     new, extra = deduplicate(_codes)
     return {
         "codes": new, "extra_size": int(extra), "collision_rate": float(metrics.collision_rate(new)),
-        "csv": export_codes(new, "csv", labels=_labels, rows=_rows), "npy": export_codes(new, "npy"),
+        "csv": per_row_csv(new, _rows, ids=_ids, labels=_labels), "npy": export_codes(new, "npy"),
     }
 
 

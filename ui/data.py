@@ -72,9 +72,31 @@ def accept_upload(state, data, name, *, array_key=None, text_column=None, drop_n
     notes = list(loaded.notes)
     if found and not drop_nonfinite:  # pragma: no cover - finalize raised above
         notes.append(f"{found} row(s) hold NaN or infinity.")
-    S.set_data(state, X, loaded.labels, name=loaded.source or name, description=f"uploaded file {name}",
-               notes=notes, nonfinite_found=found, rows=rows)
+    new = S.set_data(state, X, loaded.labels, name=loaded.source or name, description=f"uploaded file {name}",
+                     notes=notes, nonfinite_found=found, rows=rows, ids=loaded.ids)
+    # an .npz of several arrays is kept (within the cap) so that another array or label array can be
+    # chosen without uploading it again (the uploader's own copy is released once read)
+    if str(name).lower().endswith(".npz") and len(npz_arrays(data)) > 1 \
+            and over_cap(state, name, X.nbytes + len(data)) is None:
+        new.upload = (str(name), bytes(data))
     return None
+
+
+def npz_arrays(data):
+    """``name (shape dtype)`` of every array of an .npz, for a person choosing one."""
+    return [f"{name!r} ({' × '.join(f'{s:,}' for s in shape)} {dtype})" for name, shape, dtype in
+            list_npz_arrays(data)]
+
+
+def reread_upload(state, *, array_key=None, text_column=None, drop_nonfinite=True):
+    """Read the .npz the active data keeps (:attr:`ui.state.ActiveData.upload`) again with other choices;
+    None, or the message (the data stays as it was). No upload kept: a message saying to upload it again."""
+    data = state.get(S.DATA)
+    if data is None or data.upload is None:
+        return "The file is no longer held by the server: upload it again to read it with these choices."
+    name, raw = data.upload
+    return accept_upload(state, raw, name, array_key=array_key, text_column=text_column,
+                         drop_nonfinite=drop_nonfinite)
 
 
 def load_sample_into(state, dataset):
@@ -86,20 +108,55 @@ def load_sample_into(state, dataset):
 # ---------------------------------------------------------------- downloads
 
 
-def codes_csv(codes, rows, labels=None):
-    """The codes as CSV: the file's row number, one column per code position, then the label
-    (when the data has labels). Every row of the data has its line."""
-    from vqcore.semantic_ids import export_codes
+def per_row_csv(codes, rows, *, ids=None, labels=None, level_names=None, label_name="label"):
+    """One CSV line per item, in item order: ``row`` (the file's row number), ``id`` (the data's id
+    column, when it has one), one column per code level, then the label (when the data has labels).
 
-    return export_codes(codes, "csv", rows=rows, labels=labels, level_names=[f"code_{m}" for m in
-                                                                             range(codes.shape[1])])
+    Written by vqcore.csvfile: an id or a label a spreadsheet would run as a formula starts with
+    ``'``. vqcore.io.load_codes reads the file back as the codes: it drops the ``row`` column and
+    sets the ``id`` column aside."""
+    codes = np.asarray(codes)
+    n, M = codes.shape
+    rows = np.asarray(rows, dtype=np.int64)
+    names = [f"level_{m}" for m in range(M)] if level_names is None else [str(v) for v in level_names]
+    header = ["row"] + (["id"] if ids is not None else []) + names + ([label_name] if labels is not None else [])
+    cols = [rows.tolist()] + ([list(np.asarray(ids).tolist())] if ids is not None else [])
+    cols += [codes[:, m].tolist() for m in range(M)] + ([[str(v) for v in labels]] if labels is not None else [])
+    return csv_bytes(zip(*cols, strict=True), header=header)
 
 
-def codes_npz(codes, rows):
-    """The codes as .npz: ``codes`` (n, M), row i for ``row[i]``, the file's row number."""
+def codes_csv(codes, rows, labels=None, ids=None):
+    """The codes as CSV: the file's row number, its id (when the data has an id column), one column per
+    code position (``code_0``, ...), then the label (when the data has labels). Every row of the data
+    has its line."""
+    return per_row_csv(codes, rows, ids=ids, labels=labels, level_names=[f"code_{m}" for m in range(codes.shape[1])])
+
+
+def _id_array(ids):
+    """Ids for an .npz: int64, or fixed-width unicode (never an object array, which needs pickle)."""
+    ids = np.asarray(ids)
+    return ids.astype(np.int64) if ids.dtype.kind in "iu" else ids.astype(str)
+
+
+def codes_npz(codes, rows, ids=None):
+    """The codes as .npz: ``codes`` (n, M), row i for ``row[i]``, the file's row number, and ``id[i]``,
+    its id, when the data has an id column."""
     buf = io.BytesIO()
-    np.savez_compressed(buf, codes=np.ascontiguousarray(codes), row=np.asarray(rows, dtype=np.int64))
+    extra = {} if ids is None else {"id": _id_array(ids)}
+    np.savez_compressed(buf, codes=np.ascontiguousarray(codes), row=np.asarray(rows, dtype=np.int64), **extra)
     return buf.getvalue()
+
+
+def map_points_csv(P, codes_m, rows, *, position, ids=None, labels=None):
+    """The points of a map as CSV: each item's row number, id (when the data has an id column), its 2-D
+    coordinates, its code at ``position`` and its label (when the data has labels)."""
+    P = np.asarray(P, dtype=np.float64)
+    header = ["row"] + (["id"] if ids is not None else []) + ["x", "y", f"code_{int(position)}"] \
+        + (["label"] if labels is not None else [])
+    cols = [np.asarray(rows, dtype=np.int64).tolist()] + ([np.asarray(ids).tolist()] if ids is not None else [])
+    cols += [P[:, 0].tolist(), P[:, 1].tolist(), np.asarray(codes_m).astype(np.int64).tolist()]
+    cols += [[str(v) for v in labels]] if labels is not None else []
+    return csv_bytes(zip(*cols, strict=True), header=header)
 
 
 def codebooks_npz(quantizer):
@@ -119,12 +176,25 @@ def faiss_index(quantizer, codes):
     return serialize_faiss_index(to_faiss_index(quantizer, codes))
 
 
-def id_table(codes, fmt, rows=None, labels=None):
-    """The item -> semantic ID table (vqcore.semantic_ids.id_table), with the file's row number of each
-    item as ``id`` when rows were dropped on loading, and the item's text when the data has labels."""
+def id_table(codes, fmt, rows=None, labels=None, ids=None):
+    """The item -> semantic ID table (vqcore.semantic_ids.id_table): ``row``, the file's row number of
+    each item (``rows``, when rows were dropped on loading; else 0..n-1), ``id``, the data's id column
+    (when it has one), the levels, ``semantic_id``, and the item's text when the data has labels."""
     from vqcore.semantic_ids import id_table as table
 
-    return table(codes, fmt, ids=None if rows is None else [int(r) for r in rows], texts=labels)
+    id_list = None if ids is None else np.asarray(ids).tolist()
+    if rows is None:
+        return table(codes, fmt, ids=id_list, texts=labels)
+    import pandas as pd
+
+    # the engine's table numbers items 0..n-1: put the file's row numbers in its row column
+    df = pd.read_parquet(io.BytesIO(table(codes, "parquet", ids=id_list, texts=labels)))
+    df["row"] = np.asarray(rows, dtype=np.int64)
+    if fmt == "csv":
+        return table_csv(df)
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    return buf.getvalue()
 
 
 def trie_json(codes):
@@ -163,24 +233,13 @@ def table_csv(df):
 # ---------------------------------------------------------------- semantic IDs page (pages/6_Semantic_IDs.py)
 
 
-def _labels_hash(labels):
-    """A short hash of a list of labels (part of a code set's cache key)."""
-    import hashlib
-
-    h = hashlib.blake2b(digest_size=16)
-    for lab in labels:
-        h.update(str(lab).encode("utf-8", "surrogatepass"))
-        h.update(b"\x1f")
-    return h.hexdigest()
-
-
 #: Largest codebook (codes per level) the Semantic IDs page draws: its usage charts have a bar per
 #: code and its counts are M x K (the Quantize page's largest K as well).
 SID_MAX_K = 2**16
 
 
 def code_set(codes, codebook_size=None, *, X=None, labels=None, name="codes", source="", notes=(), sig=None,
-             rows=None):
+             rows=None, ids=None):
     """Validate codes and their items into the dict the Semantic IDs page shows.
 
     ``codebook_size`` is one K for every level, or None to infer it as the
@@ -188,7 +247,8 @@ def code_set(codes, codebook_size=None, *, X=None, labels=None, name="codes", so
     are optional and must describe the same items, row i = item i. ``key``
     hashes the content of codes, K, X and labels (never a file name): every
     cached result of the page is keyed on it. ``rows``, optional, numbers the items
-    as the rows of the user's file (item i is shown as ``rows[i]``; default i). K, inferred or given,
+    as the rows of the user's file (item i is shown as ``rows[i]``; default i); ``ids``, optional, is
+    the data's id column, item i's id at i, shown and exported beside it. K, inferred or given,
     is at most :data:`SID_MAX_K`.
     Raises :class:`vqcore.VQLensError`.
     """
@@ -225,11 +285,16 @@ def code_set(codes, codebook_size=None, *, X=None, labels=None, name="codes", so
         rows = np.asarray(rows, dtype=np.int64)
         if rows.shape != (codes.shape[0],):
             raise VQLensError(f"rows has {rows.size} entries but the codes have {codes.shape[0]} rows.")
+    if ids is not None:
+        ids = np.asarray(ids)
+        if ids.shape != (codes.shape[0],):
+            raise VQLensError(f"ids has {ids.size} entries but the codes have {codes.shape[0]} rows.")
     parts = [S.content_hash(codes), str(K), S.content_hash(X) if X is not None else "-",
-             _labels_hash(labels) if labels is not None else "-", S.content_hash(rows) if rows is not None else "-"]
+             S.labels_hash(labels) if labels is not None else "-", S.content_hash(rows) if rows is not None else "-",
+             S.labels_hash(ids) if ids is not None else "-"]
     return {
         "codes": codes, "codebook_size": K, "X": X, "labels": None if labels is None else list(labels),
-        "name": name, "source": source, "notes": notes, "sig": sig, "rows": rows,
+        "name": name, "source": source, "notes": notes, "sig": sig, "rows": rows, "ids": ids,
         "key": S.content_hash(np.frombuffer("|".join(parts).encode(), dtype=np.uint8)),
     }
 
@@ -247,15 +312,15 @@ def accept_codes_upload(state, data, name, *, items=None, codebook_size=None, te
     try:
         loaded = load_codes(data, name, text_column=text_column or None, array_key=array_key or None)
         notes = list(loaded.notes)
-        labels, X = loaded.labels, None
+        labels, X, ids = loaded.labels, None, None
         if items is not None:
-            X = items.X
+            X, ids = items.X, items.ids
             if labels is None and items.labels is not None:
                 labels = items.labels
                 notes.append(f"Texts from the home page's data ({items.name}).")
             notes.append(f"Embeddings from the home page's data ({items.name}), row i = item i.")
         cs = code_set(loaded.codes, codebook_size or None, X=X, labels=labels, name=loaded.source or name,
-                      source=f"uploaded file {name}", notes=notes)
+                      source=f"uploaded file {name}", notes=notes, ids=ids)
     except VQLensError as exc:
         return str(exc)
     except MemoryError:
@@ -278,13 +343,18 @@ def quantize_code_set(stored, data, note=None):
     return code_set(res["codes"], q.codebook_size, X=data.X, labels=data.labels,
                     name=f"{q.spec()} on {stored.get('data_name', data.name)}", source="the Quantize page",
                     notes=notes, sig=("quantize", data.key, repr(sorted(args.items()))),
-                    rows=data.rows)
+                    rows=data.rows, ids=data.ids)
 
 
 def item_numbers(cs, idx):
     """The numbers shown for the items ``idx`` of a code set: rows of the user's file."""
     idx = np.asarray(idx, dtype=np.int64)
     return idx if cs.get("rows") is None else cs["rows"][idx]
+
+
+def item_ids(cs, idx):
+    """The ids of the items ``idx`` of a code set (the data's id column), or None when it has none."""
+    return None if cs.get("ids") is None else cs["ids"][np.asarray(idx, dtype=np.int64)]
 
 
 def demo_code_set(demo):

@@ -118,11 +118,14 @@ DEFAULT_SEED = 0
 class ActiveData:
     """The loaded data set, as loaded and after the home page's options.
 
-    ``key`` is a hash of the content of ``X`` (never of a file name); every
-    cached result is keyed on it. ``rows`` gives each row of ``X`` its number in
+    ``key`` is a hash of the content of everything a cached result or a page built on one
+    depends on: ``X`` (as preprocessed), the labels, the ids and the row numbers (never a file
+    name; :func:`data_key`). Every cached result is keyed on it, so two uploads of the same
+    vectors with other texts or ids never share a result. ``rows`` gives each row of ``X`` its number in
     the user's file (counting data rows from 0) where rows were dropped on
     loading; None when row i of ``X`` is row i of the file. Item numbers shown
-    or exported are these (:meth:`row_numbers`).
+    or exported are these (:meth:`row_numbers`). ``ids`` is the file's id column (vqcore.io's
+    ``LoadedData.ids``), exported beside the row number; None when the file has none.
     """
 
     X_raw: np.ndarray
@@ -137,6 +140,8 @@ class ActiveData:
     prep_notes: list = field(default_factory=list)
     key: str = ""
     rows: np.ndarray | None = None
+    ids: np.ndarray | None = None  # the file's id column (int64, or strings), row i's at i; None without one
+    upload: tuple | None = None  # (file name, bytes) of an .npz kept so another of its arrays can be chosen
 
     def __post_init__(self):
         if self.X is None:
@@ -149,7 +154,7 @@ class ActiveData:
             return False
         self.center, self.normalize = bool(center), bool(normalize)
         self.X, self.prep_notes = preprocess(self.X_raw, center=self.center, normalize=self.normalize)
-        self.key = content_hash(self.X)
+        self.key = data_key(self.X, labels=self.labels, rows=self.rows, ids=self.ids)
         return True
 
     @property
@@ -169,7 +174,8 @@ _LIVE = weakref.WeakValueDictionary()
 
 def held_bytes(exclude=None):
     """Bytes of the arrays held by every live data set of the process (each array counted once:
-    the shipped samples are shared), leaving out ``exclude`` (a session's current data)."""
+    the shipped samples are shared) and of the uploads they keep (:attr:`ActiveData.upload`), leaving out
+    ``exclude`` (a session's current data)."""
     seen, total = set(), 0
     for data in list(_LIVE.values()):
         if data is exclude:
@@ -178,6 +184,9 @@ def held_bytes(exclude=None):
             if arr is not None and id(arr) not in seen:
                 seen.add(id(arr))
                 total += arr.nbytes
+        if data.upload is not None and id(data.upload[1]) not in seen:
+            seen.add(id(data.upload[1]))
+            total += len(data.upload[1])
     return total
 
 
@@ -188,6 +197,24 @@ def content_hash(X):
     h.update(repr((X.shape, X.dtype.str)).encode())
     h.update(memoryview(X).cast("B"))
     return h.hexdigest()
+
+
+def labels_hash(labels):
+    """A short hash of a sequence of labels (texts or ids), each as its text, in order."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update("".join(f"{lab}\x1f" for lab in labels).encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def data_key(X, *, labels=None, rows=None, ids=None):
+    """The cache key of a data set: a hash of ``X``'s content and of every per-row input a result or a
+    page shows beside the codes (labels, the file's row numbers, the id column); ``"-"`` for each one
+    the data does not have. The held-out query rows depend on ``X``'s row count and the seed only."""
+    parts = [content_hash(X),
+             "-" if labels is None else labels_hash(labels),
+             "-" if rows is None else content_hash(np.asarray(rows, dtype=np.int64)),
+             "-" if ids is None else labels_hash(ids)]
+    return content_hash(np.frombuffer("|".join(parts).encode(), dtype=np.uint8))
 
 
 def setdefault(state, key, value):
@@ -209,10 +236,11 @@ def init(state, *, load_default=None):
 
 
 def set_data(state, X, labels=None, name="data", *, description="", notes=(), nonfinite_found=0,
-             center=None, normalize=None, rows=None):
+             center=None, normalize=None, rows=None, ids=None):
     """Make X the active data set (keeping the current centre / normalise options).
 
-    ``rows``: the file's row number of each row of X, when rows were dropped on loading."""
+    ``rows``: the file's row number of each row of X, when rows were dropped on loading;
+    ``ids``: the file's id column, one per row of X."""
     old = state.get(DATA)
     center = (old.center if old is not None else False) if center is None else center
     normalize = (old.normalize if old is not None else False) if normalize is None else normalize
@@ -221,6 +249,7 @@ def set_data(state, X, labels=None, name="data", *, description="", notes=(), no
         name=name, description=description, notes=list(notes), nonfinite_found=int(nonfinite_found),
         center=center, normalize=normalize,
         rows=None if rows is None else np.asarray(rows, dtype=np.int64),
+        ids=None if ids is None else np.asarray(ids),
     )
     return state[DATA]
 

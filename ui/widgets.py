@@ -422,15 +422,32 @@ def model_form(prefix, data):
         st.error(md_escape(f"{exc} The model stays loaded; load other data on the home page, or another model."))
         ok = False
     c1, c2, _ = st.columns(3)
-    beam = 1
-    if "beam_size" in q.get_params():
-        beam = number_in(c1, "Beam", 1, 64, key=f"{prefix}_model_beam", default=1,
-                         help="1 = greedy, what the libraries do at inference (the model's own codes). A wider "
-                              "beam shows what beam search would buy with the same codebooks.")
+    beam = model_beam_in(c1, prefix, q)
     seed = number_in(c2, "Seed", 0, 2**31 - 1, key=f"{prefix}_seed", default=seed,
                      help="Draws the held-out recall queries (the same as a fit with this seed, so results "
                           "compare on the Compare page). Nothing is trained.")
     return model, int(beam), int(seed), ok
+
+
+def model_beam_in(where, prefix, q):
+    """The beam a loaded residual model encodes with: a number input in ``where`` (key
+    ``<prefix>_model_beam``) starting at the beam chosen on the Quantize page, else the model's own
+    (``beam_size`` as loaded: 1, greedy, for the libraries' models); 1 for a model without a beam."""
+    if "beam_size" not in q.get_params():
+        return 1
+    state = st.session_state
+    own = int(getattr(q, "beam_size", 1) or 1)
+    default = own if prefix == "q" else int(state.get("q_model_beam", S.kept(state, "q_model_beam", own)))
+    return int(number_in(where, "Beam" if prefix == "q" else "Beam of your model", 1, 64,
+                         key=f"{prefix}_model_beam", default=default,
+                         help=f"The model's own setting is beam {own}" + (" (greedy, what the libraries do at "
+                              "inference: the model's own codes)" if own == 1 else "") + ". A wider beam shows "
+                              "what beam search would buy with the same codebooks."))
+
+
+def beam_text(beam):
+    """How a loaded model encodes, for a label or a table cell."""
+    return "greedy (beam 1)" if int(beam) == 1 else f"beam {int(beam)}"
 
 
 def pipeline_agreement(prefix, model, data, result):

@@ -32,6 +32,7 @@ import numpy as np
 
 from ._validation import check_data, check_int, check_random_state
 from .exceptions import DataError
+from .io import is_id_name
 
 __all__ = ["Chunk", "LazyDataset", "open_dataset", "DEFAULT_CHUNK_ROWS", "DATASET_EXTENSIONS"]
 
@@ -284,8 +285,7 @@ def _reopen(ds):
 
 
 def _is_id_name(name):
-    low = name.lower()
-    return low in ("id", "ids", "item_id", "row_id") or low.endswith("_id")
+    return is_id_name(name)  # one rule for the catalogue and the upload loaders (vqcore.io)
 
 
 class ParquetDataset(LazyDataset):

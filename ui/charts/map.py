@@ -14,10 +14,11 @@ HIGHLIGHT = "#111827"
 
 
 def code_map(P, codes_m, labels, cw, cw_counts, *, position, method_spec, projection="PCA", n_total=None,
-             rows=None, highlight=None, highlight_label=None):
+             rows=None, highlight=None, highlight_label=None, ids=None):
     """Points coloured by their code at one position; codewords on top; dead codes as red crosses.
 
-    ``rows``: each point's row number in the data, for the hover. ``highlight``: a boolean mask of the
+    ``rows``: each point's row number in the data, for the hover, with its id (``ids``, the data's id
+    column, when it has one). ``highlight``: a boolean mask of the
     points to pick out (one code, or one prefix, ``highlight_label`` says which): they are drawn on
     top in a dark colour, the others in light grey, so one code stands out of K sharing 20 colours.
     """
@@ -38,8 +39,10 @@ def code_map(P, codes_m, labels, cw, cw_counts, *, position, method_spec, projec
                   legend_rows=1, wrap=160)
     hover_lab = [wrap(lab) for lab in labels] if labels is not None else [""] * shown
     rows = np.arange(shown) if rows is None else np.asarray(rows)
-    custom = np.column_stack([codes_m, np.asarray(hover_lab, dtype=object), rows])
-    hover = "row %{customdata[2]}: code %{customdata[0]}<br>%{customdata[1]}<extra></extra>"
+    id_col = [] if ids is None else [np.asarray([wrap(v, limit=80) for v in ids], dtype=object)]
+    custom = np.column_stack([codes_m, np.asarray(hover_lab, dtype=object), rows] + id_col)
+    hover = ("row %{customdata[2]}" + (" (id %{customdata[3]})" if ids is not None else "")
+             + ": code %{customdata[0]}<br>%{customdata[1]}<extra></extra>")
     size = 4 if shown > 3000 else 6
     if highlight is None:
         fig.add_trace(go.Scattergl(

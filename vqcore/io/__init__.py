@@ -20,7 +20,8 @@ Supported formats, chosen by the file name's extension (case-insensitive):
 ``.ivecs``   the same with int32 values
 ============ ==============================================================
 
-:func:`load_embeddings` returns a :class:`LoadedData`; rows holding NaN or
+:func:`load_embeddings` returns a :class:`LoadedData`, with the data's id column when it has one
+(a CSV / parquet column or an npz array named like ids, :func:`is_id_name`); rows holding NaN or
 infinity are kept and counted, and :func:`finalize` then either refuses them
 (the default) or drops them, so nothing is removed without the person knowing.
 
@@ -51,6 +52,7 @@ from .limits import (
     LOAD_MEMORY_FACTOR,
     SUPPORTED_EXTENSIONS,
     LoadedData,
+    is_id_name,
     load_memory,
 )
 from .loader import finalize, list_npz_arrays, load_embeddings
@@ -65,6 +67,7 @@ __all__ = [
     "load_memory",
     "SUPPORTED_EXTENSIONS",
     "LoadedData",
+    "is_id_name",
     "load_embeddings",
     "CODES_EXTENSIONS",
     "MAX_CODE_LEVELS",

@@ -9,7 +9,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..exceptions import DataError
-from .limits import CSV_SAMPLE_ROWS, NA_TOKENS, check_caps, finish, listing, mb, short, short_repr
+from .limits import (
+    CSV_SAMPLE_ROWS,
+    NA_TOKENS,
+    check_caps,
+    finish,
+    id_array,
+    is_id_name,
+    listing,
+    mb,
+    short,
+    short_repr,
+)
 
 # ---------------------------------------------------------------------------
 # .csv / .tsv
@@ -380,6 +391,13 @@ def load_csv(data, filename, caps, *, text_column=None, sep=",", **_):
     numeric, partial, text, empty, _ = _classify_frame(df, decimal)
     if empty:
         notes.append(f"Dropped empty {listing(label_of(j) for j in empty)} (no values).")
+    id_col = _id_column(df, names, numeric, partial, empty, text_column) if has_header else None
+    if id_col is not None:  # item ids, neither a dimension nor the labels
+        numeric.pop(id_col, None)
+        partial.pop(id_col, None)
+        text = [j for j in text if j != id_col]
+        if caps.codes:
+            notes.append(f"Set aside {label_of(id_col)}: item ids, not a level of the codes.")
 
     label_col = None
     if text_column is not None:
@@ -448,7 +466,25 @@ def load_csv(data, filename, caps, *, text_column=None, sep=",", **_):
     overflow = sum(int((np.isfinite(numeric[j][keep]) & ~np.isfinite(arr[:, k])).sum()) for k, j in enumerate(cols))
     if overflow:
         notes.append(f"{overflow} value(s) are too large for float32 (|x| > 3.4e38) and became infinite.")
-    return finish(arr, source=filename, notes=notes, labels=labels, caps=caps, from_text=True)
+    ids = None
+    if id_col is not None and not caps.codes:
+        ids = id_array(df[id_col].astype(object).to_numpy()[keep])
+    return finish(arr, source=filename, notes=notes, labels=labels, caps=caps, from_text=True, ids=ids,
+                  id_name=None if ids is None else names[id_col])
+
+
+def _id_column(df, names, numeric, partial, empty, text_column):
+    """The first column whose header names item ids (:func:`~vqcore.io.limits.is_id_name`) and that
+    holds whole numbers or text; never the column chosen as labels."""
+    for j in df.columns:
+        if not is_id_name(names[j]) or j in empty or (text_column is not None and names[j] == str(text_column)):
+            continue
+        if j in numeric and j not in partial:
+            vals = numeric[j]
+            if not (np.isfinite(vals).all() and (vals == np.round(vals)).all()):
+                continue  # fractional values: a dimension that happens to be called ..._id
+        return j
+    return None
 
 
 def load_tsv(data, filename, caps, **kw):

@@ -56,6 +56,13 @@ class LoadedData:
     array_keys : list of str
         For ``.npz``: the names of the numeric 2-D members; for ``.parquet``:
         the names of the list columns. Lets the UI offer a choice (``array_key``).
+    ids : ndarray of shape (n_samples,) or None
+        The data's id column, row i's id at i: int64 when every id is a whole number,
+        else strings (object array). Found by :func:`is_id_name` (a CSV / parquet column
+        such as ``id`` or ``item_id``; an npz array such as ``ids``); repeated ids are kept,
+        with a note.
+    id_name : str or None
+        The name of that column (or npz array).
     """
 
     X: np.ndarray
@@ -64,6 +71,8 @@ class LoadedData:
     notes: list = field(default_factory=list)
     nonfinite_rows: int = 0
     array_keys: list = field(default_factory=list)
+    ids: np.ndarray | None = None
+    id_name: str | None = None
 
     @property
     def shape(self):
@@ -75,6 +84,52 @@ class LoadedData:
 # ---------------------------------------------------------------------------
 # shared helpers
 # ---------------------------------------------------------------------------
+
+#: Column (or npz array) names that hold item ids, compared in lower case; any name ending in
+#: ``_id`` too (:func:`is_id_name`). The catalogue reader (vqcore.catalog) follows the same rule.
+ID_NAMES = ("id", "ids", "item_id", "row_id")
+
+
+def is_id_name(name):
+    """Whether a column or array called ``name`` holds item ids: ``id``, ``ids``, ``item_id``,
+    ``row_id`` or any name ending in ``_id`` (case-insensitive).
+
+    Examples
+    --------
+    >>> [is_id_name(n) for n in ("id", "Item_ID", "user_id", "idx", "width")]
+    [True, True, True, False, False]
+    """
+    low = str(name).strip().lower()
+    return low in ID_NAMES or low.endswith("_id")
+
+
+def id_array(values):
+    """Ids as an array: int64 when every value is a whole number (ints, or text such as ``"42"``),
+    else the values as strings (object array; a missing value is ``""``)."""
+    vals = list(values)
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in vals):
+        return np.asarray(vals, dtype=np.int64)
+    text = ["" if v is None or (isinstance(v, float) and v != v) else str(v).strip() for v in vals]
+    if text and all(t.lstrip("-").isdigit() and t.lstrip("-").isascii() and len(t) <= 18 for t in text):
+        return np.asarray([int(t) for t in text], dtype=np.int64)
+    return np.asarray(text, dtype=object)
+
+
+def id_notes(ids, name):
+    """Notes about an id column: which one, and how many ids repeat (kept: every row keeps its own)."""
+    notes = [f"Kept {name!r} as the items' ids (shown and exported beside each row's number)."]
+    _, first, counts = np.unique(ids.astype(str) if ids.dtype == object else ids, return_index=True,
+                                 return_counts=True)
+    repeated = counts > 1
+    if repeated.any():
+        example = ids[np.sort(first[repeated])[0]]
+        example = example.item() if isinstance(example, np.generic) else example
+        notes.append(
+            f"Warning: {int((counts[repeated] - 1).sum()):,} row(s) repeat an id of an earlier row "
+            f"({int(repeated.sum()):,} id(s) appear more than once, e.g. {short_repr(example, 40)}); every row "
+            "keeps its own, so look items up by their row number."
+        )
+    return notes
 
 
 @dataclass(frozen=True)
@@ -204,8 +259,10 @@ def nonfinite_mask(X):
     return ~np.isfinite(X).all(axis=1)
 
 
-def finish(arr, *, source, notes, labels=None, array_keys=None, caps=None, from_text=False):
-    """Turn a checked numeric 2-D array into LoadedData (float32, notes about degenerate data)."""
+def finish(arr, *, source, notes, labels=None, array_keys=None, caps=None, from_text=False, ids=None,
+           id_name=None):
+    """Turn a checked numeric 2-D array into LoadedData (float32, notes about degenerate data);
+    ``ids`` (from :func:`id_array`) and ``id_name``: the data's id column, if it has one."""
     if caps is not None and caps.codes:  # load_codes: integer codes, not float32 vectors
         from .codes import finish_codes  # codes builds on these helpers: imported here, not at the top
 
@@ -262,7 +319,11 @@ def finish(arr, *, source, notes, labels=None, array_keys=None, caps=None, from_
                 notes.append(f"{constant_cols} of {d} column(s) hold one constant value.")
     if labels is not None and len(labels) != n:  # pragma: no cover - loaders keep them aligned
         raise DataError(f"{what}: {len(labels)} labels for {n} rows.")
+    if ids is not None:
+        if len(ids) != n:  # pragma: no cover - loaders keep them aligned
+            raise DataError(f"{what}: {len(ids)} ids for {n} rows.")
+        notes.extend(id_notes(ids, id_name))
     return LoadedData(
         X=X, labels=labels, source=source, notes=notes, nonfinite_rows=n_bad,
-        array_keys=list(array_keys or []),
+        array_keys=list(array_keys or []), ids=ids, id_name=id_name,
     )

@@ -151,7 +151,7 @@ def finalize(loaded, *, nonfinite="error"):
     nonfinite : {"error", "drop"}, default="error"
         ``"error"`` raises :class:`DataError` if any row holds NaN or infinity,
         giving the count; ``"drop"`` removes those rows, updates ``loaded``
-        in place (``X``, ``labels``, ``nonfinite_rows``) and adds a note.
+        in place (``X``, ``labels``, ``ids``, ``nonfinite_rows``) and adds a note.
 
     Returns
     -------
@@ -175,6 +175,8 @@ def finalize(loaded, *, nonfinite="error"):
         X = np.ascontiguousarray(X[keep])
         if loaded.labels is not None:
             loaded.labels = [lab for lab, k in zip(loaded.labels, keep) if k]
+        if loaded.ids is not None:
+            loaded.ids = loaded.ids[keep]
         loaded.X = X
         loaded.nonfinite_rows = 0
         loaded.notes.append(f"Dropped {n_bad} row(s) with NaN or infinite values; {X.shape[0]} remain.")

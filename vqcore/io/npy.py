@@ -21,6 +21,8 @@ from .limits import (
     check_caps,
     check_numeric_dtype,
     finish,
+    id_array,
+    is_id_name,
     listing,
     mb,
     short,
@@ -281,7 +283,7 @@ def _member_problem(m, caps):
     return None
 
 
-def load_npz(data, filename, caps, *, array_key=None, **_):
+def load_npz(data, filename, caps, *, array_key=None, text_column=None, **_):
     members = scan_npz(data, repr(filename))
     npy_members = [m for m in members if m.info.filename.endswith(".npy")]
     if not npy_members:
@@ -318,16 +320,77 @@ def load_npz(data, filename, caps, *, array_key=None, **_):
         reasons = " ".join(problems[m.name] for m in npy_members[:MAX_LISTED])
         more = f" ({len(npy_members) - MAX_LISTED} more not shown.)" if len(npy_members) > MAX_LISTED else ""
         raise DataError(f"{filename!r} holds no usable 2-D numeric array. {reasons}{more}")
-    refused = [m.name for m in npy_members if problems[m.name] is not None and m is not chosen]
+    n = chosen.shape[0]
+    label_m, id_m = _npz_row_members(npy_members, chosen, n, text_column, filename)
+    unused = [m.name for m in npy_members if m not in (chosen, label_m, id_m) and _is_row_array(m, n)]
+    refused = [m.name for m in npy_members if problems[m.name] is not None and m not in (chosen, label_m, id_m)
+               and m.name not in unused]
     if refused:
         notes.append(f"Not usable and ignored: {listing(repr(r) for r in refused)}.")
+    if unused:
+        notes.append(f"Ignored the 1-D array(s) {listing(repr(r) for r in unused)} of one value per row; choose "
+                     "one as the labels with text_column (the home page's Label column).")
     what = f"{filename!r}[{chosen.name!r}]"
-    need = int(np.prod(chosen.shape, dtype=object)) * chosen.dtype.itemsize
-    with zipfile.ZipFile(io.BytesIO(data)) as zf, zf.open(chosen.info) as stream:
-        # reads exactly the declared (capped) size; zipfile checks the CRC at the end
-        raw = _read_up_to(stream.read, chosen.header_len + need)
-    h = _NpyHeader(chosen.dtype, chosen.shape, chosen.fortran_order, chosen.header_len)
-    arr = _array_from_buffer(raw, h, chosen.header_len, what)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        arr = _read_member(zf, chosen, what)
+        labels = ids = None
+        if label_m is not None:
+            labels = [str(v) for v in _row_values(zf, label_m, n, caps, filename).tolist()]
+            notes.append(f"Using the array {label_m.name!r} as labels.")
+        if id_m is not None:
+            ids = id_array(_row_values(zf, id_m, n, caps, filename).tolist())
     if chosen.fortran_order and chosen.shape[1] > 1:
         notes.append("Read from Fortran (column-major) order.")
-    return finish(arr, source=f"{filename}[{chosen.name!r}]", notes=notes, array_keys=keys, caps=caps)
+    return finish(arr, source=f"{filename}[{chosen.name!r}]", notes=notes, array_keys=keys, caps=caps,
+                  labels=labels, ids=ids, id_name=None if id_m is None else id_m.name)
+
+
+def _read_member(zf, m, what):
+    """The array of member ``m`` (its header already checked), reading exactly its declared size."""
+    need = int(np.prod(m.shape, dtype=object)) * m.dtype.itemsize
+    with zf.open(m.info) as stream:
+        # reads exactly the declared (capped) size; zipfile checks the CRC at the end
+        raw = _read_up_to(stream.read, m.header_len + need)
+    h = _NpyHeader(m.dtype, m.shape, m.fortran_order, m.header_len)
+    return _array_from_buffer(raw, h, m.header_len, what)
+
+
+def _is_row_array(m, n):
+    """A 1-D member of whole numbers or text with one value per row (n): ids or labels."""
+    return (m.problem is None and m.dtype is not None and not m.dtype.hasobject and m.dtype.kind in "iuUS"
+            and m.shape == (n,))
+
+
+def _npz_row_members(members, chosen, n, text_column, filename):
+    """The members giving the labels and the ids of the rows of ``chosen``: ``text_column`` names the
+    labels' array (else the one 1-D text array, if only one); the ids are the first 1-D array of whole
+    numbers or text named like ids (:func:`~vqcore.io.limits.is_id_name`)."""
+    rows = [m for m in members if m is not chosen and _is_row_array(m, n)]
+    label_m = None
+    if text_column is not None:
+        label_m = next((m for m in members if m.name == str(text_column)), None)
+        if label_m is None or not _is_row_array(label_m, n):
+            fit = [repr(m.name) for m in rows]
+            raise DataError(
+                f"text_column={text_column!r} is not a 1-D array of {n:,} texts or numbers in {filename!r} (one per "
+                f"row of {chosen.name!r}); " + (f"its arrays of that kind are {listing(fit)}." if fit else
+                                                "it has none.")
+            )
+    id_m = next((m for m in rows if is_id_name(m.name) and m is not label_m), None)
+    if label_m is None:
+        texts = [m for m in rows if m.dtype.kind in "US" and m is not id_m]
+        label_m = texts[0] if len(texts) == 1 else None
+    return label_m, id_m
+
+
+def _row_values(zf, m, n, caps, filename):
+    """The n values of a 1-D ids or labels member, checked from its header before it is read."""
+    what = f"{filename!r}[{m.name!r}]"
+    need = n * m.dtype.itemsize
+    if need > caps.max_bytes or m.info.file_size != m.header_len + need:
+        raise DataError(f"{what} declares {m.info.file_size:,} bytes for {n:,} values of {m.dtype} (limit "
+                        f"{mb(caps.max_bytes)}); the archive is corrupt or too large.")
+    arr = _read_member(zf, m, what)
+    if arr.dtype.kind == "S":
+        return np.asarray([v.decode("utf-8", errors="replace") for v in arr.tolist()], dtype=object)
+    return arr

@@ -7,7 +7,7 @@ import io
 import numpy as np
 
 from ..exceptions import DataError
-from .limits import MAX_LISTED, MAX_PARQUET_ROW_GROUPS, check_caps, finish, listing, mb, short
+from .limits import MAX_LISTED, MAX_PARQUET_ROW_GROUPS, check_caps, finish, id_array, is_id_name, listing, mb, short
 
 # ---------------------------------------------------------------------------
 # .parquet
@@ -120,6 +120,13 @@ def load_parquet(data, filename, caps, *, array_key=None, text_column=None, **_)
             "they cannot be told apart. Rename them to use them."
         )
     scalar, lists, texts = kinds["scalar"], kinds["list"], kinds["text"]
+    # item ids: the first integer or text column named like one (is_id_name), unless it is the label column
+    id_col = next((c for c in scalar + texts if is_id_name(c) and c != text_column
+                   and (c in texts or pa.types.is_integer(schema.field(c).type))), None)
+    if id_col is not None:
+        scalar, texts = [c for c in scalar if c != id_col], [c for c in texts if c != id_col]
+        if caps.codes:  # (for embeddings, finish says which column holds the ids)
+            notes.append(f"Set aside column {id_col!r}: item ids, not a level of the codes.")
     n_rows = meta.num_rows
     if n_rows > caps.max_elements:
         raise DataError(
@@ -195,7 +202,8 @@ def load_parquet(data, filename, caps, *, array_key=None, text_column=None, **_)
     if kinds["other"]:
         notes.append(f"Ignored column(s) of other types: {listing(map(repr, kinds['other']))}.")
 
-    wanted = set(value_cols) | ({label_col} if label_col else set())
+    keep_ids = id_col is not None and not caps.codes
+    wanted = set(value_cols) | ({label_col} if label_col else set()) | ({id_col} if keep_ids else set())
     _parquet_check_metadata(meta, wanted, value_cols, caps, what, len(data))
     try:
         # labels are read dictionary-encoded, so a repeated long string is not copied per row
@@ -230,10 +238,17 @@ def load_parquet(data, filename, caps, *, array_key=None, text_column=None, **_)
         if types != ["float"]:
             notes.append(f"Converted columns of type {', '.join(types)} to float32.")
         source = filename
-    labels = None
+    labels = ids = None
     if label_col is not None:
         labels = _column_to_strings(table.column(label_col).combine_chunks())
-    return finish(arr, source=source, notes=notes, labels=labels, array_keys=lists, caps=caps, from_text=True)
+    if keep_ids:
+        col = table.column(id_col).combine_chunks()
+        if pa.types.is_integer(col.type) and col.null_count == 0:
+            ids = col.cast(pa.int64(), safe=False).to_numpy(zero_copy_only=False)
+        else:
+            ids = id_array(_column_to_strings(col) if not pa.types.is_integer(col.type) else col.to_pylist())
+    return finish(arr, source=source, notes=notes, labels=labels, array_keys=lists, caps=caps, from_text=True,
+                  ids=ids, id_name=id_col if keep_ids else None)
 
 
 def _column_to_strings(col):
