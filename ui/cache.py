@@ -6,6 +6,7 @@ change what the cache holds.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from contextlib import contextmanager
@@ -27,11 +28,21 @@ MAP_MAX_POINTS = 10_000
 # ---------------------------------------------------------------- process
 
 
+def _warm_up():
+    vqcore.warm_up()
+    # Streamlit collects all garbage (gc.collect(2)) after every script run, which walks every
+    # object of the process: about 250,000 from the imports alone (streamlit, plotly, numba,
+    # scipy), 0.1-0.3 s after every rerun, with the GIL held. Moved to the permanent generation
+    # once loaded, they are not walked again; what the sessions make later is collected as before.
+    gc.freeze()
+
+
 @st.cache_resource(show_spinner=False)
 def warm_up_vqcore():
-    """Once per server process: load vqcore's compiled loops in a background thread
-    (about 0.4 s), so that the first Run does not wait for them."""
-    thread = threading.Thread(target=vqcore.warm_up, name="vqcore-warm-up", daemon=True)
+    """Once per server process, in a background thread: load vqcore's compiled loops (about
+    0.4 s), so that the first Run does not wait for them, then freeze the objects loaded so far
+    out of the garbage collector's reach (see ``_warm_up``)."""
+    thread = threading.Thread(target=_warm_up, name="vqcore-warm-up", daemon=True)
     thread.start()
     return thread
 

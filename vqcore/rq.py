@@ -44,14 +44,14 @@ def _beam_step(R, err, codes, C, Cn, beam_out):
 
     c, B, d = R.shape
     K = C.shape[0]
-    RC = (R.reshape(c * B, d) @ C.T).reshape(c, B, K)
-    rows = np.arange(c)[:, None]
     # the scores err - 2 r.c + |c|^2 and their best beam_out, in one compiled pass per row
-    # (without the GIL, so row blocks run in parallel)
+    # (without the GIL, so row blocks run in parallel); each block's products r.c too, with BLAS on
+    # one thread in each (vqcore._parallel): BLAS's own threads on the whole product were 1.5x
+    # slower, in wall and in CPU time, as soon as another process kept a core busy
     sel = np.empty((c, beam_out), dtype=np.int64)
     Cn = np.ascontiguousarray(Cn, dtype=np.float32)
     err = np.ascontiguousarray(err, dtype=np.float32)
-    parts = n_threads() if c * B * K > 1_000_000 else 1
+    parts = n_threads() if c * B * K * (d + 8) > 4_000_000 else 1
     R = np.ascontiguousarray(R, dtype=np.float32)
     C = np.ascontiguousarray(C, dtype=np.float32)
     newR = np.empty((c, beam_out, d), dtype=np.float32)
@@ -59,10 +59,12 @@ def _beam_step(R, err, codes, C, Cn, beam_out):
 
     def work(span):
         a, z = span
-        _kernels.beam_select(RC[a:z], err[a:z], Cn, sel[a:z])
+        RC = (R[a:z].reshape((z - a) * B, d) @ C.T).reshape(z - a, B, K)
+        _kernels.beam_select(RC, err[a:z], Cn, sel[a:z])
         _kernels.beam_extend(R[a:z], C, sel[a:z], newR[a:z], newerr[a:z])
 
     parallel_map(work, split_rows(c, parts))
+    rows = np.arange(c)[:, None]
     b, k = np.divmod(sel, K)
     newcodes = np.concatenate([codes[rows, b], k[:, :, None]], axis=2)
     return newR, newerr, newcodes
