@@ -46,7 +46,7 @@ from ._parallel import parallel_map
 from .exceptions import VQLensWarning
 
 __all__ = ["KeyCounts", "Plan", "StatsPartial", "CodesPartial", "chunk_stats", "chunk_codes_pass",
-           "merge_all", "finish_report", "DENSE_JOINT_CELLS", "MAX_GROUP_MEMBERS"]
+           "merge_all", "finish_report", "exact_nearest", "DENSE_JOINT_CELLS", "MAX_GROUP_MEMBERS"]
 
 #: A pair of positions gets a dense joint histogram up to this many cells (8 MiB of int64).
 DENSE_JOINT_CELLS = 2**20
@@ -266,6 +266,23 @@ def _nearest(Q, X, offset, keep):
         better = dist < best  # on a tie the earlier block's row stays
         best = np.where(better, dist, best)
         idx = np.where(better, rows, idx)
+    return best, idx
+
+
+def exact_nearest(queries, dataset, exclude=None):
+    """Each query's exact nearest row of ``dataset`` (a :class:`vqcore.catalog.LazyDataset`) outside
+    ``exclude`` (sorted unique row numbers): the search pass 1 makes for recall's ground truth, chunk
+    by chunk in row order (float64 distances, the lowest row on a tie). Returns (squared distances,
+    row numbers), one per query."""
+    Q = np.asarray(queries, dtype=np.float64)
+    best = idx = None
+    for c in dataset.chunk_list():
+        dist, rows = _nearest(Q, dataset.read(c), c.offset, _kept_rows(c.offset, c.rows, exclude))
+        if best is None:
+            best, idx = dist, rows
+        else:
+            later = dist < best  # on a tie the earlier row stays
+            best, idx = np.where(later, dist, best), np.where(later, rows, idx)
     return best, idx
 
 
