@@ -361,6 +361,18 @@ def test_kmeans_tol_stops_once_the_gain_is_small():
     assert early.inertia == full.inertia[:len(early.inertia)]
 
 
+def test_kmeans_keeps_the_labels_of_its_centroids_only_when_it_converged():
+    """Progressive k-means starts each step from the labels of the last one's centroids; a run that
+    ended on an unchanged assignment hands them over (no second assignment), and they are exactly
+    the nearest centroids; a run cut by n_iter hands none (its centroids moved after the last)."""
+    X = np.random.default_rng(3).normal(size=(1500, 4)).astype(np.float32)
+    done = kmeans(X, 12, random_state=0, n_iter=200, tol=0)
+    assert len(done.inertia) < 200 and done.labels is not None
+    np.testing.assert_array_equal(done.labels, vqcore._distances.nearest(X, done.centroids)[0])
+    cut = kmeans(X, 12, random_state=0, n_iter=2, tol=0)
+    assert cut.labels is None
+
+
 @pytest.mark.parametrize("offset", [0.0, 20.0, 100.0])
 def test_kmeans_inertia_is_the_training_mse(offset):
     """Each entry is the mse of that iteration's assignment, worked out from the cluster sums

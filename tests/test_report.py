@@ -60,3 +60,27 @@ def test_queries_and_query_rows_together_are_refused(fitted):
     q, X = fitted
     with pytest.raises(vqcore.VQLensError, match="not both"):
         evaluate(q, X, X[:5], query_rows=np.arange(5))
+
+
+def test_recall_truth_computed_once_gives_the_same_report(fitted):
+    """recall_truth is each query's exact neighbour among the other rows (by hand, in float64, the
+    lowest row on a tie), and a report given it is the report that searched for itself: the app
+    computes it once per data and reuses it for every method. Rows 0 and 1 are copies, so a query
+    near them has two neighbours at the same distance and must get the lower row."""
+    q, X = fitted
+    X = X.copy()
+    X[1] = X[0]
+    X[2] = X[0] + 1e-3  # the query: rows 0 and 1 are its nearest, tied
+    queries = np.array([2, 7, 500, 1100])
+    truth = vqcore.report.recall_truth(X, queries)
+    searched = np.setdiff1d(np.arange(len(X)), queries)
+    d = ((X[searched].astype(np.float64)[None] - X[queries].astype(np.float64)[:, None]) ** 2).sum(2)
+    np.testing.assert_array_equal(truth, d.argmin(axis=1))
+    assert searched[truth[0]] == 0
+    a = evaluate(q, X, query_rows=queries)
+    b = evaluate(q, X, query_rows=queries, ground_truth=truth)
+    for r in (a, b):
+        r["complexity"].pop("encode_us_per_vector")
+    assert a == b
+    with pytest.raises(vqcore.VQLensError, match="at least one query"):
+        vqcore.report.recall_truth(X, np.arange(0))

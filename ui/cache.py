@@ -6,6 +6,7 @@ change what the cache holds.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from vqcore import datasets, metrics, progress
 from vqcore.inspect import codeword_points, data_summary, pca_basis, project, subsample_indices, umap_embed
 from vqcore.report import beam_sweep as report_beam_sweep
 from vqcore.report import default_n_queries, evaluate, holdout_split
+from vqcore.report import recall_truth as report_recall_truth
 
 from .store import HoldBack, Miss, drawing_progress, kept, unless_abandoned
 
@@ -27,11 +29,21 @@ MAP_MAX_POINTS = 10_000
 # ---------------------------------------------------------------- process
 
 
+def _warm_up():
+    vqcore.warm_up()
+    # Streamlit collects all garbage (gc.collect(2)) after every script run, which walks every
+    # object of the process: about 250,000 from the imports alone (streamlit, plotly, numba,
+    # scipy), 0.1-0.3 s after every rerun, with the GIL held. Moved to the permanent generation
+    # once loaded, they are not walked again; what the sessions make later is collected as before.
+    gc.freeze()
+
+
 @st.cache_resource(show_spinner=False)
 def warm_up_vqcore():
-    """Once per server process: load vqcore's compiled loops in a background thread
-    (about 0.4 s), so that the first Run does not wait for them."""
-    thread = threading.Thread(target=vqcore.warm_up, name="vqcore-warm-up", daemon=True)
+    """Once per server process, in a background thread: load vqcore's compiled loops (about
+    0.4 s), so that the first Run does not wait for them, then freeze the objects loaded so far
+    out of the garbage collector's reach (see ``_warm_up``)."""
+    thread = threading.Thread(target=_warm_up, name="vqcore-warm-up", daemon=True)
     thread.start()
     return thread
 
@@ -133,10 +145,22 @@ def run(key, spec, params, train_size, seed, X, *, on_progress=None):
     """
     args = (key, spec, params, train_size, seed)
     checked = unless_abandoned(args, on_progress)
-    return kept(_finished_run, args, lambda: _evaluate(fit(*args, X), X, seed, checked))
+    return kept(_finished_run, args,
+                lambda: _evaluate(fit(*args, X), X, seed, checked, truth=lambda: recall_truth(key, seed, X)))
 
 
-def _evaluate(f, X, seed, on_progress):
+@st.cache_data(max_entries=8, show_spinner=False)
+def recall_truth(key, seed, _X):
+    """Each held-out query's exact nearest neighbour among the other rows (:func:`vqcore.report.recall_truth`),
+    once per data and seed: every run on the same data, of any method or model, measures recall against
+    it (0.1 s of CPU on the sample, seconds on 100,000 rows). None without queries."""
+    _, query_idx = split(_X.shape[0], seed)
+    return report_recall_truth(_X, query_idx) if len(query_idx) else None
+
+
+def _evaluate(f, X, seed, on_progress, truth=None):
+    """Encode every row and measure; ``truth()`` gives recall's ground truth (:func:`recall_truth`,
+    cached per data), timed with the evaluation."""
     q = f["quantizer"]
     t0 = time.perf_counter()
     with progress.reporting(on_progress):
@@ -149,6 +173,7 @@ def _evaluate(f, X, seed, on_progress):
         if nq else "no queries (fewer than 50 rows)"
     )
     report = evaluate(q, X, codes=codes, query_rows=f["query_idx"] if nq else None,
+                      ground_truth=truth() if nq and truth is not None else None,
                       fit_seconds=f["fit_seconds"], query_set=query_set, encode_seconds=encode_seconds)
     report["n_train"] = f["n_train"]
     return {**f, "codes": codes, "report": report, "eval_seconds": time.perf_counter() - t0}
@@ -232,7 +257,7 @@ def run_model(key, model_key, beam, seed, _quantizer, _X):
     base_idx, query_idx = split(_X.shape[0], seed)
     f = {"quantizer": with_beam(_quantizer, beam), "fit_seconds": None, "n_train": 0,
          "base_idx": base_idx, "query_idx": query_idx}
-    return _evaluate(f, _X, seed, None)
+    return _evaluate(f, _X, seed, None, truth=lambda: recall_truth(key, seed, _X))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -302,8 +327,8 @@ def umap_map(key, run_id, seed, _Xs, _extra):
     return umap_embed(_Xs, _extra, random_state=seed)
 
 
-__all__ = ["sample", "summary", "drawing_progress", "fit", "run", "run_with_progress", "split", "map_rows",
-           "pca_map", "codeword_layer", "map_highlight", "umap_map", "learn_toy", "load_model", "with_beam",
+__all__ = ["sample", "summary", "drawing_progress", "fit", "run", "run_with_progress", "split", "recall_truth",
+           "map_rows", "pca_map", "codeword_layer", "map_highlight", "umap_map", "learn_toy", "load_model", "with_beam",
            "run_model", "model_agreement", "sid_compare"]
 
 

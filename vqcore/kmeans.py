@@ -49,6 +49,10 @@ class KMeansResult:
         Empty clusters repaired by splitting a busy centroid.
     subsampled_from : int or None
         Size of the data before subsampling, when it was subsampled.
+    labels : ndarray of shape (n_train,) or None
+        Nearest centroid of each training point, when the run ended on an
+        assignment that changed nothing (so they are the labels of
+        ``centroids``); None when the centroids moved after the last one.
     """
 
     centroids: np.ndarray
@@ -56,6 +60,7 @@ class KMeansResult:
     n_train: int = 0
     n_repairs: int = 0
     subsampled_from: int = None
+    labels: np.ndarray = None
 
 
 def kmeans_plusplus(X, n_clusters, *, random_state=None, n_local_trials=N_LOCAL_TRIALS):
@@ -356,6 +361,7 @@ def kmeans_rng(X, K, n_iter, init, max_points_per_centroid, init_centroids, rng,
         stats = _cluster_stats(X, new_labels, K)
         result.inertia.append(_inertia_from_stats(sq_total, mean, C, *stats))
         if labels is not None and np.array_equal(new_labels, labels):
+            result.labels = labels  # converged: C did not move since these were computed
             break
         labels = new_labels
         C, repairs = update_centroids(X, labels, K, C, rng, stats)
@@ -429,7 +435,7 @@ def progressive_kmeans_rng(X, K, dims, n_iter, max_points_per_centroid, rng, ini
         C = ((np.asarray(init_centroids, dtype=np.float64) - mu) @ P.astype(np.float64))[:, : dims[0]]
         C = C.astype(X.dtype)
     total = KMeansResult(None, n_train=X.shape[0], subsampled_from=subsampled_from)
-    for di in dims:
+    for step, di in enumerate(dims):
         Yi = np.ascontiguousarray(Y[:, :di])
         if labels is not None:
             padded = np.zeros((K, di), dtype=X.dtype)
@@ -437,7 +443,8 @@ def progressive_kmeans_rng(X, K, dims, n_iter, max_points_per_centroid, rng, ini
             C, _ = update_centroids(Yi, labels, K, padded, rng)
         res = kmeans_rng(Yi, K, n_iter, "k-means++", None, C, rng, warn=False)
         C = res.centroids
-        labels = NearestAssigner(Yi).labels(C)
+        if step + 1 < len(dims):  # the labels the next step starts from (known when Lloyd converged)
+            labels = res.labels if res.labels is not None else NearestAssigner(Yi).labels(C)
         total.inertia.extend(res.inertia)
         total.n_repairs += res.n_repairs
     if C.shape[1] < d:

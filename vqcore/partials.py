@@ -42,10 +42,11 @@ import numpy as np
 
 from . import metrics
 from ._distances import sq_norms
+from ._parallel import parallel_map
 from .exceptions import VQLensWarning
 
 __all__ = ["KeyCounts", "Plan", "StatsPartial", "CodesPartial", "chunk_stats", "chunk_codes_pass",
-           "merge_all", "finish_report", "DENSE_JOINT_CELLS", "MAX_GROUP_MEMBERS"]
+           "merge_all", "finish_report", "exact_nearest", "DENSE_JOINT_CELLS", "MAX_GROUP_MEMBERS"]
 
 #: A pair of positions gets a dense joint histogram up to this many cells (8 MiB of int64).
 DENSE_JOINT_CELLS = 2**20
@@ -240,14 +241,18 @@ def chunk_stats(quantizer, X, codes, offset, plan):
 
 
 def _nearest(Q, X, offset, keep):
-    """Exact nearest row of X (float64 distances) for each query; the first row on a tie."""
+    """Exact nearest row of X (float64 distances) for each query; the first row on a tie.
+
+    The row blocks are measured in parallel threads (BLAS on one thread in each,
+    :mod:`vqcore._parallel`) and merged in row order, so the result is the serial one."""
     nq = Q.shape[0]
     best = np.full(nq, np.inf)
     idx = np.full(nq, -1, dtype=np.int64)
     local = np.arange(X.shape[0]) if keep is None else keep
     qn = sq_norms(Q)
     step = max(1, _BLOCK_BYTES // (8 * max(nq, X.shape[1])))
-    for a in range(0, local.size, step):
+
+    def block(a):
         li = local[a:a + step]
         B = X[li].astype(np.float64) if keep is not None else X[a:a + step].astype(np.float64)
         D = Q @ B.T
@@ -255,10 +260,29 @@ def _nearest(Q, X, offset, keep):
         D += sq_norms(B)
         D += qn[:, None]
         j = np.argmin(D, axis=1)
-        dist = D[np.arange(nq), j]
-        better = dist < best
+        return D[np.arange(nq), j], offset + li[j]
+
+    for dist, rows in parallel_map(block, range(0, local.size, step)):
+        better = dist < best  # on a tie the earlier block's row stays
         best = np.where(better, dist, best)
-        idx = np.where(better, offset + li[j], idx)
+        idx = np.where(better, rows, idx)
+    return best, idx
+
+
+def exact_nearest(queries, dataset, exclude=None):
+    """Each query's exact nearest row of ``dataset`` (a :class:`vqcore.catalog.LazyDataset`) outside
+    ``exclude`` (sorted unique row numbers): the search pass 1 makes for recall's ground truth, chunk
+    by chunk in row order (float64 distances, the lowest row on a tie). Returns (squared distances,
+    row numbers), one per query."""
+    Q = np.asarray(queries, dtype=np.float64)
+    best = idx = None
+    for c in dataset.chunk_list():
+        dist, rows = _nearest(Q, dataset.read(c), c.offset, _kept_rows(c.offset, c.rows, exclude))
+        if best is None:
+            best, idx = dist, rows
+        else:
+            later = dist < best  # on a tie the earlier row stays
+            best, idx = np.where(later, dist, best), np.where(later, rows, idx)
     return best, idx
 
 
@@ -302,11 +326,11 @@ def chunk_codes_pass(quantizer, codes, offset, plan):
     rank = None
     if plan.truth is not None:
         nq = plan.queries.shape[0]
-        rank = np.zeros(nq, dtype=np.int64)
         keep = _kept_rows(offset, rows, plan.exclude)
         local = np.arange(rows) if keep is None else keep
         step = max(1, _BLOCK_BYTES // (4 * max(nq, codes.shape[1])))
-        for a in range(0, local.size, step):
+
+        def block(a):  # the counts of one row block (in parallel threads; counts add in any order)
             li = local[a:a + step]
             Q, Xh, xn = _adc_terms(quantizer, plan.queries, codes[li])
             D = Q @ Xh.T
@@ -318,7 +342,11 @@ def chunk_codes_pass(quantizer, codes, offset, plan):
             before = (offset + li)[None, :] < plan.truth[:, None]
             dt = plan.truth_dist[:, None]
             counted = np.where(same, before, (D < dt) | ((D == dt) & before))
-            rank += counted.sum(axis=1)
+            return counted.sum(axis=1)
+
+        rank = np.zeros(nq, dtype=np.int64)
+        for counts in parallel_map(block, range(0, local.size, step)):
+            rank += counts
     return CodesPartial(offset, rows, members, rank)
 
 

@@ -11,7 +11,7 @@ from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
-from . import metrics
+from . import metrics, partials
 from ._validation import check_data, check_dim, check_int, check_random_state
 from .catalog import as_dataset
 from .csvfile import csv_bytes
@@ -225,24 +225,13 @@ def evaluate(
     """
     X = check_data(X)
     check_dim(X, quantizer.n_features_in_)
-    n = X.shape[0]
     searched = None  # rows of X that recall searches (None: all)
     if query_rows is not None:
         if queries is not None:
             raise VQLensError("Give either queries or query_rows, not both.")
-        query_rows = np.asarray(query_rows)
-        if query_rows.ndim != 1 or query_rows.dtype.kind not in "iu":
-            raise VQLensError("query_rows should be a 1-D array of row indices.")
-        held = np.zeros(n, dtype=bool)
-        if query_rows.size and (query_rows.min() < 0 or query_rows.max() >= n):
-            raise VQLensError(f"query_rows should be row indices of X, in [0, {n}).")
-        held[query_rows] = True
-        if held.sum() != query_rows.size or held.all():
-            raise VQLensError("query_rows should be distinct rows of X, leaving at least one row to search.")
-        if query_rows.size:
-            queries, searched = X[query_rows], np.flatnonzero(~held)
-        else:
-            query_rows = None
+        query_rows, searched = _held_out(X.shape[0], query_rows)
+        if query_rows is not None:
+            queries = X[query_rows]
     if searched is not None and ground_truth is not None:
         # given over the searched rows in order: as rows of X
         truth = np.asarray(ground_truth)
@@ -252,6 +241,51 @@ def evaluate(
                                ground_truth=ground_truth, R=R, query_set=query_set, codes=codes,
                                fit_seconds=fit_seconds, encode_seconds=encode_seconds)
     return report
+
+
+def _held_out(n, query_rows):
+    """(query rows, the rows searched for them) of :func:`evaluate`'s ``query_rows``, checked;
+    (None, None) for no query row."""
+    query_rows = np.asarray(query_rows)
+    if query_rows.ndim != 1 or query_rows.dtype.kind not in "iu":
+        raise VQLensError("query_rows should be a 1-D array of row indices.")
+    held = np.zeros(n, dtype=bool)
+    if query_rows.size and (query_rows.min() < 0 or query_rows.max() >= n):
+        raise VQLensError(f"query_rows should be row indices of X, in [0, {n}).")
+    held[query_rows] = True
+    if held.sum() != query_rows.size or held.all():
+        raise VQLensError("query_rows should be distinct rows of X, leaving at least one row to search.")
+    if not query_rows.size:
+        return None, None
+    return query_rows, np.flatnonzero(~held)
+
+
+def recall_truth(X, query_rows):
+    """The exact nearest neighbour of each query row of X among the other rows, as :func:`evaluate`
+    finds it for recall (float64 distances, the lowest row on a tie).
+
+    It depends on the data and the queries only: a caller that evaluates several quantizers on the
+    same data and queries computes it once and passes it as ``evaluate(..., query_rows=query_rows,
+    ground_truth=...)``, which then skips its own exact search and gives the same report.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    query_rows : array-like of int
+        Distinct rows of X, at least one, leaving at least one row to search.
+
+    Returns
+    -------
+    ndarray of shape (n_queries,), int64
+        Each query's neighbour as a position among the searched rows (the rows of X not in
+        ``query_rows``, in order): what ``ground_truth`` indexes.
+    """
+    X = check_data(X)
+    query_rows, searched = _held_out(X.shape[0], query_rows)
+    if query_rows is None:
+        raise VQLensError("recall_truth needs at least one query row.")
+    _, rows = partials.exact_nearest(X[query_rows], as_dataset(X), np.unique(query_rows))
+    return np.searchsorted(searched, rows)
 
 
 def complexity(quantizer, n=None, encode_seconds=None):

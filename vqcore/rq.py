@@ -44,14 +44,14 @@ def _beam_step(R, err, codes, C, Cn, beam_out):
 
     c, B, d = R.shape
     K = C.shape[0]
-    RC = (R.reshape(c * B, d) @ C.T).reshape(c, B, K)
-    rows = np.arange(c)[:, None]
     # the scores err - 2 r.c + |c|^2 and their best beam_out, in one compiled pass per row
-    # (without the GIL, so row blocks run in parallel)
+    # (without the GIL, so row blocks run in parallel); each block's products r.c too, with BLAS on
+    # one thread in each (vqcore._parallel): BLAS's own threads on the whole product were 1.5x
+    # slower, in wall and in CPU time, as soon as another process kept a core busy
     sel = np.empty((c, beam_out), dtype=np.int64)
     Cn = np.ascontiguousarray(Cn, dtype=np.float32)
     err = np.ascontiguousarray(err, dtype=np.float32)
-    parts = n_threads() if c * B * K > 1_000_000 else 1
+    parts = n_threads() if c * B * K * (d + 8) > 4_000_000 else 1
     R = np.ascontiguousarray(R, dtype=np.float32)
     C = np.ascontiguousarray(C, dtype=np.float32)
     newR = np.empty((c, beam_out, d), dtype=np.float32)
@@ -59,10 +59,12 @@ def _beam_step(R, err, codes, C, Cn, beam_out):
 
     def work(span):
         a, z = span
-        _kernels.beam_select(RC[a:z], err[a:z], Cn, sel[a:z])
+        RC = (R[a:z].reshape((z - a) * B, d) @ C.T).reshape(z - a, B, K)
+        _kernels.beam_select(RC, err[a:z], Cn, sel[a:z])
         _kernels.beam_extend(R[a:z], C, sel[a:z], newR[a:z], newerr[a:z])
 
     parallel_map(work, split_rows(c, parts))
+    rows = np.arange(c)[:, None]
     b, k = np.divmod(sel, K)
     newcodes = np.concatenate([codes[rows, b], k[:, :, None]], axis=2)
     return newR, newerr, newcodes
@@ -136,7 +138,7 @@ def beam_search_encode(X, codebooks, beam_size=1, *, init_codes=None):
 
 
 def train_stages(X, n_codebooks, codebook_size, *, n_iter, rng, beam_size=1, train_on="beam",
-                 clustering="progressive", init="k-means++", max_points_per_centroid=256):
+                 clustering="progressive", init="k-means++", max_points_per_centroid=256, return_codes=False):
     """Learn the M codebooks of residual quantization, stage by stage, with beam search.
 
     Stage m clusters the residuals left by stages 0..m-1 (Juang & Gray 1982;
@@ -164,6 +166,9 @@ def train_stages(X, n_codebooks, codebook_size, *, n_iter, rng, beam_size=1, tra
     init : {"k-means++", "random"}, default="k-means++"
         Used by ``clustering="plain"`` only.
     max_points_per_centroid : int or None, default=256
+    return_codes : bool, default=False
+        Also return the codes of X's best path: those :func:`beam_search_encode` with the
+        same beam finds with the final codebooks (the last stage's beam step found them).
 
     The parameters are taken as checked (:meth:`ResidualQuantizer.fit` checks
     them).
@@ -173,6 +178,8 @@ def train_stages(X, n_codebooks, codebook_size, *, n_iter, rng, beam_size=1, tra
     codebooks : ndarray of shape (M, K, d), float32
     n_repairs : int
         Empty clusters repaired over all stages.
+    codes : ndarray of shape (n, M), int64
+        Only with ``return_codes``.
     """
     M, K, d = n_codebooks, codebook_size, X.shape[1]
     books = np.zeros((M, K, d), dtype=np.float32)
@@ -191,7 +198,7 @@ def train_stages(X, n_codebooks, codebook_size, *, n_iter, rng, beam_size=1, tra
         books[m] = res.centroids
         B_out = min(beam_size, R.shape[1] * K)
         R, err, codes = beam_step_chunked(R, err, codes, books[m], sq_norms(books[m]), B_out)
-    return books, n_repairs
+    return (books, n_repairs, codes[:, 0, :]) if return_codes else (books, n_repairs)
 
 
 class ResidualQuantizer(BaseQuantizer):
@@ -305,17 +312,21 @@ class ResidualQuantizer(BaseQuantizer):
         rng = check_random_state(self.random_state)
         Xt = self._training_subsample(X, rng)
         self.n_train_ = Xt.shape[0]
-        self.codebooks_ = self._train_stages(Xt, n_iter, rng)
-        self.stage_errors_ = self._blocked_stage_errors(Xt)
+        self.codebooks_, codes = self._train_stages(Xt, n_iter, rng, return_codes=True)
+        # the training loop's last beam step already found the codes encode would give (the
+        # best path of the same search with the final codebooks): no second encoding
+        self.stage_errors_ = self._blocked_stage_errors(Xt, codes)
         return self
 
-    def _train_stages(self, X, n_iter, rng, beam_size=None):
-        books, self.n_repairs_ = train_stages(
+    def _train_stages(self, X, n_iter, rng, beam_size=None, *, return_codes=False):
+        """:func:`train_stages` with this quantizer's settings: the codebooks (M, K, d); with
+        ``return_codes``, also the codes (n, M) of X's best path through them."""
+        books, self.n_repairs_, codes = train_stages(
             X, self.n_codebooks, self.codebook_size, n_iter=n_iter, rng=rng,
             beam_size=beam_size or self.beam_size, train_on=self.train_on, clustering=self.clustering,
-            init=self.init, max_points_per_centroid=self.max_points_per_centroid,
+            init=self.init, max_points_per_centroid=self.max_points_per_centroid, return_codes=True,
         )
-        return books
+        return (books, codes) if return_codes else books
 
     def _encode(self, X):
         return beam_search_encode(X, self.codebooks_, self.beam_size)
