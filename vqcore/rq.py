@@ -60,7 +60,8 @@ def _beam_step(R, err, codes, C, Cn, beam_out):
     def work(span):
         a, z = span
         RC = (R[a:z].reshape((z - a) * B, d) @ C.T).reshape(z - a, B, K)
-        _kernels.beam_select(RC, err[a:z], Cn, sel[a:z])
+        select = _kernels.beam_argmin if beam_out == 1 else _kernels.beam_select
+        select(RC, err[a:z], Cn, sel[a:z])
         _kernels.beam_extend(R[a:z], C, sel[a:z], newR[a:z], newerr[a:z])
 
     parallel_map(work, split_rows(c, parts))
