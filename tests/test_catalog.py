@@ -146,9 +146,10 @@ def test_bad_catalogues_say_what_and_where(tmp_path, X):
 
 def test_key_counts_merge_to_the_exact_table_in_any_grouping():
     rng = np.random.default_rng(0)
-    for width in (1, 3):
-        words = rng.integers(0, 6, size=(5000, width)).astype(np.uint64)
-        parts = np.split(words, np.sort(rng.choice(np.arange(1, 5000), 30, replace=False)))
+    # few distinct keys (most merged keys are found) and many (most are inserted), empty parts too
+    for width, high in ((1, 6), (3, 6), (1, 2**40), (1, 3000), (2, 40)):
+        words = rng.integers(0, high, size=(5000, width)).astype(np.uint64)
+        parts = np.split(words, np.sort(rng.choice(np.arange(0, 5001), 30)))
         kc = KeyCounts(width)
         for p in parts:
             kc.merge(KeyCounts.of(p))

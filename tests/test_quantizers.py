@@ -187,6 +187,40 @@ def test_beam_search_matches_brute_force():
     np.testing.assert_allclose(got, best, rtol=1e-4, atol=1e-5)
 
 
+def test_greedy_rq_settles_near_ties_by_the_exact_distance():
+    """BLAS's float32 products round differently with the batch and the threads; codewords
+    whose scores are that close to the best are compared by their exact distance, so a
+    codeword one rounding ahead in the products does not win over an exactly nearer one
+    (here the two are exactly tied, and the first wins)."""
+    from vqcore import _kernels
+
+    R = np.array([[[3.0, 4.0]]], dtype=np.float32)  # one row, one path: r = (3, 4)
+    C = np.array([[0.0, 0.0], [6.0, 8.0], [30.0, 40.0]], dtype=np.float32)  # |r-c|^2 = 25, 25, 2025
+    Cn = (C * C).sum(1)
+    err = (R[:, :, :] ** 2).sum(2)
+    RC = (R.reshape(1, 2) @ C.T).reshape(1, 1, 3)
+    RC[0, 0, 1] += 1e-5  # as a product rounded the other way: codeword 1 looks nearer
+    sel = np.empty((1, 1), dtype=np.int64)
+    _kernels.beam_argmin(RC, err, Cn, sel, R, C)
+    assert sel[0, 0] == 0
+    RC[0, 0, 1] += 1.0  # a real gap: the product's choice stands
+    RC[0, 0, 0] += 2.0
+    _kernels.beam_argmin(RC, err, Cn, sel, R, C)
+    assert sel[0, 0] == 0
+
+
+def test_greedy_rq_codes_of_a_row_do_not_depend_on_the_batch():
+    """encode(X)[i] == encode(X[i:i+1]): each row's codes are its own, whatever the rows
+    encoded with it (which change the shapes, hence the rounding, of the BLAS products)."""
+    rng = np.random.default_rng(3)
+    books = rng.normal(size=(4, 256, 64)).astype(np.float32) * np.array([1.0, 0.5, 0.3, 0.2], np.float32)[:, None, None]
+    X = (books[0][rng.integers(256, size=1500)] + 0.3 * rng.normal(size=(1500, 64))).astype(np.float32)
+    whole = beam_search_encode(X, books, 1)
+    alone = np.concatenate([beam_search_encode(X[i:i + 1], books, 1) for i in range(0, 1500, 3)])
+    np.testing.assert_array_equal(whole[::3], alone)
+    np.testing.assert_array_equal(beam_search_encode(X[7:300], books, 1), whole[7:300])
+
+
 @pytest.mark.parametrize("beam", [1, 4])
 def test_rq_stages_never_raise_residual_variance(beam, X):
     rq = ResidualQuantizer(n_codebooks=6, codebook_size=8, beam_size=beam, random_state=0).fit(X)

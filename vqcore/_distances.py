@@ -36,12 +36,21 @@ class NearestAssigner:
     """
 
     def __init__(self, X, *, chunk_bytes=DEFAULT_CHUNK_BYTES):
+        X = np.asarray(X)
         n, d = X.shape
         self.Xa = np.empty((n, d + 1), dtype=X.dtype)
         self.Xa[:, :d] = X
         self.Xa[:, d] = 1.0
-        self.xn = sq_norms(X)
+        self.X = X
+        self._xn = None
         self.chunk_bytes = chunk_bytes
+
+    @property
+    def xn(self):
+        """``||x||^2`` of each row, computed on first use (:meth:`labels` needs none)."""
+        if self._xn is None:
+            self._xn = sq_norms(self.X)
+        return self._xn
 
     def assign(self, C, C_sqnorms=None):
         """Labels (n,) int64 and squared distances (n,) to the nearest row of C."""

@@ -180,6 +180,57 @@ def beam_select(RC, err, Cn, sel):
             sel[i, j] = idx[j]
 
 
+@_compiled()
+def beam_argmin(RC, err, Cn, sel, R, C):
+    """:func:`beam_select` for a beam of one (``sel.shape[1] == 1``): the smallest score
+    ``err[i, b] - 2 RC[i, b, k] + Cn[k]``, without the sorted buffer's bookkeeping, and the
+    same for every batch of rows, every thread count and a row encoded alone.
+
+    The products RC come from BLAS, whose float32 rounding depends on the shape of the
+    product and on its threads (a row alone, or in another block, can get another
+    last bit). So every codeword whose score is within the bound of that rounding
+    (``8 d 2^-24 |r| max |c|``) of the best one is scored again as ``||r - c||^2`` in
+    float64 from R and C, in a fixed order, and the smallest of these wins (the first on
+    equal scores). A gap wider than the bound gives BLAS's choice, which is then the same
+    in any run.
+    """
+    c, B, K = RC.shape
+    d = R.shape[2]
+    cmax = 0.0
+    for k in range(K):
+        cmax = max(cmax, np.float64(Cn[k]))
+    unit = 8.0 * d * 2.0 ** -24 * np.sqrt(cmax)
+    for i in range(c):
+        best = np.inf
+        arg = 0
+        emax = 0.0
+        for b in range(B):
+            e = np.float64(err[i, b])
+            emax = max(emax, e)
+            row = RC[i, b]
+            for k in range(K):
+                s = e - 2.0 * row[k] + Cn[k]
+                if s < best:
+                    best = s
+                    arg = b * K + k
+        limit = best + unit * np.sqrt(emax)
+        exact = np.inf
+        pick = arg
+        for b in range(B):
+            e = np.float64(err[i, b])
+            row = RC[i, b]
+            for k in range(K):
+                if e - 2.0 * row[k] + Cn[k] <= limit:
+                    v = 0.0
+                    for t in range(d):
+                        q = np.float64(R[i, b, t]) - np.float64(C[k, t])
+                        v += q * q
+                    if v < exact:
+                        exact = v
+                        pick = b * K + k
+        sel[i, 0] = pick
+
+
 @_compiled(fastmath=True)
 def beam_extend(R, C, sel, newR, newerr):
     """The kept paths' residuals and squared norms: ``newR[i, j] = R[i, b] - C[k]`` with
@@ -232,4 +283,6 @@ def warm_up():
     icm_sweeps(np.zeros((2, 2, 4), np.float32), np.zeros((2, 2, 4, 4), np.float32), np.zeros((2, 2), np.int64), 1)
     sel = np.zeros((4, 2), np.int64)
     beam_select(X.reshape(4, 2, 8), np.zeros((4, 2), np.float32), np.zeros(8, np.float32), sel)
+    beam_argmin(X.reshape(4, 2, 8), np.zeros((4, 2), np.float32), np.zeros(8, np.float32), np.zeros((4, 1), np.int64),
+                np.zeros((4, 2, 4), np.float32), X[:8])
     beam_extend(X.reshape(4, 2, 8), X[:8], sel, np.empty((4, 2, 8), np.float32), np.empty((4, 2), np.float32))

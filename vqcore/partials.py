@@ -102,18 +102,40 @@ class KeyCounts:
             self.tables.append(t)
             while len(self.tables) >= 2 and len(self.tables[-2][0]) <= 2 * len(self.tables[-1][0]):
                 b, a = self.tables.pop(), self.tables.pop()
-                self.tables.append(_sorted_runs(np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]])))
+                self.tables.append(_merge_tables(a, b))
         return self
 
     def final(self):
         """(keys sorted, counts) over everything merged so far."""
         if not self.tables:
             return np.zeros((0, self.width), dtype=np.uint64), np.zeros(0, dtype=np.int64)
-        if len(self.tables) > 1:
-            keys = np.concatenate([t[0] for t in self.tables])
-            counts = np.concatenate([t[1] for t in self.tables])
-            self.tables = [_sorted_runs(keys, counts)]
+        while len(self.tables) > 1:  # the smallest last
+            b, a = self.tables.pop(), self.tables.pop()
+            self.tables.append(_merge_tables(a, b))
         return self.tables[0]
+
+
+def _merge_tables(a, b):
+    """Two tables of distinct sorted keys with their counts, merged into one.
+
+    One-word keys (every code tuple of up to 64 bits) merge by binary search: the keys of
+    ``b`` already in ``a`` add their counts, the others are inserted in place. This needs
+    about a third of the memory of sorting the concatenation (no permutation and no gathered
+    copies), which is what bounds a report's memory on tens of millions of rows.
+    """
+    if a[0].shape[1] != 1:
+        return _sorted_runs(np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]]))
+    x, y = a[0][:, 0], b[0][:, 0]
+    pos = np.searchsorted(x, y)
+    found = pos < x.size
+    found[found] = x[pos[found]] == y[found]
+    counts = a[1].copy()
+    counts[pos[found]] += b[1][found]  # keys are distinct within a table: no repeated index
+    new = ~found
+    del found
+    keys = np.insert(x, pos[new], y[new])  # pos of a missing key is where it goes
+    counts = np.insert(counts, pos[new], b[1][new])
+    return keys[:, None], counts
 
 
 # --------------------------------------------------------------------------

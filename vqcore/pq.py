@@ -8,7 +8,7 @@ search", IEEE TPAMI 33(1), 2011.
 
 import numpy as np
 
-from ._distances import nearest
+from ._distances import NearestAssigner, nearest
 from ._parallel import parallel_map
 from ._validation import check_choice, check_int, check_random_state, check_tol
 from .base import BaseQuantizer
@@ -146,7 +146,8 @@ class ProductQuantizer(BaseQuantizer):
         ds = self.codebooks_.shape[2]
 
         def encode_one(m):
-            return nearest(np.ascontiguousarray(X[:, m * ds:(m + 1) * ds]), self.codebooks_[m])[0]
+            # labels only (no distances), from the subspace's columns copied once into the assigner
+            return NearestAssigner(X[:, m * ds:(m + 1) * ds]).labels(self.codebooks_[m])
 
         return np.stack(parallel_map(encode_one, range(self.n_codebooks)), axis=1)
 

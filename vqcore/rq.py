@@ -60,7 +60,10 @@ def _beam_step(R, err, codes, C, Cn, beam_out):
     def work(span):
         a, z = span
         RC = (R[a:z].reshape((z - a) * B, d) @ C.T).reshape(z - a, B, K)
-        _kernels.beam_select(RC, err[a:z], Cn, sel[a:z])
+        if beam_out == 1:  # near ties settled exactly: the same codes in any batch (see beam_argmin)
+            _kernels.beam_argmin(RC, err[a:z], Cn, sel[a:z], R[a:z], C)
+        else:
+            _kernels.beam_select(RC, err[a:z], Cn, sel[a:z])
         _kernels.beam_extend(R[a:z], C, sel[a:z], newR[a:z], newerr[a:z])
 
     parallel_map(work, split_rows(c, parts))
