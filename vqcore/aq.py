@@ -274,7 +274,20 @@ class _TableSearch:
                 codes[:, m] = np.argmin(cost, axis=1)
 
     def ils(self, codes, seeds, n_ils, n_icm, n_perturb):
-        codes = codes.copy()
+        """Iterated local search from ``codes``: by the compiled per-row loop
+        (:func:`vqcore._kernels.ils_rows`) when the arrays are float32 and int64, else by
+        the numpy loop, which gives the same codes (the same float32 operations in the same order)."""
+        codes = np.array(codes, dtype=codes.dtype)
+        if self.U.dtype == np.float32 and self.G2.dtype == np.float32 and codes.dtype == np.int64:
+            from . import _kernels
+
+            c = codes.shape[0]
+            pos = np.empty((c, n_ils, n_perturb), dtype=np.int64)
+            new = np.empty((c, n_ils, n_perturb), dtype=np.int64)
+            for r in range(n_ils):
+                pos[:, r], new[:, r] = _perturbation(seeds, r, self.M, self.K, n_perturb)
+            _kernels.ils_rows(self.U, self.G2, self.xn.astype(np.float32), codes, pos, new, n_icm)
+            return codes
         self.icm(codes, 1)
         err = self.error(codes)
         for r in range(n_ils):
