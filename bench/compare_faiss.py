@@ -18,6 +18,7 @@ Usage::
     python -m bench.compare_faiss --data sift --only PQ8x8 RQ8x8
     python -m bench.compare_faiss --markdown bench/RESULTS.md
     python -m bench.compare_faiss --learn 5000 10000 20000 --only RQ4x8_b5 AQ4x8
+    python -m bench.compare_faiss --data sift --only AQ4x8 --seeds 3 --interleave   # a shared machine
 
 ``--learn`` trains on the first N rows of the training set for each N
 (issue 20: the time ratios depend on the learn size); a size above what the
