@@ -22,7 +22,7 @@ import scipy.linalg
 
 from . import progress
 from ._distances import cluster_sums, nearest
-from ._parallel import n_threads, parallel_map, single_blas_thread
+from ._parallel import n_threads, parallel_map, single_blas_thread, split_rows
 from ._validation import check_int, check_random_state, check_real
 from .rq import RQ_START_SHARE, ResidualQuantizer, beam_search_encode
 
@@ -322,9 +322,10 @@ def ils_encode(X, books, codes, seed, *, n_ils=8, n_icm=4, n_perturb=4):
     G2 = 2.0 * pair_tables(books)
     Cn = np.einsum("mkd,mkd->mk", books, books)
     step = max(1, _LUT_CHUNK_BYTES // (3 * M * K * 4))
-    if n >= 512:  # at least one block per thread: the compiled ICM runs without the GIL
-        step = min(step, -(-n // n_threads()))
-    spans = [(a, min(n, a + step)) for a in range(0, n, step)]
+    n_blocks = -(-n // step)
+    if n >= 512:  # blocks of equal size, a multiple of the threads: the compiled search runs without the GIL
+        n_blocks = -(-n_blocks // n_threads()) * n_threads()
+    spans = split_rows(n, n_blocks)
 
     def work(i):
         a, b = spans[i]
