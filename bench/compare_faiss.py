@@ -18,6 +18,7 @@ Usage::
     python -m bench.compare_faiss --data sift --only PQ8x8 RQ8x8
     python -m bench.compare_faiss --markdown bench/RESULTS.md
     python -m bench.compare_faiss --learn 5000 10000 20000 --only RQ4x8_b5 AQ4x8
+    python -m bench.compare_faiss --data sift --only AQ4x8 --seeds 3 --interleave   # a shared machine
 
 ``--learn`` trains on the first N rows of the training set for each N
 (issue 20: the time ratios depend on the learn size); a size above what the
@@ -42,7 +43,9 @@ from vqcore.io import read_fvecs, read_ivecs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
-DATA = ROOT.parent / "shared" / "bench" / "data"
+# the nearest ../shared/bench/data above the checkout (a worktree sits one level deeper), as bench/scale.py
+DATA = next((p / "shared" / "bench" / "data" for p in ROOT.parents if (p / "shared" / "bench" / "data").is_dir()),
+            ROOT.parent / "shared" / "bench" / "data")
 
 # (vqcore spec, faiss counterpart)
 CONFIGS = [
@@ -173,14 +176,21 @@ def _summary(runs):
     return out
 
 
-def run_pair(makers, data, seeds=None):
+def run_pair(makers, data, seeds=None, interleave=False):
     """Both libraries on seed 0, then on seeds 1.. when either first run was short.
 
     ``makers`` holds one runner factory (seed -> runner) per library. Returns
-    their summaries, always over the same seeds.
+    their summaries, always over the same seeds. With ``interleave`` the libraries
+    take turns seed by seed (vqcore, faiss, vqcore, ...), so that a change in the
+    machine's load (a shared machine) falls on both alike.
     """
     runs = [[run_seed(make(0), data)] for make in makers]
     n = seeds or (REPEATS if min(r[0]["fit"] + r[0]["encode"] for r in runs) < SHORT_S else 1)
+    if interleave:
+        for seed in range(1, n):
+            for make, lib_runs in zip(makers, runs):
+                lib_runs.append(run_seed(make(seed), data))
+        return tuple(_summary(r) for r in runs)
     for make, lib_runs in zip(makers, runs):  # one library's seeds in a row, so its threads
         for seed in range(1, n):             # do not slow the other's runs
             lib_runs.append(run_seed(make(seed), data))
@@ -204,6 +214,8 @@ def main(argv=None):
                     "(default: the whole training set)")
     ap.add_argument("--seeds", type=int, help="run every configuration with this many seeds (default: "
                     f"{REPEATS} for runs under {SHORT_S:g} s, else 1)")
+    ap.add_argument("--interleave", action="store_true", help="run the two libraries in turn, seed by "
+                    "seed (for a shared machine), instead of one library's seeds in a row")
     args = ap.parse_args(argv)
 
     import faiss
@@ -231,7 +243,7 @@ def main(argv=None):
         for spec, fspec in configs:
             v, f = run_pair((lambda seed, spec=spec, d=d: VqcoreRunner(spec, d, seed),
                              lambda seed, spec=spec, d=d: FaissRunner(spec, d, seed)),
-                            data, args.seeds)
+                            data, args.seeds, args.interleave)
             ratio = v["mse"] / f["mse"]
             # standard error of the ratio of two independent means (first order)
             ratio_se = ratio * np.hypot(v["mse_se"] / v["mse"], f["mse_se"] / f["mse"])
@@ -248,6 +260,7 @@ def main(argv=None):
                 row.insert(1, str(data["train"].shape[0]))
             rows.append(row)
             print(fmt_row(row, widths), flush=True)
+            print(f"  (load average {os.getloadavg()[0]:.2f})", flush=True)
     nq = {n: load(n)["queries"].shape[0] for n in args.data}
     notes = [
         f"queries: {', '.join(f'{k} {v}' for k, v in nq.items())}; one standard error of a recall "
@@ -262,6 +275,7 @@ def main(argv=None):
         "ratio then has +- one standard error), fit and encode seconds the fastest run; the same "
         "for both libraries.",
     ]
+    notes.append(f"load average at the end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())} (1 / 5 / 15 min)")
     for n in notes:
         print(n)
     if args.markdown:

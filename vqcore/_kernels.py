@@ -275,12 +275,138 @@ def icm_sweeps(U, G2, codes, n_sweeps):
                 codes[i, m] = best
 
 
+@_compiled()
+def _icm_row(U, G2, code, n_sweeps, cost):
+    """:func:`icm_sweeps` on one row (U of shape (M, K)), the same codes, faster.
+
+    The cost of position m is ``U[m]`` plus the M - 1 table rows added two per pass (one
+    pass of loads and stores instead of two, the same float32 additions in the same order),
+    its minimum found by a branch-free pass and then its first index (a compare-and-branch
+    argmin mispredicts on every new minimum). The sweeps stop early after one that changed
+    no code: ICM is then at a fixed point, so the codes are those of ``n_sweeps`` sweeps.
+    """
+    M, K = U.shape
+    for _ in range(n_sweeps):
+        changed = False
+        for m in range(M):
+            first = True
+            j = 0
+            while j < M:
+                if j == m:
+                    j += 1
+                    continue
+                ga = G2[j, m, code[j]]
+                j2 = j + 1 if j + 1 != m else j + 2
+                if j2 < M:
+                    gb = G2[j2, m, code[j2]]
+                    if first:
+                        for k in range(K):
+                            cost[k] = U[m, k] + ga[k] + gb[k]
+                    else:
+                        for k in range(K):
+                            cost[k] = cost[k] + ga[k] + gb[k]
+                    j = j2 + 1
+                else:
+                    if first:
+                        for k in range(K):
+                            cost[k] = U[m, k] + ga[k]
+                    else:
+                        for k in range(K):
+                            cost[k] = cost[k] + ga[k]
+                    j = j2
+                first = False
+            if first:  # M == 1
+                for k in range(K):
+                    cost[k] = U[m, k]
+            low = cost[0]
+            for k in range(1, K):
+                low = min(low, cost[k])
+            best = 0
+            while best < K - 1 and cost[best] != low:  # (a NaN cost ends on the last code)
+                best += 1
+            if best != code[m]:
+                code[m] = best
+                changed = True
+        if not changed:
+            return
+
+
+@_compiled()
+def _row_error(xn, U, G2, code):
+    """``||x||^2 + sum_m U[m, c_m] + sum_{j > m} G2[j, m, c_j, c_m]`` in float32, in the order
+    of :meth:`vqcore.aq._TableSearch.error`."""
+    M = U.shape[0]
+    err = xn
+    for m in range(M):
+        err += U[m, code[m]]
+        for j in range(m + 1, M):
+            err += G2[j, m, code[j], code[m]]
+    return err
+
+
+@_compiled()
+def greedy_rows(U, G2, codes):
+    """Greedy residual encoding from the tables: for m = 0..M-1 in turn,
+    ``codes[i, m] = argmin_k U[i, m, k] + sum_{j < m} G2[j, m, codes[i, j], k]``, the codeword
+    nearest to the residual left by the codes already chosen (RQ with a beam of 1, at
+    ``M (M - 1) K / 2`` table additions per row instead of ``M K d`` multiply-adds)."""
+    c, M, K = U.shape
+    cost = np.empty(K, dtype=np.float32)
+    for i in range(c):
+        for m in range(M):
+            for k in range(K):
+                cost[k] = U[i, m, k]
+            for j in range(m):
+                g = G2[j, m, codes[i, j]]
+                for k in range(K):
+                    cost[k] += g[k]
+            best = 0
+            for k in range(1, K):
+                if cost[k] < cost[best]:
+                    best = k
+            codes[i, m] = best
+
+
+@_compiled()
+def ils_rows(U, G2, xn, codes, pos, new, n_icm):
+    """Iterated local search (LSQ, Martinez et al. 2016) on each row, in place.
+
+    Per row: one ICM sweep, then for each round r the codes at positions ``pos[i, r]``
+    set to ``new[i, r]``, ``n_icm`` ICM sweeps (early stop at a fixed point), and the
+    result kept where the row's error (:func:`_row_error`) fell. The same float32
+    arithmetic, in the same order, as :meth:`vqcore.aq._TableSearch.ils`; one row at a
+    time, so no (rows, K) temporaries, and rows done as soon as they are done.
+    """
+    c, M, K = U.shape
+    n_ils, n_perturb = pos.shape[1], pos.shape[2]
+    cost = np.empty(K, dtype=np.float32)
+    cand = np.empty(M, dtype=np.int64)
+    for i in range(c):
+        code = codes[i]
+        Ui = U[i]
+        _icm_row(Ui, G2, code, 1, cost)
+        err = _row_error(xn[i], Ui, G2, code)
+        for r in range(n_ils):
+            for m in range(M):
+                cand[m] = code[m]
+            for t in range(n_perturb):
+                cand[pos[i, r, t]] = new[i, r, t]
+            _icm_row(Ui, G2, cand, n_icm, cost)
+            e = _row_error(xn[i], Ui, G2, cand)
+            if e < err:
+                err = e
+                for m in range(M):
+                    code[m] = cand[m]
+
+
 def warm_up():
     """Run each kernel once on a few points, so that numba loads their cached
     machine code (or compiles it, the first time after install) now."""
     X = np.arange(64, dtype=np.float32).reshape(16, 4)
     greedy_kmeans_pp(X, np.ascontiguousarray(X.T), 0, np.full((3, 2), 0.5), np.empty((4, 4), np.float32))
     icm_sweeps(np.zeros((2, 2, 4), np.float32), np.zeros((2, 2, 4, 4), np.float32), np.zeros((2, 2), np.int64), 1)
+    ils_rows(np.zeros((2, 2, 4), np.float32), np.zeros((2, 2, 4, 4), np.float32), np.zeros(2, np.float32),
+             np.zeros((2, 2), np.int64), np.zeros((2, 1, 1), np.int64), np.zeros((2, 1, 1), np.int64), 1)
     sel = np.zeros((4, 2), np.int64)
     beam_select(X.reshape(4, 2, 8), np.zeros((4, 2), np.float32), np.zeros(8, np.float32), sel)
     beam_argmin(X.reshape(4, 2, 8), np.zeros((4, 2), np.float32), np.zeros(8, np.float32), np.zeros((4, 1), np.int64),
