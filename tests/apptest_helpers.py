@@ -46,3 +46,15 @@ def download_bytes(at, key):
         except Exception:  # another run's store
             continue
     raise AssertionError(f"no file {url} for download {key!r}")
+
+
+def run_quantize(at, method="RQ", M=2, nbits=3):
+    """Open Quantize, choose ``method`` with M codebooks of 2**nbits codes, press Run; returns ``at``."""
+    at.switch_page("pages/1_Quantize.py")
+    ok(at.run())
+    at.selectbox(key="q_method").set_value(method)
+    ok(at.run())
+    at.number_input(key=f"q_{method}_M").set_value(M)
+    at.number_input(key=f"q_{method}_nbits").set_value(nbits)
+    at.button(key="q_run").click()
+    return ok(at.run())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from apptest_helpers import ok
+from apptest_helpers import ok, run_quantize
 from streamlit.testing.v1 import AppTest
 
 from ui import state as S
@@ -59,17 +59,6 @@ def upload_home(at, name, raw):
     at.switch_page("app.py")
     ok(at.run())
     at.file_uploader(key=S.HOME_UPLOAD).set_value((name, raw, "application/octet-stream"))
-    return ok(at.run())
-
-
-def run_quantize(at, method="RQ", M=2, nbits=3):
-    at.switch_page("pages/1_Quantize.py")
-    ok(at.run())
-    at.selectbox(key="q_method").set_value(method)
-    ok(at.run())
-    at.number_input(key=f"q_{method}_M").set_value(M)
-    at.number_input(key=f"q_{method}_nbits").set_value(nbits)
-    at.button(key="q_run").click()
     return ok(at.run())
 
 

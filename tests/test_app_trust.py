@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from apptest_helpers import npy_bytes, ok
+from apptest_helpers import npy_bytes, ok, run_quantize
 from streamlit.testing.v1 import AppTest
 
 from ui import charts
@@ -32,14 +32,7 @@ def quantize_with_texts(n=1000, d=8, method="RQ", M=3, nbits=3):
     S.seed(at.session_state, make_gaussian(n, d, random_state=0))
     at.session_state[S.DATA].labels = [f"text of row {i}" for i in range(n)]
     ok(at.run())
-    at.switch_page("pages/1_Quantize.py")
-    ok(at.run())
-    at.selectbox(key="q_method").set_value(method)
-    ok(at.run())
-    at.number_input(key=f"q_{method}_M").set_value(M)
-    at.number_input(key=f"q_{method}_nbits").set_value(nbits)
-    at.button(key="q_run").click()
-    return ok(at.run())
+    return run_quantize(at, method, M, nbits)
 
 
 def test_every_row_gets_its_code_and_the_download_says_which_row():
