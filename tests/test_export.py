@@ -123,6 +123,21 @@ def test_id_table_parquet_holds_every_item_with_unpacked_levels():
     assert df["text"].tolist()[:2] == ["one", "=two"]  # parquet keeps the text as it is
 
 
+def test_id_table_numbers_items_by_the_given_rows_in_both_formats():
+    """Rows dropped on loading (or a catalogue's sample): each item keeps its file row beside its codes."""
+    codes = np.array([[1, 2], [3, 4], [5, 6]])
+    rows = np.array([0, 2, 7])
+    for fmt in ("parquet", "csv"):
+        raw = id_table(codes, fmt, rows=rows, ids=[10, 12, 17])
+        df = pd.read_parquet(io.BytesIO(raw)) if fmt == "parquet" else pd.read_csv(io.BytesIO(raw))
+        assert df["row"].tolist() == [0, 2, 7] and df["id"].tolist() == [10, 12, 17]
+        np.testing.assert_array_equal(df[["level_0", "level_1"]].to_numpy(), codes)
+    with pytest.raises(VQLensError, match="rows must be 3 whole numbers"):
+        id_table(codes, rows=[0, 1])
+    with pytest.raises(VQLensError, match="rows must be 3 whole numbers"):
+        id_table(codes, rows=[0.5, 1, 2])
+
+
 def test_id_table_csv_neutralises_formulas_and_reads_back():
     hostile = ["=HYPERLINK(\"http://x\",\"y\")", "+1", "-2+3", "@SUM(A1)", "\tx", "fine, with comma"]
     codes = np.arange(12).reshape(6, 2)

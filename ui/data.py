@@ -183,18 +183,7 @@ def id_table(codes, fmt, rows=None, labels=None, ids=None):
     from vqcore.semantic_ids import id_table as table
 
     id_list = None if ids is None else np.asarray(ids).tolist()
-    if rows is None:
-        return table(codes, fmt, ids=id_list, texts=labels)
-    import pandas as pd
-
-    # the engine's table numbers items 0..n-1: put the file's row numbers in its row column
-    df = pd.read_parquet(io.BytesIO(table(codes, "parquet", ids=id_list, texts=labels)))
-    df["row"] = np.asarray(rows, dtype=np.int64)
-    if fmt == "csv":
-        return table_csv(df)
-    buf = io.BytesIO()
-    df.to_parquet(buf, index=False)
-    return buf.getvalue()
+    return table(codes, fmt, rows=rows, ids=id_list, texts=labels)
 
 
 def trie_json(codes):

@@ -37,11 +37,11 @@ def semantic_id_strings(codes, sep="_"):
     return out.tolist()
 
 
-def id_table(codes, fmt="parquet", *, ids=None, texts=None, level_names=None, sep="_"):
+def id_table(codes, fmt="parquet", *, rows=None, ids=None, texts=None, level_names=None, sep="_"):
     """The item -> semantic ID table, as the bytes of a ``.parquet`` or ``.csv`` file.
 
     One row per item, in item order, with the columns ``row`` (the item's row
-    number in the data), ``id`` (the data's id column, when given), one column
+    number in the data: ``rows`` when given, else 0..n-1), ``id`` (the data's id column, when given), one column
     per level (``level_0``, ``level_1``, ...: the codes unpacked, one integer
     column each, unlike faiss's bit-packed codes), ``semantic_id`` (the tuple
     joined by ``sep``) and ``text`` (the item's text, when given). In the CSV,
@@ -52,6 +52,9 @@ def id_table(codes, fmt="parquet", *, ids=None, texts=None, level_names=None, se
     ----------
     codes : array-like of shape (n_items, n_levels)
     fmt : {"parquet", "csv"}, default="parquet"
+    rows : sequence of int of length n_items, optional
+        The items' row numbers in the data file, when rows were dropped on
+        loading (or the items are a sample of a catalogue); default 0..n-1.
     ids, texts : sequence of length n_items, optional
     level_names : sequence of str, optional
     sep : str, default="_"
@@ -83,7 +86,15 @@ def id_table(codes, fmt="parquet", *, ids=None, texts=None, level_names=None, se
     if fmt == "csv":  # a spreadsheet must not run an id or a text as a formula
         ids = None if ids is None else [v if v is None or not isinstance(v, str) else csv_safe(v) for v in ids]
         texts = None if texts is None else [None if v is None else csv_safe(v) for v in texts]
-    cols = {"row": np.arange(n, dtype=np.int64)}
+    if rows is None:
+        rows = np.arange(n, dtype=np.int64)
+    else:
+        rows = np.asarray(rows)
+        if rows.shape != (n,) or rows.dtype.kind not in "iu":
+            raise VQLensError(f"rows must be {n} whole numbers, one per item; got an array of shape "
+                              f"{rows.shape} and dtype {rows.dtype}.")
+        rows = rows.astype(np.int64)
+    cols = {"row": rows}
     if ids is not None:
         cols["id"] = ids
     for m, name in enumerate(level_names):
