@@ -112,17 +112,13 @@ def per_row_csv(codes, rows, *, ids=None, labels=None, level_names=None, label_n
     """One CSV line per item, in item order: ``row`` (the file's row number), ``id`` (the data's id
     column, when it has one), one column per code level, then the label (when the data has labels).
 
-    Written by vqcore.csvfile: an id or a label a spreadsheet would run as a formula starts with
-    ``'``. vqcore.io.load_codes reads the file back as the codes: it drops the ``row`` column and
-    sets the ``id`` column aside."""
-    codes = np.asarray(codes)
-    n, M = codes.shape
-    rows = np.asarray(rows, dtype=np.int64)
-    names = [f"level_{m}" for m in range(M)] if level_names is None else [str(v) for v in level_names]
-    header = ["row"] + (["id"] if ids is not None else []) + names + ([label_name] if labels is not None else [])
-    cols = [rows.tolist()] + ([list(np.asarray(ids).tolist())] if ids is not None else [])
-    cols += [codes[:, m].tolist() for m in range(M)] + ([[str(v) for v in labels]] if labels is not None else [])
-    return csv_bytes(zip(*cols, strict=True), header=header)
+    Written by vqcore.semantic_ids.export_codes (vqcore.csvfile): an id or a label a spreadsheet
+    would run as a formula starts with ``'``. vqcore.io.load_codes reads the file back as the codes:
+    it drops the ``row`` column and sets the ``id`` column aside."""
+    from vqcore.semantic_ids import export_codes
+
+    return export_codes(codes, "csv", rows=np.asarray(rows, dtype=np.int64), ids=ids, labels=labels,
+                        level_names=level_names, label_name=label_name)
 
 
 def codes_csv(codes, rows, labels=None, ids=None):

@@ -58,7 +58,7 @@ def deduplicate(codes):
 
 
 def export_codes(codes, fmt="csv", *, labels=None, level_names=None, label_name="label", rows=None,
-                 row_name="row"):
+                 row_name="row", ids=None):
     """Codes (e.g. from :func:`deduplicate`) as the bytes of a ``.csv`` or ``.npy`` file.
 
     :func:`vqcore.io.load_codes` reads them back exactly (for a CSV with
@@ -81,6 +81,9 @@ def export_codes(codes, fmt="csv", *, labels=None, level_names=None, label_name=
         drops a first column named ``row`` of increasing numbers.
     row_name : str, default="row"
         CSV header of the row column.
+    ids : sequence of int or str, optional
+        CSV only: each item's id (the data's id column), written after the
+        row column as ``id``; :func:`vqcore.io.load_codes` sets it aside.
 
     Returns
     -------
@@ -95,6 +98,8 @@ def export_codes(codes, fmt="csv", *, labels=None, level_names=None, label_name=
     'level_0,level_1,label\\n1,0,a\\n1,1,"b, c"\\n'
     >>> export_codes([[1, 0], [1, 1]], rows=[3, 7]).decode()
     'row,level_0,level_1\\n3,1,0\\n7,1,1\\n'
+    >>> export_codes([[1, 0], [1, 1]], rows=[3, 7], ids=["a", "=b"]).decode()
+    "row,id,level_0,level_1\\n3,a,1,0\\n7,'=b,1,1\\n"
     >>> export_codes([[2]], labels=["=HYPERLINK(0)"]).decode()
     "level_0,label\\n2,'=HYPERLINK(0)\\n"
     """
@@ -102,13 +107,14 @@ def export_codes(codes, fmt="csv", *, labels=None, level_names=None, label_name=
     n, n_levels = codes.shape
     fmt = check_choice("fmt", fmt, {"csv", "npy"})
     labels = check_labels(labels, n)
+    ids = None if ids is None else check_labels(np.asarray(ids).tolist(), n)
     if rows is not None:
         rows = np.asarray(rows)
         if rows.shape != (n,) or rows.dtype.kind not in "iu":
             raise VQLensError(f"rows should hold one integer row number per item ({n}); got shape {rows.shape}.")
     if fmt == "npy":
-        if labels is not None or rows is not None:
-            raise VQLensError("labels and rows cannot be stored in a .npy file; use fmt='csv' to keep them.")
+        if labels is not None or rows is not None or ids is not None:
+            raise VQLensError("labels, rows and ids cannot be stored in a .npy file; use fmt='csv' to keep them.")
         buf = io.BytesIO()
         np.save(buf, codes, allow_pickle=False)
         return buf.getvalue()
@@ -117,9 +123,11 @@ def export_codes(codes, fmt="csv", *, labels=None, level_names=None, label_name=
     level_names = [str(v) for v in level_names]
     if len(level_names) != n_levels:
         raise VQLensError(f"level_names has {len(level_names)} names but the codes have {n_levels} levels.")
-    head = [str(row_name)] if rows is not None else []
+    head = ([str(row_name)] if rows is not None else []) + (["id"] if ids is not None else [])
     header = head + level_names + ([str(label_name)] if labels is not None else [])
     lines = codes.tolist()
+    if ids is not None:
+        lines = [[i] + line for i, line in zip(ids, lines, strict=True)]
     if rows is not None:
         lines = [[r] + line for r, line in zip(rows.tolist(), lines, strict=True)]
     if labels is not None:
