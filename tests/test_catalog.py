@@ -100,6 +100,21 @@ def test_parquet_shards_knows_n_and_d_and_reads_every_row_in_order(tmp_path, X, 
         assert ds.read_texts(c) == [f"item {i}" for i in range(c.offset, c.offset + c.rows)]
 
 
+def test_shards_with_an_upper_case_suffix_are_read_as_the_data_folder_lists_them(tmp_path, X):
+    """The data folder lists ``PART.PARQUET`` shards; opening the folder must read them, in name order."""
+    from vqcore.datafolder import list_datasets
+
+    folder = _write_shards(tmp_path / "s", X)
+    for f in sorted(os.listdir(folder))[1:]:
+        os.rename(os.path.join(folder, f), os.path.join(folder, f.replace(".parquet", ".PARQUET")))
+    os.mkdir(os.path.join(folder, "not_a_shard.parquet"))  # a folder named like a shard is skipped
+    ds = open_dataset(folder)
+    assert (ds.n, ds.d) == X.shape
+    np.testing.assert_array_equal(np.concatenate([ds.read(c) for c in ds.chunk_list(1000)]), X)
+    listed = {e.name: e for e in list_datasets(tmp_path).entries}
+    assert listed["s"].n == X.shape[0]
+
+
 def test_sample_is_uniform_reproducible_and_the_right_rows(tmp_path, X):
     ds = open_dataset(_write_shards(tmp_path / "s", X))
     rows, S = ds.sample(500, random_state=7)

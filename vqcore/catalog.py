@@ -307,7 +307,9 @@ class ParquetDataset(LazyDataset):
 
         self.path = path
         p = Path(path)
-        files = sorted(str(f) for f in p.glob("*.parquet")) if p.is_dir() else [str(p)]
+        # shards by name, any case of the suffix (the data folder lists them so too)
+        files = sorted(str(f) for f in p.iterdir() if f.suffix.lower() == ".parquet" and f.is_file()) \
+            if p.is_dir() else [str(p)]
         if not files:
             raise DataError(f"{path!r} holds no .parquet files.")
         if len(files) > _MAX_SHARDS:

@@ -94,7 +94,7 @@ def _kind(entry):
 
 def _shards(folder):
     with os.scandir(folder) as it:
-        return sorted(e for e in (x.path for x in it) if e.lower().endswith(".parquet"))
+        return sorted(x.path for x in it if x.name.lower().endswith(".parquet") and x.is_file())
 
 
 def _describe(root, name, kind, path):
