@@ -59,6 +59,25 @@ def _wait_until_idle(page):
     devserver.wait_idle(page, TIMEOUT_MS, settle_ms=500)
 
 
+def _open_home(browser, server, height=2400):
+    """A new page on the app's home, once its first charts are drawn and the script has ended."""
+    page = browser.new_page(viewport={"width": 1400, "height": height})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server)
+    page.get_by_text(charts.TITLES["norms"], exact=True).wait_for()
+    _wait_until_idle(page)
+    return page
+
+
+def _upload(page, path, *loaded):
+    """Upload ``path`` through the home page's real file input and wait for each ``loaded`` text."""
+    page.get_by_role("tab", name="Upload a file").click()
+    page.locator("input[type=file]").set_input_files(str(path))
+    for text in loaded:
+        page.get_by_text(text).wait_for()
+    _wait_until_idle(page)
+
+
 def test_upload_npy_run_rq_and_find_the_charts(server, sync_playwright, tmp_path):
     X = make_gaussian(3000, 32, correlated=True, rho=0.8, random_state=1).X
     npy = tmp_path / "mine.npy"
@@ -68,18 +87,9 @@ def test_upload_npy_run_rq_and_find_the_charts(server, sync_playwright, tmp_path
     with sync_playwright() as p:
         browser = devserver.launch_chromium(p)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 2400})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(server)
-            page.get_by_text(charts.TITLES["norms"], exact=True).wait_for()
-            _wait_until_idle(page)
+            page = _open_home(browser, server, 2400)
 
-            # upload through the real file input
-            page.get_by_role("tab", name="Upload a file").click()
-            page.locator("input[type=file]").set_input_files(str(npy))
-            page.get_by_text("Loaded mine.npy.").wait_for()
-            page.get_by_text("Loaded: mine.npy").wait_for()
-            _wait_until_idle(page)
+            _upload(page, npy, "Loaded mine.npy.", "Loaded: mine.npy")
 
             # the Quantize page, through the sidebar (the session and its data carry over)
             page.get_by_role("link", name="Quantize").click()
@@ -119,11 +129,7 @@ def test_collapse_lab_runs_a_short_training(server, sync_playwright, tmp_path):
     with sync_playwright() as p:
         browser = devserver.launch_chromium(p)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 3400})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(server)
-            page.get_by_text(charts.TITLES["norms"], exact=True).wait_for()
-            _wait_until_idle(page)
+            page = _open_home(browser, server, 3400)
 
             page.get_by_role("link", name="Collapse lab").click()
             page.get_by_role("button", name="Run both").wait_for()
@@ -178,11 +184,7 @@ def test_a_tour_of_the_methods_keeps_their_inputs_and_the_codes_cover_every_row(
     with sync_playwright() as p:
         browser = devserver.launch_chromium(p)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 2400})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(server)
-            page.get_by_text(charts.TITLES["norms"], exact=True).wait_for()
-            _wait_until_idle(page)
+            page = _open_home(browser, server, 2400)
             page.get_by_role("link", name="Quantize").click()
             page.get_by_role("button", name="Run", exact=True).wait_for()
             _wait_until_idle(page)
@@ -245,15 +247,8 @@ def test_the_id_column_of_an_uploaded_csv_is_in_the_codes_download(server, sync_
     with sync_playwright() as p:
         browser = devserver.launch_chromium(p)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 2400})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(server)
-            page.get_by_text(charts.TITLES["norms"], exact=True).wait_for()
-            _wait_until_idle(page)
-            page.get_by_role("tab", name="Upload a file").click()
-            page.locator("input[type=file]").set_input_files(str(path))
-            page.get_by_text("Loaded with_ids.csv.").wait_for()
-            _wait_until_idle(page)
+            page = _open_home(browser, server, 2400)
+            _upload(page, path, "Loaded with_ids.csv.")
             assert page.get_by_text("repeat an id", exact=False).count() == 1  # a warning, not a refusal
             page.get_by_role("link", name="Quantize").click()
             page.get_by_text("with_ids.csv", exact=False).first.wait_for()
@@ -290,15 +285,8 @@ def test_bring_your_own_tokenizer_quantize_compare_and_downloads(server, sync_pl
     with sync_playwright() as p:
         browser = devserver.launch_chromium(p)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 2600})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(server)
-            page.get_by_text(charts.TITLES["norms"], exact=True).wait_for()
-            _wait_until_idle(page)
-            page.get_by_role("tab", name="Upload a file").click()
-            page.locator("input[type=file]").set_input_files(str(npy))
-            page.get_by_text("Loaded: inputs.npy").wait_for()
-            _wait_until_idle(page)
+            page = _open_home(browser, server, 2600)
+            _upload(page, npy, "Loaded: inputs.npy")
 
             page.get_by_role("link", name="Quantize").click()
             page.get_by_text("inputs.npy", exact=False).first.wait_for()
