@@ -345,29 +345,6 @@ def _row_error(xn, U, G2, code):
 
 
 @_compiled()
-def greedy_rows(U, G2, codes):
-    """Greedy residual encoding from the tables: for m = 0..M-1 in turn,
-    ``codes[i, m] = argmin_k U[i, m, k] + sum_{j < m} G2[j, m, codes[i, j], k]``, the codeword
-    nearest to the residual left by the codes already chosen (RQ with a beam of 1, at
-    ``M (M - 1) K / 2`` table additions per row instead of ``M K d`` multiply-adds)."""
-    c, M, K = U.shape
-    cost = np.empty(K, dtype=np.float32)
-    for i in range(c):
-        for m in range(M):
-            for k in range(K):
-                cost[k] = U[i, m, k]
-            for j in range(m):
-                g = G2[j, m, codes[i, j]]
-                for k in range(K):
-                    cost[k] += g[k]
-            best = 0
-            for k in range(1, K):
-                if cost[k] < cost[best]:
-                    best = k
-            codes[i, m] = best
-
-
-@_compiled()
 def ils_rows(U, G2, xn, codes, pos, new, n_icm):
     """Iterated local search (LSQ, Martinez et al. 2016) on each row, in place.
 
