@@ -71,6 +71,17 @@ def validate_codes(codes, codebook_sizes=None, *, n_items=None):
     return np.ascontiguousarray(arr, dtype=dtype), sizes
 
 
+def check_rows(rows, n):
+    """The items' row numbers in the data file as int64 (None stays None): one whole number per item."""
+    if rows is None:
+        return None
+    rows = np.asarray(rows)
+    if rows.shape != (n,) or rows.dtype.kind not in "iu":
+        raise VQLensError(f"rows must be {n} whole numbers, one per item; got an array of shape "
+                          f"{rows.shape} and dtype {rows.dtype}.")
+    return rows.astype(np.int64)
+
+
 def check_labels(labels, n):
     if labels is None:
         return None

@@ -8,7 +8,7 @@ from .._validation import check_choice
 from ..csvfile import csv_bytes
 from ..exceptions import VQLensError
 from ..metrics import sorted_rows
-from ._common import check_labels, validate_codes
+from ._common import check_labels, check_rows, validate_codes
 
 
 def deduplicate(codes):
@@ -108,10 +108,7 @@ def export_codes(codes, fmt="csv", *, labels=None, level_names=None, label_name=
     fmt = check_choice("fmt", fmt, {"csv", "npy"})
     labels = check_labels(labels, n)
     ids = None if ids is None else check_labels(np.asarray(ids).tolist(), n)
-    if rows is not None:
-        rows = np.asarray(rows)
-        if rows.shape != (n,) or rows.dtype.kind not in "iu":
-            raise VQLensError(f"rows should hold one integer row number per item ({n}); got shape {rows.shape}.")
+    rows = check_rows(rows, n)
     if fmt == "npy":
         if labels is not None or rows is not None or ids is not None:
             raise VQLensError("labels, rows and ids cannot be stored in a .npy file; use fmt='csv' to keep them.")

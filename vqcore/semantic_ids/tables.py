@@ -8,7 +8,7 @@ from .._validation import check_choice, check_int
 from ..csvfile import csv_bytes, safe_cell
 from ..exceptions import VQLensError
 from ..metrics import sorted_rows
-from ._common import check_labels, prefix_runs, validate_codes
+from ._common import check_labels, check_rows, prefix_runs, validate_codes
 
 
 def csv_safe(cell):
@@ -86,15 +86,8 @@ def id_table(codes, fmt="parquet", *, rows=None, ids=None, texts=None, level_nam
     if fmt == "csv":  # a spreadsheet must not run an id or a text as a formula
         ids = None if ids is None else [v if v is None or not isinstance(v, str) else csv_safe(v) for v in ids]
         texts = None if texts is None else [None if v is None else csv_safe(v) for v in texts]
-    if rows is None:
-        rows = np.arange(n, dtype=np.int64)
-    else:
-        rows = np.asarray(rows)
-        if rows.shape != (n,) or rows.dtype.kind not in "iu":
-            raise VQLensError(f"rows must be {n} whole numbers, one per item; got an array of shape "
-                              f"{rows.shape} and dtype {rows.dtype}.")
-        rows = rows.astype(np.int64)
-    cols = {"row": rows}
+    rows = check_rows(rows, n)
+    cols = {"row": np.arange(n, dtype=np.int64) if rows is None else rows}
     if ids is not None:
         cols["id"] = ids
     for m, name in enumerate(level_names):
