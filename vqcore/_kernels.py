@@ -143,6 +143,24 @@ def greedy_kmeans_pp(X, XT, first, uniforms, centers):
 
 
 @_compiled()
+def cluster_stats(X, labels, counts, sums):
+    """Size ``counts[k]`` and row sum ``sums[k]`` of each cluster k, in one pass over X.
+
+    The rows are added in their order, in the dtype of ``sums``: the same additions as
+    the sparse one-hot product of :func:`vqcore._distances.cluster_sums` (so the same
+    sums), without building the one-hot matrix in every Lloyd iteration.
+    """
+    n, d = X.shape
+    counts[:] = 0
+    sums[:] = 0
+    for i in range(n):
+        k = labels[i]
+        counts[k] += 1
+        for j in range(d):
+            sums[k, j] += X[i, j]
+
+
+@_compiled()
 def beam_select(RC, err, Cn, sel):
     """The beam's selection: for each row i the ``B_out = sel.shape[1]`` smallest scores
     ``err[i, b] - 2 RC[i, b, k] + Cn[k]`` over its paths b and codewords k, best first;
@@ -381,6 +399,7 @@ def warm_up():
     machine code (or compiles it, the first time after install) now."""
     X = np.arange(64, dtype=np.float32).reshape(16, 4)
     greedy_kmeans_pp(X, np.ascontiguousarray(X.T), 0, np.full((3, 2), 0.5), np.empty((4, 4), np.float32))
+    cluster_stats(X, np.zeros(16, np.int64), np.empty(4, np.int64), np.empty((4, 4), np.float32))
     icm_sweeps(np.zeros((2, 2, 4), np.float32), np.zeros((2, 2, 4, 4), np.float32), np.zeros((2, 2), np.int64), 1)
     ils_rows(np.zeros((2, 2, 4), np.float32), np.zeros((2, 2, 4, 4), np.float32), np.zeros(2, np.float32),
              np.zeros((2, 2), np.int64), np.zeros((2, 1, 1), np.int64), np.zeros((2, 1, 1), np.int64), 1)
