@@ -60,10 +60,11 @@ class ProductQuantizer(BaseQuantizer):
     init : {"k-means++", "random"}, default="k-means++"
         "k-means++" seeds each subspace by greedy k-means++ on at most
         ``32 K`` random training rows (8,192 for K=256; Lloyd's iterations then
-        use all of them): over 3 seeds on SIFT10K (5k, 10k) and MiniLM (5k, 10k,
-        20k) the encoding mse stayed within 0.04% of seeding on every row, and
-        0.08-0.75% below faiss's random seeding (bench/RESULTS.md, issue 20
-        item 4). "random" picks K distinct training rows, as faiss does.
+        use all of them): over 3 seeds on SIFT10K (5k, 10k rows) and MiniLM (5k,
+        10k, 20k) the encoding mse stayed within 0.05% of seeding on every row
+        (0.03% over 8 seeds at MiniLM 20k, the only size where it bites much),
+        at 0.993-1.000 of faiss's with its random seeding (bench/RESULTS.md,
+        issue 20 item 4). "random" picks K distinct training rows, as faiss does.
     max_points_per_centroid : int or None, default=256
     random_state : int, Generator or None
 
