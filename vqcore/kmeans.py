@@ -109,7 +109,7 @@ _POOL_BYTES = 8 * 2**20  # distance rows of the candidate pool
 # / pooled: d=32 0.013/0.028 (5k rows), 0.056/0.095 (20k); d=48 0.015/0.027, 0.067/0.089;
 # d=64 0.021/0.028, 0.100/0.086; d=128 0.042/0.054, 0.265/0.145
 _KERNEL_MAX_DIM = 48
-# k-means++ seeds k-means on at most this many training rows per centroid (see kmeans_rng)
+# PQ's k-means++ seeds each subspace on at most this many training rows per centroid (kmeans_rng)
 SEED_POINTS_PER_CENTROID = 32
 
 
