@@ -77,8 +77,7 @@ class NearestAssigner:
             for a, b in row_chunks(hi - lo, K, self.Xa.dtype.itemsize, self.chunk_bytes):
                 a, b = a + lo, b + lo
                 block = self.Xa[a:b] @ CaT
-                idx = np.argmax(block, axis=1)
-                labels[a:b] = idx
+                idx = np.argmax(block, axis=1, out=labels[a:b])
                 if distances:
                     best[a:b] = np.take_along_axis(block, idx[:, None], axis=1)[:, 0]
 

@@ -28,28 +28,42 @@ def _compiled(fastmath=False):
 
 
 @_compiled(fastmath=True)
-def _add_sq_dist(out, XT, p):
-    """``out[i] = ||x_i - p||^2`` for the columns x_i of XT (d, n), four dimensions per pass."""
+def _add_sq_dists(rows, XT, X, idx):
+    """``rows[t, i] = ||x_i - X[idx[t]]||^2`` for the columns x_i of XT (d, n) and every t,
+    four dimensions per pass.
+
+    The candidates share each pass over XT (read once per centre rather than once per
+    candidate: 2-14% of the seeding's time on SIFT and MiniLM subspaces, the rest is
+    arithmetic). Each row gets the same float32 operations, in the same order, as when
+    it is computed alone.
+    """
     d, n = XT.shape
-    for i in range(n):
-        out[i] = 0.0
+    T = idx.shape[0]
+    for t in range(T):
+        for i in range(n):
+            rows[t, i] = 0.0
     j = 0
     while j + 4 <= d:
-        c0, c1, c2, c3 = p[j], p[j + 1], p[j + 2], p[j + 3]
         x0, x1, x2, x3 = XT[j], XT[j + 1], XT[j + 2], XT[j + 3]
-        for i in range(n):
-            q0 = x0[i] - c0
-            q1 = x1[i] - c1
-            q2 = x2[i] - c2
-            q3 = x3[i] - c3
-            out[i] += (q0 * q0 + q1 * q1) + (q2 * q2 + q3 * q3)
+        for t in range(T):
+            p = X[idx[t]]
+            c0, c1, c2, c3 = p[j], p[j + 1], p[j + 2], p[j + 3]
+            out = rows[t]
+            for i in range(n):
+                q0 = x0[i] - c0
+                q1 = x1[i] - c1
+                q2 = x2[i] - c2
+                q3 = x3[i] - c3
+                out[i] += (q0 * q0 + q1 * q1) + (q2 * q2 + q3 * q3)
         j += 4
     while j < d:
-        cj = p[j]
         xj = XT[j]
-        for i in range(n):
-            q = xj[i] - cj
-            out[i] += q * q
+        for t in range(T):
+            cj = X[idx[t], j]
+            out = rows[t]
+            for i in range(n):
+                q = xj[i] - cj
+                out[i] += q * q
         j += 1
 
 
@@ -120,16 +134,17 @@ def greedy_kmeans_pp(X, XT, first, uniforms, centers):
     chosen = np.empty(trials, np.int64)
     potential = np.empty(trials, np.float64)
     centers[0] = X[first]
-    _add_sq_dist(rows[0], XT, X[first])
+    chosen[:] = first
+    _add_sq_dists(rows[:1], XT, X, chosen[:1])
     _set_closest(closest, block_sums, rows[0])
     for c in range(1, K):
         if not block_sums.sum() > 0.0:
             return c
         for t in range(trials):
             chosen[t] = _draw(closest, block_sums, uniforms[c - 1, t])
+        _add_sq_dists(rows, XT, X, chosen)
         for t in range(trials):
             row = rows[t]
-            _add_sq_dist(row, XT, X[chosen[t]])
             s = 0.0
             for i in range(n):
                 v = min(row[i], closest[i])
@@ -140,6 +155,24 @@ def greedy_kmeans_pp(X, XT, first, uniforms, centers):
         centers[c] = X[chosen[best]]
         _set_closest(closest, block_sums, rows[best])
     return K
+
+
+@_compiled()
+def cluster_stats(X, labels, counts, sums):
+    """Size ``counts[k]`` and row sum ``sums[k]`` of each cluster k, in one pass over X.
+
+    The rows are added in their order, in the dtype of ``sums``: the same additions as
+    the sparse one-hot product of :func:`vqcore._distances.cluster_sums` (so the same
+    sums), without building the one-hot matrix in every Lloyd iteration.
+    """
+    n, d = X.shape
+    counts[:] = 0
+    sums[:] = 0
+    for i in range(n):
+        k = labels[i]
+        counts[k] += 1
+        for j in range(d):
+            sums[k, j] += X[i, j]
 
 
 @_compiled()
@@ -381,6 +414,7 @@ def warm_up():
     machine code (or compiles it, the first time after install) now."""
     X = np.arange(64, dtype=np.float32).reshape(16, 4)
     greedy_kmeans_pp(X, np.ascontiguousarray(X.T), 0, np.full((3, 2), 0.5), np.empty((4, 4), np.float32))
+    cluster_stats(X, np.zeros(16, np.int64), np.empty(4, np.int64), np.empty((4, 4), np.float32))
     icm_sweeps(np.zeros((2, 2, 4), np.float32), np.zeros((2, 2, 4, 4), np.float32), np.zeros((2, 2), np.int64), 1)
     ils_rows(np.zeros((2, 2, 4), np.float32), np.zeros((2, 2, 4, 4), np.float32), np.zeros(2, np.float32),
              np.zeros((2, 2), np.int64), np.zeros((2, 1, 1), np.int64), np.zeros((2, 1, 1), np.int64), 1)
