@@ -367,3 +367,65 @@ def _locks_free():
     t.start()
     t.join()
     return all(free) and len(free) == len(store._LOCKS)
+
+
+# ---------------------------------------------------------------- the sample's texts
+
+
+def _texts(i):
+    return f"<b>item {i}</b> & [x](y)"  # markup that must show as its characters
+
+
+@pytest.fixture(scope="module")
+def text_folder(tmp_path_factory):
+    """2 parquet shards of 3,000 rows (d = 8) with an id column and one text column."""
+    root = tmp_path_factory.mktemp("textdir") / "data"
+    root.mkdir()
+    shards = root / "titled"
+    shards.mkdir()
+    X = make_gaussian(6000, 8, random_state=1).X
+    for i in range(2):
+        rows = np.arange(i * 3000, (i + 1) * 3000)
+        emb = pa.FixedSizeListArray.from_arrays(pa.array(X[rows].ravel()), 8)
+        pq.write_table(pa.table({"item_id": rows, "emb": emb, "title": [_texts(r) for r in rows]}),
+                       shards / f"part-{i}.parquet", row_group_size=700)
+    return root
+
+
+def test_take_texts_reads_the_sampled_rows_texts_one_chunk_at_a_time(text_folder, folder, monkeypatch):
+    ds = open_in_folder(text_folder, "titled")
+    rows = ds.sample_rows(500, random_state=3)
+    calls = []
+    real = type(ds)._table
+
+    def spy(self, chunk, columns):
+        calls.append((chunk.rows, tuple(columns)))
+        return real(self, chunk, columns)
+
+    monkeypatch.setattr(type(ds), "_table", spy)
+    assert ds.take_texts(rows) == [_texts(r) for r in rows]
+    assert {c for _, c in calls} == {("title",)}  # the text column only
+    assert max(n for n, _ in calls) <= 700  # a row group's chunk at a time, never the whole column
+    assert ds.take_texts(rows[:3], max_chars=6) == [_texts(r)[:6] for r in rows[:3]]
+    assert open_in_folder(folder, "big.npy").take_texts(rows) is None  # no text column
+
+
+def test_a_catalogue_sample_carries_its_texts_as_labels_escaped_where_shown(monkeypatch, text_folder):
+    import json
+
+    at = _open(monkeypatch, text_folder, "titled", sample=1000)
+    data = at.session_state[S.DATA]
+    assert data.labels == [_texts(r) for r in data.rows]
+    assert any("text column 'title'" in m.value for m in at.markdown)
+    at = _quantize(at, M=2, nbits=4, train=1000)
+    at.switch_page(PAGE["3_Map"])
+    ok(at.run())
+    points = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    hover = [c[1] for trace in points if "customdata" in trace and "row %{customdata[2]}" in trace.get(
+        "hovertemplate", "") for c in trace["customdata"]]
+    assert len(hover) > 0 and all(h.startswith("&lt;b&gt;item ") and "&amp;" in h for h in hover)
+    at.switch_page(PAGE["6_Semantic_IDs"])
+    ok(at.run())
+    shown = [str(v) for df in at.dataframe for col in df.value.columns for v in df.value[col]]
+    assert any(v.startswith("<b>item ") for v in shown)  # a table cell shows the text as it is
+

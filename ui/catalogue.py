@@ -44,6 +44,8 @@ DEFAULT_SAMPLE_ROWS = 20_000
 MIN_SAMPLE_ROWS = 100
 MAX_SAMPLE_ROWS = 500_000
 SAMPLE_SEED = 0
+#: Longest label kept of a catalogue's text column (the texts of the sample are held in memory).
+MAX_TEXT_CHARS = 1_000
 #: Largest codes file offered as a download through the browser (it is read into the server's memory).
 MAX_DOWNLOAD_MB = 256
 #: Share of the progress bar the encoding pass takes; the metrics pass (codes only) the rest.
@@ -157,6 +159,7 @@ def open_into(state, root, name, sample_rows=DEFAULT_SAMPLE_ROWS, seed=SAMPLE_SE
             return too_much
         rows = ds.sample_rows(k, random_state=seed)
         X = ds.take(rows)
+        texts = ds.take_texts(rows, max_chars=MAX_TEXT_CHARS)  # the sampled rows' texts only
     except VQLensError as exc:
         return str(exc)
     except OSError as exc:
@@ -170,7 +173,10 @@ def open_into(state, root, name, sample_rows=DEFAULT_SAMPLE_ROWS, seed=SAMPLE_SE
                                f"(seed {seed}), numbered by their catalogue rows; the Quantize and "
                                "Semantic IDs pages measure every row."),
              "Vectors are used as stored (no centring or normalising)."]
-    data = S.set_data(state, X, None, name=name, description=(
+    if texts is not None:
+        notes.append(f"Labels: the text column {ds.text_column!r} of each row (up to {MAX_TEXT_CHARS:,} "
+                     "characters each).")
+    data = S.set_data(state, X, texts, name=name, description=(
         f"{'all' if whole else f'{k:,} random'} rows of {ds.n:,} of the catalogue {name} (seed {seed})"),
         notes=notes, rows=rows, center=False, normalize=False)
     state[S.CATALOGUE] = Catalogue(name=name, root=root, dataset=ds, sample_rows=k, seed=seed,
