@@ -47,10 +47,17 @@ if run_clicked:
                 res = cache.run_model(data.key, model["key"], beam, seed, model["quantizer"], data.X)
             state[S.Q_RESULT] = S.QuantizeResult(args=args, result=res, data_name=data.name,
                                                  model=S.ModelRef(key=model["key"], name=model["name"]))
-        else:
+        elif cat is None:
             res = cache.run_with_progress(data.key, spec, params, train_size, seed, data.X)
             state[S.Q_RESULT] = S.QuantizeResult(args=args, result=res, data_name=data.name)
-        if cat is not None:
+        else:  # the sample's fit is kept before the pass over every row, which the person may stop
+            def every_row(res):
+                state[S.Q_RESULT] = S.QuantizeResult(args=args, result=res, data_name=data.name)
+                state[S.Q_WHOLE] = C.whole_with_progress(state, cat, state[S.Q_RESULT])
+                return C.whole_status(state[S.Q_WHOLE])
+
+            cache.run_with_progress(data.key, spec, params, train_size, seed, data.X, then=every_row)
+        if cat is not None and model is not None:
             state[S.Q_WHOLE] = C.whole_with_progress(state, cat, state[S.Q_RESULT])
     except VQLensError as exc:
         st.error(W.md_escape(exc))

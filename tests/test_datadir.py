@@ -554,3 +554,12 @@ def test_stop_on_the_quantize_page_says_stopped_and_keeps_the_settings(monkeypat
             at.number_input(key="q_train").value) == (3, 5, 2000)
     assert at.button(key="q_whole_run")  # and it can be run again
 
+
+def test_the_quantize_status_line_says_it_fitted_on_the_sample_and_timed_every_row(monkeypatch, folder):
+    at = _quantize(_open(monkeypatch, folder, "big.npy"))
+    whole = at.session_state[S.Q_WHOLE]
+    res = at.session_state[S.Q_RESULT]["result"]
+    status = [s.label for s in at.status if s.label.startswith("RQ3x5")]
+    assert status == [f"RQ3x5: fit {res['fit_seconds']:.2f} s on 2,000 rows of the sample, its evaluation "
+                      f"{res['eval_seconds']:.2f} s; every one of the {N:,} rows of the catalogue encoded and measured "
+                      f"in {whole['seconds']:.1f} s"]

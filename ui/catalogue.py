@@ -376,6 +376,11 @@ def stopped_for(state, stored):
     return s
 
 
+def whole_status(w):
+    """The end of the Quantize status line for a whole-catalogue pass: what it measured and its time."""
+    return f"every one of the {w['codes_rows']:,} rows of the catalogue encoded and measured in {w['seconds']:.1f} s"
+
+
 def whole_for(state, stored):
     """The whole-catalogue run of the Quantize result ``stored`` on the open catalogue, or None."""
     cat, w = active(state), state.get(S.Q_WHOLE)
