@@ -16,7 +16,7 @@ Usage::
 
     python -m bench.compare_faiss                      # everything (from the repository root)
     python -m bench.compare_faiss --data sift --only PQ8x8 RQ8x8
-    python -m bench.compare_faiss --markdown bench/RESULTS.md
+    python -m bench.compare_faiss --markdown bench/RESULTS.md   # replaces its table (between the markers)
     python -m bench.compare_faiss --learn 5000 10000 20000 --only RQ4x8_b5 AQ4x8
     python -m bench.compare_faiss --data sift --only AQ4x8 --seeds 3 --interleave   # a shared machine
 
@@ -221,11 +221,44 @@ HEADER = ["data", "config", "faiss", "mse vq", "mse faiss", "mse ratio", "R@1 vq
           "R@10 vq/faiss", "R@100 vq/faiss", "fit s vq/faiss", "enc s vq/faiss", "time ratio", "runs"]
 
 
+#: The marker comments around the table ``--markdown`` writes: a new run replaces what they hold, nothing else.
+BEGIN = "<!-- compare_faiss --markdown: begin (a new run replaces the text down to the end marker) -->"
+END = "<!-- compare_faiss --markdown: end -->"
+
+
+def markdown_block(header, rows, notes, cmd, setup):
+    """The run as Markdown: date and command, the table (``header``, then ``rows``), the notes."""
+    lines = [f"Run on {datetime.date.today().isoformat()} with `{cmd}` ({setup}).", "",
+             fmt_row(header, [0] * len(header)), "|" + "|".join("---" for _ in header) + "|"]
+    lines += [fmt_row(row, [0] * len(row)) for row in rows]
+    return "\n".join(lines + [""] + [f"- {n}" for n in notes]) + "\n"
+
+
+def write_markdown(path, block):
+    """Put ``block`` in the file ``path`` between :data:`BEGIN` and :data:`END`, in place of what they
+    held, keeping the rest of the file; a file without the markers gets them, with the block, at its
+    end, and a missing file is made with a title. Never overwrites the rest of a file (bench/RESULTS.md
+    holds every other measurement)."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8") if path.exists() else "# vqcore against faiss\n"
+    new = f"{BEGIN}\n{block.rstrip()}\n{END}"
+    a = text.find(BEGIN)
+    b = text.find(END, a) if a >= 0 else -1
+    if a >= 0 and b < 0:
+        raise SystemExit(f"{path} has the marker {BEGIN!r} but not {END!r} after it: put the end marker back "
+                         "(or remove the begin marker) and run again; the file was not changed.")
+    text = text[:a] + new + text[b + len(END):] if a >= 0 else text.rstrip("\n") + "\n\n" + new + "\n"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", nargs="+", default=["sift", "minilm"])
     ap.add_argument("--only", nargs="+", help="vqcore specs to run (default: all)")
-    ap.add_argument("--markdown", help="also write the table, date and command to this file")
+    ap.add_argument("--markdown", help="also write the table, date and command to this file, between its "
+                    "marker comments (replacing the last run's table there) or at its end; the rest is kept")
     ap.add_argument("--learn", nargs="+", type=int, help="train on the first N rows, for each N "
                     "(default: the whole training set)")
     ap.add_argument("--seeds", type=int, help="run every configuration with this many seeds (default: "
@@ -296,18 +329,10 @@ def main(argv=None):
     for n in notes:
         print(n)
     if args.markdown:
-        cmd = "python bench/compare_faiss.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        with open(args.markdown, "w") as fh:
-            fh.write("# vqcore against faiss\n\n")
-            fh.write(f"Run on {datetime.date.today().isoformat()} with `{cmd.strip()}` "
-                     f"(Python {platform.python_version()}, numpy {np.__version__}, faiss {faiss.__version__}, "
-                     f"{os.cpu_count()} cores, both libraries on 2 threads).\n\n")
-            fh.write(fmt_row(HEADER, [0] * len(HEADER)) + "\n")
-            fh.write("|" + "|".join("---" for _ in HEADER) + "|\n")
-            for row in rows:
-                fh.write(fmt_row(row, [0] * len(row)) + "\n")
-            fh.write("\n" + "\n".join(f"- {n}" for n in notes) + "\n")
-
+        cmd = "python -m bench.compare_faiss " + " ".join(argv if argv is not None else sys.argv[1:])
+        write_markdown(args.markdown, markdown_block(
+            HEADER, rows, notes, cmd.strip(), f"Python {platform.python_version()}, numpy {np.__version__}, faiss "
+            f"{faiss.__version__}, {os.cpu_count()} cores, both libraries on 2 threads"))
 
 if __name__ == "__main__":
     main()

@@ -47,11 +47,18 @@ if run_clicked:
                 res = cache.run_model(data.key, model["key"], beam, seed, model["quantizer"], data.X)
             state[S.Q_RESULT] = S.QuantizeResult(args=args, result=res, data_name=data.name,
                                                  model=S.ModelRef(key=model["key"], name=model["name"]))
-        else:
+        elif cat is None:
             res = cache.run_with_progress(data.key, spec, params, train_size, seed, data.X)
             state[S.Q_RESULT] = S.QuantizeResult(args=args, result=res, data_name=data.name)
-        if cat is not None:
-            state[S.Q_WHOLE] = C.whole_with_progress(cat, state[S.Q_RESULT])
+        else:  # the sample's fit is kept before the pass over every row, which the person may stop
+            def every_row(res):
+                state[S.Q_RESULT] = S.QuantizeResult(args=args, result=res, data_name=data.name)
+                state[S.Q_WHOLE] = C.whole_with_progress(state, cat, state[S.Q_RESULT])
+                return C.whole_status(state[S.Q_WHOLE])
+
+            cache.run_with_progress(data.key, spec, params, train_size, seed, data.X, then=every_row)
+        if cat is not None and model is not None:
+            state[S.Q_WHOLE] = C.whole_with_progress(state, cat, state[S.Q_RESULT])
     except VQLensError as exc:
         st.error(W.md_escape(exc))
 
@@ -68,10 +75,15 @@ res = stored["result"]
 report, q = res["report"], res["quantizer"]
 whole = C.whole_for(state, stored) if cat is not None else None
 if cat is not None and whole is None:
+    stopped, said = C.stopped_for(state, stored), st.empty()
+    if stopped:
+        said.warning(f"The pass over every row was stopped at {stopped['fraction']:.0%} "
+                     f"({W.md_escape(stopped['message'])}); nothing of it was kept.")
     st.info(f"The numbers below are of the sample of {cat.sample_rows:,} rows: measure every row of the catalogue.")
     if st.button(f"Encode and measure all {cat.n:,} rows", key="q_whole_run", type="primary"):
+        said.empty()  # (a new pass)
         try:
-            whole = state[S.Q_WHOLE] = C.whole_with_progress(cat, stored)
+            whole = state[S.Q_WHOLE] = C.whole_with_progress(state, cat, stored)
         except VQLensError as exc:
             st.error(W.md_escape(exc))
 if whole is not None:

@@ -367,3 +367,199 @@ def _locks_free():
     t.start()
     t.join()
     return all(free) and len(free) == len(store._LOCKS)
+
+
+# ---------------------------------------------------------------- the sample's texts
+
+
+def _texts(i):
+    return f"<b>item {i}</b> & [x](y)"  # markup that must show as its characters
+
+
+@pytest.fixture(scope="module")
+def text_folder(tmp_path_factory):
+    """2 parquet shards of 3,000 rows (d = 8) with an id column and one text column."""
+    root = tmp_path_factory.mktemp("textdir") / "data"
+    root.mkdir()
+    shards = root / "titled"
+    shards.mkdir()
+    X = make_gaussian(6000, 8, random_state=1).X
+    for i in range(2):
+        rows = np.arange(i * 3000, (i + 1) * 3000)
+        emb = pa.FixedSizeListArray.from_arrays(pa.array(X[rows].ravel()), 8)
+        pq.write_table(pa.table({"item_id": rows, "emb": emb, "title": [_texts(r) for r in rows]}),
+                       shards / f"part-{i}.parquet", row_group_size=700)
+    return root
+
+
+def test_take_texts_reads_the_sampled_rows_texts_one_chunk_at_a_time(text_folder, folder, monkeypatch):
+    ds = open_in_folder(text_folder, "titled")
+    rows = ds.sample_rows(500, random_state=3)
+    calls = []
+    real = type(ds)._table
+
+    def spy(self, chunk, columns):
+        calls.append((chunk.rows, tuple(columns)))
+        return real(self, chunk, columns)
+
+    monkeypatch.setattr(type(ds), "_table", spy)
+    assert ds.take_texts(rows) == [_texts(r) for r in rows]
+    assert {c for _, c in calls} == {("title",)}  # the text column only
+    assert max(n for n, _ in calls) <= 700  # a row group's chunk at a time, never the whole column
+    assert ds.take_texts(rows[:3], max_chars=6) == [_texts(r)[:6] for r in rows[:3]]
+    assert open_in_folder(folder, "big.npy").take_texts(rows) is None  # no text column
+
+
+def test_a_catalogue_sample_carries_its_texts_as_labels_escaped_where_shown(monkeypatch, text_folder):
+    import json
+
+    at = _open(monkeypatch, text_folder, "titled", sample=1000)
+    data = at.session_state[S.DATA]
+    assert data.labels == [_texts(r) for r in data.rows]
+    assert any("text column 'title'" in m.value for m in at.markdown)
+    at = _quantize(at, M=2, nbits=4, train=1000)
+    at.switch_page(PAGE["3_Map"])
+    ok(at.run())
+    points = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    hover = [c[1] for trace in points if "customdata" in trace and "row %{customdata[2]}" in trace.get(
+        "hovertemplate", "") for c in trace["customdata"]]
+    assert len(hover) > 0 and all(h.startswith("&lt;b&gt;item ") and "&amp;" in h for h in hover)
+    at.switch_page(PAGE["6_Semantic_IDs"])
+    ok(at.run())
+    shown = [str(v) for df in at.dataframe for col in df.value.columns for v in df.value[col]]
+    assert any(v.startswith("<b>item ") for v in shown)  # a table cell shows the text as it is
+
+
+# ---------------------------------------------------------------- stopping a pass over every row
+
+
+def _click(key):
+    """The rerun request Streamlit raises in a running script when the browser reports a click on button ``key``."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetStates
+    from streamlit.runtime.scriptrunner_utils.exceptions import RerunException
+    from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
+
+    states = WidgetStates()
+    w = states.widgets.add()
+    w.id, w.trigger_value = f"$$ID-0123456789abcdef-{key}", True
+    return RerunException(RerunData(widget_states=states))
+
+
+def _catalogue_state(folder, key):
+    import vqcore
+
+    ds = open_in_folder(folder, "big.npy")
+    state = {}
+    data = S.set_data(state, ds.take(np.arange(2000)), rows=np.arange(2000))
+    cat = state[S.CATALOGUE] = C.Catalogue(name="big.npy", root=str(folder), dataset=ds, sample_rows=2000, seed=0,
+                                           key=key, data=data)
+    q = vqcore.from_spec("RQ2x4", random_state=0).fit(data.X)
+    stored = {"args": {"key": data.key, "spec": "RQ2x4", "params": (), "train_size": 2000, "seed": 0},
+              "result": {"quantizer": q, "fit_seconds": 0.0, "n_train": 2000}}
+    return state, cat, stored
+
+
+@pytest.mark.parametrize("click", ["stop-fast-rerun", "stop-rerun", "other"])
+def test_stop_ends_a_pass_keeping_nothing_and_another_click_waits_for_it(folder, monkeypatch, click):
+    """Stop pressed while the pass runs ends it: no codes file, no kept result, no lock; the page's state
+    says where it stopped. With fast reruns (Streamlit's default) the click stops the running script
+    (a StopException from its next st call) and starts the click's run, which first runs Stop's
+    callback; without, the click's rerun request reaches the running script with the widgets' states.
+    A click on another widget is held back until the pass is done and kept, as before."""
+    from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+
+    state, cat, stored = _catalogue_state(folder, f"k-stop-{click}")
+    request = StopException() if click == "stop-fast-rerun" else _click(C.STOP_KEY if click == "stop-rerun"
+                                                                        else "q_method")
+    drawn, stop_button = [], {}
+
+    class Placeholder:  # st.empty(): the click comes once the pass is a third done
+        def progress(self, fraction, text=""):
+            drawn.append(fraction)
+            if fraction >= 0.3 and len(drawn) == len([f for f in drawn if f < 0.3]) + 1:
+                if click == "stop-fast-rerun":  # the click's run starts at once, with Stop's callback
+                    stop_button["on_click"](*stop_button["args"])
+                raise request
+
+        def button(self, label, *, key, on_click, args, **kw):
+            assert label == "Stop" and key == C.STOP_KEY
+            stop_button.update(on_click=on_click, args=args)
+            return False
+
+        def empty(self):
+            pass
+
+    monkeypatch.setattr(C.st, "empty", Placeholder)
+    before = set(os.listdir(C.codes_folder()))
+    with pytest.raises(type(request)) as raised:
+        C.whole_with_progress(state, cat, stored, chunk_rows=1000)
+    assert raised.value is request  # Streamlit goes on as it asked: the click's run, with the settings
+    assert _locks_free()
+    again = []
+    w = C.whole_run(cat, stored, chunk_rows=1000, on_progress=lambda f, m: again.append(m))
+    assert w["codes_rows"] == N
+    if click.startswith("stop"):
+        assert drawn[-1] >= 0.3 and drawn[-2] < 0.3  # nothing drawn after the click
+        stopped = C.stopped_for(state, stored)
+        assert stopped is not None and stopped["fraction"] == drawn[-1] < C.ENCODE_SHARE
+        assert stopped["message"].startswith("encode")
+        assert S.Q_WHOLE not in state
+        assert set(os.listdir(C.codes_folder())) - before == {os.path.basename(w["codes_path"])}  # only the rerun's
+        assert any(m.startswith("encode") for m in again)  # nothing of the stopped pass was kept: computed anew
+    else:
+        assert C.stopped_for(state, stored) is None
+        assert again == []  # the pass went on to the end and was kept: this one is the kept result
+
+
+def test_stop_on_the_quantize_page_says_stopped_and_keeps_the_settings(monkeypatch, folder):
+    """The page's Run on a catalogue: Stop pressed during the pass (as the browser sends it: every widget's
+    value, and the Stop button's trigger) ends it; the rerun shows the sample's numbers, says the pass was
+    stopped, keeps no whole-catalogue number, and the settings are those chosen."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    from streamlit.runtime.scriptrunner_utils.exceptions import RerunException
+    from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
+
+    from ui import store
+
+    class ClickStopAtTheFourthUpdate(store.HoldBack):
+        calls = 0
+
+        def __call__(self, st_call):
+            type(self).calls += 1
+            if type(self).calls != 4:
+                return super().__call__(st_call)
+
+            def click():
+                ctx = get_script_run_ctx()
+                states = ctx.session_state.get_widget_states()
+                for w in states:  # buttons: only Stop was clicked (Run's click was the last run's)
+                    if w.WhichOneof("value") == "trigger_value":
+                        w.trigger_value = w.id.endswith("-" + C.STOP_KEY)
+                assert any(w.trigger_value for w in states)
+                from streamlit.proto.WidgetStates_pb2 import WidgetStates
+
+                raise RerunException(RerunData(widget_states=WidgetStates(widgets=states),
+                                               page_script_hash=ctx.page_script_hash))
+            return super().__call__(click)
+
+    monkeypatch.setattr(C, "HoldBack", ClickStopAtTheFourthUpdate)
+    at = _quantize(_open(monkeypatch, folder, "big.npy"))
+    assert ClickStopAtTheFourthUpdate.calls == 4  # the pass ended at the click
+    assert S.Q_WHOLE not in at.session_state and at.session_state[S.Q_RESULT]["result"]["report"]["n"] == SAMPLE
+    warning = " ".join(w.value for w in at.warning)
+    assert "The pass over every row was stopped at" in warning and "nothing of it was kept" in warning
+    assert not any("whole catalogue" in s.value for s in at.subheader)
+    assert any(s.value == f"RQ3x5 on {SAMPLE:,} items" for s in at.subheader)  # the sample's, said so
+    assert (at.number_input(key="q_RQ_M").value, at.number_input(key="q_RQ_nbits").value,
+            at.number_input(key="q_train").value) == (3, 5, 2000)
+    assert at.button(key="q_whole_run")  # and it can be run again
+
+
+def test_the_quantize_status_line_says_it_fitted_on_the_sample_and_timed_every_row(monkeypatch, folder):
+    at = _quantize(_open(monkeypatch, folder, "big.npy"))
+    whole = at.session_state[S.Q_WHOLE]
+    res = at.session_state[S.Q_RESULT]["result"]
+    status = [s.label for s in at.status if s.label.startswith("RQ3x5")]
+    assert status == [f"RQ3x5: fit {res['fit_seconds']:.2f} s on 2,000 rows of the sample, its evaluation "
+                      f"{res['eval_seconds']:.2f} s; every one of the {N:,} rows of the catalogue encoded and measured "
+                      f"in {whole['seconds']:.1f} s"]

@@ -32,6 +32,7 @@ from vqcore.io import (
     read_fvecs,
     read_ivecs,
 )
+from vqcore.io.limits import row_columns
 
 try:
     from malformed import (
@@ -659,6 +660,52 @@ def test_parquet_id_column_int_or_text():
     loaded = load_embeddings(_parquet(pa.table({"user_id": ["u", "v"], "x": [1.0, 2.0], "y": [3.0, 4.0]})),
                              "x.parquet")
     assert loaded.ids.tolist() == ["u", "v"] and loaded.X.shape == (2, 2) and loaded.labels is None
+
+
+@pytest.mark.parametrize("columns, texts, text_column, expected", [
+    (["id", "x", "title"], ["title"], None, ("id", "title", [])),
+    (["x", "title", "body"], ["title", "body"], None, (None, None, ["title", "body"])),
+    (["x", "title", "body"], ["title", "body"], "body", (None, "body", ["title"])),
+    # the id column is set aside first, so one text column is left for the labels
+    (["doc_id", "x", "title"], ["doc_id", "title"], None, ("doc_id", "title", [])),
+    # the label column asked for is never the ids, even when named like ids
+    (["doc_id", "x", "title"], ["doc_id", "title"], "doc_id", (None, "doc_id", ["title"])),
+    (["x", "title"], ["title"], "missing", (None, None, ["title"])),  # the caller says it is missing
+    (["x", "y"], [], 1, (None, None, [])),  # compared as text: no column is named "1"
+    (["Item_ID", "user_id"], [], None, ("Item_ID", None, [])),  # the first one named like ids
+], ids=["id-and-one-text", "two-texts", "chosen-text", "text-ids", "asked-ids-name", "missing", "int-name", "first-id"])
+def test_row_columns_chooses_ids_and_labels(columns, texts, text_column, expected):
+    rc = row_columns(columns, texts, text_column)
+    assert (rc.ids, rc.labels, rc.other_texts) == expected
+
+
+def test_row_columns_id_ok_and_positions():
+    # a column named like ids whose values cannot be ids is passed over for the next one
+    rc = row_columns(["w_id", "item_id", "t"], ["t"], id_ok=lambda c: c != "w_id")
+    assert (rc.ids, rc.labels) == ("item_id", "t")
+    # columns keyed by position (a CSV), named through `name`
+    names = ["id", "a", "b", "note"]
+    rc = row_columns(range(4), [3], "note", name=names.__getitem__)
+    assert (rc.ids, rc.labels, rc.other_texts) == (0, 3, [])
+
+
+@pytest.mark.parametrize("text_column", [None, "title", "user_id"])
+def test_csv_and_parquet_choose_the_same_id_and_label_columns(text_column):
+    import pyarrow as pa
+
+    cols = {"user_id": ["u1", "u2", "u3"], "x": [1.0, 2.0, 3.0], "y": [0.5, 0.0, 1.0],
+            "title": ["ann", "bob", "cy"], "body": ["p", "q", "r"]}
+    csv = "\n".join([",".join(cols)] + [",".join(str(v[i]) for v in cols.values()) for i in range(3)]) + "\n"
+    a = load_embeddings(csv.encode(), "x.csv", text_column=text_column)
+    b = load_embeddings(_parquet(pa.table(cols)), "x.parquet", text_column=text_column)
+    for loaded in (a, b):
+        assert loaded.X.tolist() == [[1.0, 0.5], [2.0, 0.0], [3.0, 1.0]]
+    assert a.labels == b.labels and a.id_name == b.id_name
+    assert (a.ids is None) == (b.ids is None) and (a.ids is None or a.ids.tolist() == b.ids.tolist())
+    if text_column is None:  # two text columns left: neither gives the labels
+        assert a.labels is None and a.ids.tolist() == ["u1", "u2", "u3"]
+    else:
+        assert a.labels == cols[text_column]
 
 
 def test_npz_ids_and_label_arrays():

@@ -199,10 +199,14 @@ def grvq_norm_options(key, spec, params, train_size, seed, _X, max_rows=5000):
     return f["quantizer"].norm_options(_X[idx])
 
 
-def run_with_progress(key, spec, params, train_size, seed, X, *, label=None):
+def run_with_progress(key, spec, params, train_size, seed, X, *, label=None, then=None):
     """:func:`run` inside an ``st.status`` that says what it is doing, with a progress bar
     above it that follows the fit's stages or iterations, then the encoding of large data
-    (:mod:`vqcore.progress`)."""
+    (:mod:`vqcore.progress`).
+
+    ``then(res)``, when given, runs after that (below the status: the pass over every row of a
+    catalogue, ``X`` being its sample) and returns what it measured, in words; the status line then
+    says the fit and evaluation were the sample's, followed by those words."""
     label = label or spec
     n_train = min(int(train_size), X.shape[0])
     bar = st.empty()  # above the status, which stays collapsed
@@ -219,8 +223,17 @@ def run_with_progress(key, spec, params, train_size, seed, X, *, label=None):
         with into_bar(f"{label}: ") as on_progress:
             res = run(key, spec, params, train_size, seed, X, on_progress=on_progress)
         bar.empty()
-        status.update(label=f"{label}: fit {res['fit_seconds']:.2f} s, evaluation {res['eval_seconds']:.2f} s",
-                      state="complete")
+        done = f"{label}: fit {res['fit_seconds']:.2f} s, evaluation {res['eval_seconds']:.2f} s"
+        status.update(label=done if then is None else f"{done} on the sample of {X.shape[0]:,} rows; every row…",
+                      state="complete" if then is None else "running")
+    if then is not None:
+        done = (f"{label}: fit {res['fit_seconds']:.2f} s on {res['n_train']:,} rows of the sample, its evaluation "
+                f"{res['eval_seconds']:.2f} s")
+        try:
+            status.update(label=f"{done}; {then(res)}", state="complete")
+        except BaseException:
+            status.update(label=f"{done}; the pass over every row did not finish", state="error")
+            raise
     return res
 
 

@@ -9,8 +9,8 @@ sample of its rows, numbered by their rows in the catalogue: every per-point
 view (the map, the item tables) works on it and says so. The Quantize page
 fits on the sample, then encodes every row of the catalogue and measures it
 streamed, chunk by chunk (:func:`vqcore.pipeline.report_dataset`), with a
-progress bar; the codes of every row are written to a parquet file as they
-come, for a download. Off by default: it reads the server's disk.
+progress bar and a Stop button (a stopped pass keeps nothing); the codes of
+every row are written to a parquet file as they come, for a download. Off by default: it reads the server's disk.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 
 import streamlit as st
+from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 from vqcore import progress
 from vqcore.catalog import DEFAULT_CHUNK_ROWS
@@ -36,7 +37,7 @@ from vqcore.semantic_ids import prefix_table
 
 from . import state as S
 from .data import over_cap
-from .store import Miss, drawing_progress, kept, unless_abandoned
+from .store import HoldBack, Miss, kept, unless_abandoned
 
 FLAG = "--data-dir"
 ENV = "VQLENS_DATA_DIR"
@@ -44,10 +45,13 @@ DEFAULT_SAMPLE_ROWS = 20_000
 MIN_SAMPLE_ROWS = 100
 MAX_SAMPLE_ROWS = 500_000
 SAMPLE_SEED = 0
+#: Longest label kept of a catalogue's text column (the texts of the sample are held in memory).
+MAX_TEXT_CHARS = 1_000
 #: Largest codes file offered as a download through the browser (it is read into the server's memory).
 MAX_DOWNLOAD_MB = 256
 #: Share of the progress bar the encoding pass takes; the metrics pass (codes only) the rest.
 ENCODE_SHARE = 0.85
+STOP_KEY = "q_whole_stop"  # the Stop button of a whole-catalogue pass
 _KEEP_FILES = 8  # codes files kept on the server's disk (as many as results kept)
 
 
@@ -157,6 +161,7 @@ def open_into(state, root, name, sample_rows=DEFAULT_SAMPLE_ROWS, seed=SAMPLE_SE
             return too_much
         rows = ds.sample_rows(k, random_state=seed)
         X = ds.take(rows)
+        texts = ds.take_texts(rows, max_chars=MAX_TEXT_CHARS)  # the sampled rows' texts only
     except VQLensError as exc:
         return str(exc)
     except OSError as exc:
@@ -170,7 +175,10 @@ def open_into(state, root, name, sample_rows=DEFAULT_SAMPLE_ROWS, seed=SAMPLE_SE
                                f"(seed {seed}), numbered by their catalogue rows; the Quantize and "
                                "Semantic IDs pages measure every row."),
              "Vectors are used as stored (no centring or normalising)."]
-    data = S.set_data(state, X, None, name=name, description=(
+    if texts is not None:
+        notes.append(f"Labels: the text column {ds.text_column!r} of each row (up to {MAX_TEXT_CHARS:,} "
+                     "characters each).")
+    data = S.set_data(state, X, texts, name=name, description=(
         f"{'all' if whole else f'{k:,} random'} rows of {ds.n:,} of the catalogue {name} (seed {seed})"),
         notes=notes, rows=rows, center=False, normalize=False)
     state[S.CATALOGUE] = Catalogue(name=name, root=root, dataset=ds, sample_rows=k, seed=seed,
@@ -297,16 +305,80 @@ def whole_run(cat, stored, *, on_progress=None, chunk_rows=DEFAULT_CHUNK_ROWS):
                                                       chunk_rows))
 
 
-def whole_with_progress(cat, stored):
-    """:func:`whole_run` with a progress bar that follows the encoding, then the metrics pass; a click's
-    stop or rerun is held back until the run is kept. Returns the entry for ``state[Q_WHOLE]``."""
-    bar = st.empty()
+class _StopPass(Exception):
+    """The person pressed Stop during a whole-catalogue pass (raised from its progress report)."""
+
+
+def asks_stop(request):
+    """Whether a rerun request Streamlit raised during a pass is the click of its Stop button (without
+    fast reruns, the click comes to the running script so, with every widget's state)."""
+    from streamlit.runtime.state.common import user_key_from_element_id
+
+    states = getattr(getattr(request, "rerun_data", None), "widget_states", None)
+    return states is not None and any(w.trigger_value and user_key_from_element_id(w.id) == STOP_KEY
+                                      for w in states.widgets)
+
+
+def _ask_stop(state, sig, at):
+    """Stop's callback. With fast reruns (Streamlit's default) a click stops the running script (a
+    StopException that does not say which widget was clicked, held back while the pass runs) and
+    starts the click's run at once, whose first act is this callback: it marks the pass (``at``,
+    which the pass reads at each progress report) and says where it stopped, for the new run's page."""
+    at["stop"] = True
+    state[S.Q_WHOLE_STOPPED] = {"sig": sig, "fraction": at["fraction"], "message": at["message"]}
+
+
+def whole_with_progress(state, cat, stored, *, chunk_rows=DEFAULT_CHUNK_ROWS):
+    """:func:`whole_run` with a progress bar that follows the encoding, then the metrics pass, and a
+    Stop button. A click elsewhere is held back until the run is kept; Stop ends the pass at its next
+    progress report: nothing of it is kept (no codes file, no result, no lock), ``state[Q_WHOLE_STOPPED]``
+    says where it stopped, and the click's run shows the page with the settings as they are. Returns the
+    entry for ``state[Q_WHOLE]``."""
+    sig = (cat.key, run_key(stored))
+    at = {"fraction": 0.0, "message": "starting", "stop": False}  # this pass's, shared with Stop's callback
+    bar, stop = st.empty(), st.empty()
+    stop.button("Stop", key=STOP_KEY, on_click=_ask_stop, args=(state, sig, at),
+                help="End the pass over every row: nothing of it is kept, the sample's numbers stay.")
     text = f"Whole catalogue, {cat.n:,} rows: "
-    with drawing_progress(lambda fraction, message: bar.progress(fraction, text=f"{text}{message}…")) as report:
+
+    def on_hold():
+        if asks_stop(hold.request):
+            _ask_stop(state, sig, at)
+            raise _StopPass()
+
+    hold = HoldBack(on_hold)
+
+    def report(fraction, message):
+        if at["stop"]:
+            raise _StopPass()
+        at.update(fraction=fraction, message=message)
+        hold(lambda: bar.progress(fraction, text=f"{text}{message}…"))
+
+    state.pop(S.Q_WHOLE_STOPPED, None)
+    try:
         report(0.0, "starting")
-        w = whole_run(cat, stored, on_progress=report)
-    bar.empty()
-    return {"sig": (cat.key, run_key(stored)), **w}
+        w = whole_run(cat, stored, on_progress=report, chunk_rows=chunk_rows)
+    except _StopPass:
+        # end this run as Streamlit asked (the click's run shows the page), keeping nothing
+        raise (hold.request or StopException()) from None
+    finally:
+        bar.empty()
+        stop.empty()
+    hold.release()
+    return {"sig": sig, **w}
+
+
+def stopped_for(state, stored):
+    """Where the whole-catalogue pass of the Quantize result ``stored`` was stopped, or None."""
+    cat, s = active(state), state.get(S.Q_WHOLE_STOPPED)
+    if cat is None or stored is None or s is None or s["sig"] != (cat.key, run_key(stored)):
+        return None
+    return s
+
+
+def whole_status(w):
+    """The end of the Quantize status line for a whole-catalogue pass: what it measured and its time."""
+    return f"every one of the {w['codes_rows']:,} rows of the catalogue encoded and measured in {w['seconds']:.1f} s"
 
 
 def whole_for(state, stored):

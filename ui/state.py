@@ -89,6 +89,7 @@ Q_MODEL_SIG, Q_MODEL_ERROR = "q_model_sig", "q_model_error"
 Q_PIPELINE = "q_pipeline"  # codes the user's own pipeline produced: {"name", "codes"}
 Q_PIPELINE_SIG, Q_PIPELINE_ERROR = "q_pipeline_sig", "q_pipeline_error"
 Q_WHOLE = "q_whole"  # the Quantize result on every row of the open catalogue (ui.catalogue.whole_run)
+Q_WHOLE_STOPPED = "q_whole_stopped"  # {"sig", "fraction", "message"} of a whole-catalogue pass the user stopped
 
 # compare page
 CMP_RESULTS = "cmp_results"  # {(data key, spec, params...): result}

@@ -101,6 +101,12 @@ class LazyDataset:
         """The item texts of ``chunk`` (a list of str), or None when the data has no text column."""
         return None
 
+    def take_texts(self, rows, max_chars=None):
+        """The item texts of the given rows (sorted, distinct global row numbers; a list of str, ``""``
+        for a missing text), or None when the data has no text column. Each text is cut to its first
+        ``max_chars`` characters when that is given."""
+        return None
+
     def chunks(self, chunk_rows=DEFAULT_CHUNK_ROWS):
         """Yield ``(offset, X)`` for consecutive row chunks; X float32 of at most chunk_rows rows."""
         for c in self.chunk_list(chunk_rows):
@@ -511,6 +517,25 @@ class ParquetDataset(LazyDataset):
             return None
         return ["" if v is None else str(v)
                 for v in self._table(chunk, [self.text_column]).column(self.text_column).to_pylist()]
+
+    def take_texts(self, rows, max_chars=None):
+        # only the text column, one chunk of it at a time: the texts of the other rows are never kept
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if self.text_column is None:
+            return None
+        rows = np.asarray(rows, dtype=np.int64)
+        out = []
+        for c in self.chunk_list(DEFAULT_CHUNK_ROWS):
+            a, b = np.searchsorted(rows, [c.offset, c.offset + c.rows])
+            if a < b:
+                col = self._table(c, [self.text_column]).column(self.text_column)
+                col = col.take(pa.array(rows[a:b] - c.offset))
+                if max_chars is not None and (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+                    col = pc.utf8_slice_codeunits(col, 0, int(max_chars))
+                out += ["" if v is None else str(v) for v in col.to_pylist()]
+        return out
 
     def take(self, rows):
         rows = np.asarray(rows, dtype=np.int64)

@@ -15,9 +15,9 @@ from .limits import (
     check_caps,
     finish,
     id_array,
-    is_id_name,
     listing,
     mb,
+    row_columns,
     short,
     short_repr,
 )
@@ -391,7 +391,15 @@ def load_csv(data, filename, caps, *, text_column=None, sep=",", **_):
     numeric, partial, text, empty, _ = _classify_frame(df, decimal)
     if empty:
         notes.append(f"Dropped empty {listing(label_of(j) for j in empty)} (no values).")
-    id_col = _id_column(df, names, numeric, partial, empty, text_column) if has_header else None
+    # item ids: a column named like ids holding whole numbers or text; never the label column
+    def could_be_ids(j):  # (only a header names ids; fractions make a dimension that is called ..._id)
+        if not has_header or j in empty:
+            return False
+        vals = numeric.get(j)
+        return vals is None or j in partial or bool(np.isfinite(vals).all() and (vals == np.round(vals)).all())
+
+    rc = row_columns(list(df.columns), text, text_column, id_ok=could_be_ids, name=names.__getitem__)
+    id_col, label_col = rc.ids, rc.labels
     if id_col is not None:  # item ids, neither a dimension nor the labels
         numeric.pop(id_col, None)
         partial.pop(id_col, None)
@@ -399,24 +407,19 @@ def load_csv(data, filename, caps, *, text_column=None, sep=",", **_):
         if caps.codes:
             notes.append(f"Set aside {label_of(id_col)}: item ids, not a level of the codes.")
 
-    label_col = None
     if text_column is not None:
-        key = str(text_column)
-        matches = [j for j in df.columns if names[j] == key]
-        if not matches:
+        if label_col is None:
             raise DataError(
                 f"text_column={text_column!r} is not a column of {what}; it has "
                 f"{listing(label_of(j) for j in df.columns)}."
             )
-        label_col = matches[0]
         notes.append(f"Using the text in {label_of(label_col)} as labels.")
         numeric.pop(label_col, None)
         partial.pop(label_col, None)
-        text = [j for j in text if j != label_col]
+        text = rc.other_texts
         if text:
             notes.append(f"Ignored text {listing(label_of(j) for j in text)}.")
-    elif len(text) == 1:
-        label_col = text[0]
+    elif label_col is not None:
         notes.append(f"Using the text in {label_of(label_col)} as labels.")
     elif text:
         notes.append(
@@ -471,20 +474,6 @@ def load_csv(data, filename, caps, *, text_column=None, sep=",", **_):
         ids = id_array(df[id_col].astype(object).to_numpy()[keep])
     return finish(arr, source=filename, notes=notes, labels=labels, caps=caps, from_text=True, ids=ids,
                   id_name=None if ids is None else names[id_col])
-
-
-def _id_column(df, names, numeric, partial, empty, text_column):
-    """The first column whose header names item ids (:func:`~vqcore.io.limits.is_id_name`) and that
-    holds whole numbers or text; never the column chosen as labels."""
-    for j in df.columns:
-        if not is_id_name(names[j]) or j in empty or (text_column is not None and names[j] == str(text_column)):
-            continue
-        if j in numeric and j not in partial:
-            vals = numeric[j]
-            if not (np.isfinite(vals).all() and (vals == np.round(vals)).all()):
-                continue  # fractional values: a dimension that happens to be called ..._id
-        return j
-    return None
 
 
 def load_tsv(data, filename, caps, **kw):

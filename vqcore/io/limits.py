@@ -103,6 +103,73 @@ def is_id_name(name):
     return low in ID_NAMES or low.endswith("_id")
 
 
+@dataclass(frozen=True)
+class RowColumns:
+    """The columns of a table that describe its rows rather than hold values (:func:`row_columns`).
+
+    Attributes
+    ----------
+    ids : column or None
+        The column of item ids.
+    labels : column or None
+        The column of labels (texts shown beside each row).
+    other_texts : list
+        The text columns that are neither, in table order: ignored by the loaders.
+    """
+
+    ids: object = None
+    labels: object = None
+    other_texts: list = field(default_factory=list)
+
+
+def row_columns(columns, texts, text_column=None, *, id_ok=None, name=str):
+    """Choose the id column and the label column of a table, one rule for every tabular loader
+    (CSV / TSV and parquet).
+
+    - ids: the first of ``columns`` named like ids (:func:`is_id_name`), not named ``text_column``,
+      whose values could be ids (``id_ok``: whole numbers or text);
+    - labels: the first of ``columns`` named ``text_column`` when it is given (``None`` if no column
+      has that name: the caller says so in its own words), else the only text column left once the
+      ids are set aside; with several text columns left, none.
+
+    Parameters
+    ----------
+    columns : sequence
+        The columns of the table, in the order to try for the ids (names, or keys that ``name``
+        turns into names).
+    texts : sequence
+        The columns holding text, in table order.
+    text_column : str or int, optional
+        The name of the label column asked for (compared with each column's name as a string).
+    id_ok : callable, optional
+        Whether a column's values could be ids; called only for columns named like ids. Default: any.
+    name : callable, default str
+        A column's name, for tables whose columns are keyed otherwise (a CSV's positions).
+
+    Returns
+    -------
+    RowColumns
+
+    Examples
+    --------
+    >>> row_columns(["id", "x", "title"], ["title"])
+    RowColumns(ids='id', labels='title', other_texts=[])
+    >>> row_columns(["doc_id", "a", "b"], ["doc_id", "a", "b"])
+    RowColumns(ids='doc_id', labels=None, other_texts=['a', 'b'])
+    >>> row_columns(["doc_id", "a", "b"], ["doc_id", "a", "b"], text_column="doc_id")
+    RowColumns(ids=None, labels='doc_id', other_texts=['a', 'b'])
+    """
+    asked = None if text_column is None else str(text_column)
+    ids = next((c for c in columns if is_id_name(name(c)) and name(c) != asked and (id_ok is None or id_ok(c))),
+               None)
+    texts = [c for c in texts if c != ids]
+    if asked is not None:
+        labels = next((c for c in columns if name(c) == asked), None)
+    else:
+        labels = texts[0] if len(texts) == 1 else None
+    return RowColumns(ids, labels, [c for c in texts if c != labels])
+
+
 def id_array(values):
     """Ids as an array: int64 when every value is a whole number (ints, or text such as ``"42"``),
     else the values as strings (object array; a missing value is ``""``)."""

@@ -7,7 +7,7 @@ import io
 import numpy as np
 
 from ..exceptions import DataError
-from .limits import MAX_LISTED, MAX_PARQUET_ROW_GROUPS, check_caps, finish, id_array, is_id_name, listing, mb, short
+from .limits import MAX_LISTED, MAX_PARQUET_ROW_GROUPS, check_caps, finish, id_array, listing, mb, row_columns, short
 
 # ---------------------------------------------------------------------------
 # .parquet
@@ -120,9 +120,10 @@ def load_parquet(data, filename, caps, *, array_key=None, text_column=None, **_)
             "they cannot be told apart. Rename them to use them."
         )
     scalar, lists, texts = kinds["scalar"], kinds["list"], kinds["text"]
-    # item ids: the first integer or text column named like one (is_id_name), unless it is the label column
-    id_col = next((c for c in scalar + texts if is_id_name(c) and c != text_column
-                   and (c in texts or pa.types.is_integer(schema.field(c).type))), None)
+    # item ids: the first integer (then text) column named like ids, unless it is the label column
+    rc = row_columns(scalar + texts, texts, text_column,
+                     id_ok=lambda c: c in texts or pa.types.is_integer(schema.field(c).type))
+    id_col = rc.ids
     if id_col is not None:
         scalar, texts = [c for c in scalar if c != id_col], [c for c in texts if c != id_col]
         if caps.codes:  # (for embeddings, finish says which column holds the ids)
@@ -142,7 +143,7 @@ def load_parquet(data, filename, caps, *, array_key=None, text_column=None, **_)
         )
 
     # which column gives the labels
-    label_col = None
+    label_col = rc.labels
     if text_column is not None:
         label_col = str(text_column)
         if label_col in shared:
@@ -161,12 +162,12 @@ def load_parquet(data, filename, caps, *, array_key=None, text_column=None, **_)
                 f"(type {schema.field(label_col).type})."
             )
         notes.append(f"Using the text in column {label_col!r} as labels.")
-    elif len(texts) == 1:
-        label_col = texts[0]
+    elif label_col is not None:
         notes.append(f"Using the text in column {label_col!r} as labels.")
-    elif texts:
+    elif rc.other_texts:
         notes.append(
-            f"Ignored text columns {listing(map(repr, texts))}; choose one with text_column to use it as labels."
+            f"Ignored text columns {listing(map(repr, rc.other_texts))}; choose one with text_column to use it "
+            "as labels."
         )
 
     # which column(s) give the vectors: a list column if there is one, else the scalar columns
