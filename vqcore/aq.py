@@ -84,8 +84,8 @@ def least_squares_codebooks(X, codes, K, *, ridge=0.0, center=None):
             G[b * K:(b + 1) * K, a * K:(a + 1) * K] = joint.T
     lam = np.repeat(np.broadcast_to(np.asarray(ridge, dtype=np.float64), (M,)), K)
     G[np.diag_indices_from(G)] += lam + 1e-6 * max(np.trace(G) / (M * K), 1.0)
-    with single_blas_thread():
-        C = scipy.linalg.solve(G, H, assume_a="pos", check_finite=False)
+    with single_blas_thread():  # Cholesky (as faiss's LSQ): without solve's condition estimate, the same C
+        C = scipy.linalg.cho_solve(scipy.linalg.cho_factor(G, check_finite=False), H, check_finite=False)
     C = C.reshape(M, K, d)
     if center is not None:
         C[0] += center
@@ -501,8 +501,8 @@ class AdditiveQuantizer(ResidualQuantizer):
         Xt = self._training_subsample(X, rng)
         self.n_train_ = Xt.shape[0]
         with progress.part(0.0, RQ_START_SHARE, "RQ start: "):
-            books = self._train_stages(Xt, n_iter, rng)
-        codes = beam_search_encode(Xt, books, self.beam_size)
+            # the codes of the last stage's beam step: those beam_search_encode would find again
+            books, codes = self._train_stages(Xt, n_iter, rng, return_codes=True)
         err = _row_sq_err(Xt, _additive_decode(books, codes))
         self.init_error_ = float(err.mean())
         self.train_errors_ = []
