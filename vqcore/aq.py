@@ -394,7 +394,8 @@ class AdditiveQuantizer(ResidualQuantizer):
 
     The codebooks and codes with the lowest training error are kept, so the
     result is never worse than the RQ start. Encoding new data: beam search
-    over the codebooks (as RQ), then the same local search.
+    over the codebooks (the codes of RQ's, read off the local search's unary
+    and pairwise tables, so without products of its own), then the same local search.
 
     Parameters
     ----------
