@@ -409,6 +409,68 @@ def ils_rows(U, G2, xn, codes, pos, new, n_icm):
                     code[m] = cand[m]
 
 
+@_compiled()
+def table_beam_rows(U, G2, beam_size, codes):
+    """Beam search over the codebooks in order (multi-path encoding, Babenko & Lempitsky
+    2014), read off the unary and pairwise tables, on each row; ``codes[i]`` gets the best path.
+
+    A path of codes ``c_0..c_{m-1}`` extended by codeword k of codebook m scores its error
+    plus ``U[i, m, k] + sum_{j < m} G2[j, m, c_j, k]`` (the row's squared error, less
+    ``||x_i||^2``): the scores of :func:`vqcore.rq.beam_search_encode` without its (B, K, d)
+    products, ``B K m`` table additions at stage m instead of ``B K d`` multiply-adds. The
+    ``beam_size`` best paths are kept, best first, the earlier ``b * K + k`` first on equal
+    scores (as :func:`beam_select`). One row at a time: its codes depend on that row alone.
+    """
+    c, M, K = U.shape
+    B = beam_size
+    pc = np.zeros((B, M), dtype=np.int64)
+    nc = np.zeros((B, M), dtype=np.int64)
+    pe = np.zeros(B, dtype=np.float64)
+    ne = np.zeros(B, dtype=np.float64)
+    best = np.empty(B, dtype=np.float64)
+    idx = np.empty(B, dtype=np.int64)
+    cost = np.empty(K, dtype=np.float32)
+    for i in range(c):
+        n_paths = 1
+        pe[0] = 0.0
+        for m in range(M):
+            n_out = min(B, n_paths * K)
+            filled = 0
+            worst = np.inf
+            for b in range(n_paths):
+                for k in range(K):
+                    cost[k] = U[i, m, k]
+                for j in range(m):
+                    g = G2[j, m, pc[b, j]]
+                    for k in range(K):
+                        cost[k] += g[k]
+                e = pe[b]
+                for k in range(K):
+                    s = e + cost[k]
+                    if filled < n_out or s < worst:
+                        t = filled if filled < n_out else n_out - 1
+                        while t > 0 and best[t - 1] > s:
+                            best[t] = best[t - 1]
+                            idx[t] = idx[t - 1]
+                            t -= 1
+                        best[t] = s
+                        idx[t] = b * K + k
+                        if filled < n_out:
+                            filled += 1
+                        worst = best[filled - 1] if filled == n_out else np.inf
+            for t in range(n_out):
+                b = idx[t] // K
+                for j in range(m):
+                    nc[t, j] = pc[b, j]
+                nc[t, m] = idx[t] - b * K
+                ne[t] = best[t]
+            pc, nc = nc, pc
+            pe, ne = ne, pe
+            n_paths = n_out
+        for j in range(M):
+            codes[i, j] = pc[0, j]
+
+
 def warm_up():
     """Run each kernel once on a few points, so that numba loads their cached
     machine code (or compiles it, the first time after install) now."""
@@ -418,6 +480,7 @@ def warm_up():
     icm_sweeps(np.zeros((2, 2, 4), np.float32), np.zeros((2, 2, 4, 4), np.float32), np.zeros((2, 2), np.int64), 1)
     ils_rows(np.zeros((2, 2, 4), np.float32), np.zeros((2, 2, 4, 4), np.float32), np.zeros(2, np.float32),
              np.zeros((2, 2), np.int64), np.zeros((2, 1, 1), np.int64), np.zeros((2, 1, 1), np.int64), 1)
+    table_beam_rows(np.zeros((2, 2, 4), np.float32), np.zeros((2, 2, 4, 4), np.float32), 2, np.zeros((2, 2), np.int64))
     sel = np.zeros((4, 2), np.int64)
     beam_select(X.reshape(4, 2, 8), np.zeros((4, 2), np.float32), np.zeros(8, np.float32), sel)
     beam_argmin(X.reshape(4, 2, 8), np.zeros((4, 2), np.float32), np.zeros(8, np.float32), np.zeros((4, 1), np.int64),

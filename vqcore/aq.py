@@ -84,8 +84,8 @@ def least_squares_codebooks(X, codes, K, *, ridge=0.0, center=None):
             G[b * K:(b + 1) * K, a * K:(a + 1) * K] = joint.T
     lam = np.repeat(np.broadcast_to(np.asarray(ridge, dtype=np.float64), (M,)), K)
     G[np.diag_indices_from(G)] += lam + 1e-6 * max(np.trace(G) / (M * K), 1.0)
-    with single_blas_thread():
-        C = scipy.linalg.solve(G, H, assume_a="pos", check_finite=False)
+    with single_blas_thread():  # Cholesky (as faiss's LSQ): without solve's condition estimate, the same C
+        C = scipy.linalg.cho_solve(scipy.linalg.cho_factor(G, check_finite=False), H, check_finite=False)
     C = C.reshape(M, K, d)
     if center is not None:
         C[0] += center
@@ -255,6 +255,16 @@ class _TableSearch:
                 err += self.G2[j, m][codes[:, j], codes[:, m]]
         return err
 
+    def beam(self, beam_size):
+        """The codes of a beam search of ``beam_size`` paths over the codebooks in order,
+        read off the tables (:func:`vqcore._kernels.table_beam_rows`)."""
+        from . import _kernels
+
+        codes = np.empty((self.U.shape[0], self.M), dtype=np.int64)
+        _kernels.table_beam_rows(np.ascontiguousarray(self.U, dtype=np.float32),
+                                 np.ascontiguousarray(self.G2, dtype=np.float32), int(beam_size), codes)
+        return codes
+
     def icm(self, codes, n_sweeps):
         """Re-pick each position's code given the others (in place); no row's error rises.
 
@@ -301,7 +311,7 @@ class _TableSearch:
         return codes
 
 
-def ils_encode(X, books, codes, seed, *, n_ils=8, n_icm=4, n_perturb=4):
+def ils_encode(X, books, codes, seed, *, n_ils=8, n_icm=4, n_perturb=4, beam_size=1):
     """Iterated local search over codes (Martinez et al. 2016/2018, LSQ/LSQ++).
 
     From the current codes, ``n_perturb`` randomly chosen positions of every
@@ -311,14 +321,22 @@ def ils_encode(X, books, codes, seed, *, n_ils=8, n_icm=4, n_perturb=4):
     stream, seeded by the row's bytes and the integer ``seed``
     (:func:`row_seeds`), so a row's codes depend on that row, its start codes
     and ``seed`` alone: not on the other rows, the blocks or the threads.
+
+    ``codes=None`` starts from a beam search of ``beam_size`` paths over the
+    codebooks in order (Babenko & Lempitsky 2014), the codes of
+    :func:`vqcore.rq.beam_search_encode`, read off the same tables
+    (:func:`vqcore._kernels.table_beam_rows`: no products beyond the unary table's).
     """
     M, K, d = books.shape
     n = X.shape[0]
     n_perturb = min(n_perturb, M)
-    codes = np.asarray(codes, dtype=np.int64)
     seeds = row_seeds(X, int(seed))
     if M * M * K * K > _MAX_PAIR_TABLE:
-        return _ils_explicit(X, books, codes, seeds, n_ils, n_icm, n_perturb)
+        if codes is None:
+            codes = beam_search_encode(X, books, beam_size)
+        return _ils_explicit(X, books, np.asarray(codes, dtype=np.int64), seeds, n_ils, n_icm, n_perturb)
+    if codes is not None:
+        codes = np.asarray(codes, dtype=np.int64)
     G2 = 2.0 * pair_tables(books)
     Cn = np.einsum("mkd,mkd->mk", books, books)
     step = max(1, _LUT_CHUNK_BYTES // (3 * M * K * 4))
@@ -330,7 +348,8 @@ def ils_encode(X, books, codes, seed, *, n_ils=8, n_icm=4, n_perturb=4):
     def work(i):
         a, b = spans[i]
         search = _TableSearch(X[a:b], books, G2, Cn)
-        return search.ils(codes[a:b], seeds[a:b], n_ils, n_icm, n_perturb)
+        start = search.beam(beam_size) if codes is None else codes[a:b]
+        return search.ils(start, seeds[a:b], n_ils, n_icm, n_perturb)
 
     return np.concatenate(parallel_map(work, range(len(spans))), axis=0)
 
@@ -375,7 +394,8 @@ class AdditiveQuantizer(ResidualQuantizer):
 
     The codebooks and codes with the lowest training error are kept, so the
     result is never worse than the RQ start. Encoding new data: beam search
-    over the codebooks (as RQ), then the same local search.
+    over the codebooks (the codes of RQ's, read off the local search's unary
+    and pairwise tables, so without products of its own), then the same local search.
 
     Parameters
     ----------
@@ -482,8 +502,8 @@ class AdditiveQuantizer(ResidualQuantizer):
         Xt = self._training_subsample(X, rng)
         self.n_train_ = Xt.shape[0]
         with progress.part(0.0, RQ_START_SHARE, "RQ start: "):
-            books = self._train_stages(Xt, n_iter, rng)
-        codes = beam_search_encode(Xt, books, self.beam_size)
+            # the codes of the last stage's beam step: those beam_search_encode would find again
+            books, codes = self._train_stages(Xt, n_iter, rng, return_codes=True)
         err = _row_sq_err(Xt, _additive_decode(books, codes))
         self.init_error_ = float(err.mean())
         self.train_errors_ = []
@@ -524,18 +544,23 @@ class AdditiveQuantizer(ResidualQuantizer):
         return self
 
     def _encode_cost(self):
-        """The beam search, then the local search: unary tables ``M K d`` (``M K`` more for the
-        norms), and per ICM sweep ``M (M - 1) K`` table additions (``M (K d + 2 d)`` with explicit
-        residuals when the tables would be too large); one sweep to start and ``n_icm`` per round,
-        the row's error (``M + M (M - 1) / 2`` look-ups) after each."""
+        """Unary tables ``M K d`` (``M K`` more for the norms); the beam search read off the
+        tables, stage m extending ``P_m = min(beam, K^m)`` paths by ``K`` codewords at ``m + 1``
+        additions each; then the local search: per ICM sweep ``M (M - 1) K`` table additions, one
+        sweep to start and ``n_icm`` per round, the row's error (``M + M (M - 1) / 2`` look-ups)
+        after each. When the tables would be too large: the beam search of RQ, and ICM on explicit
+        residuals (``M (K d + 2 d)`` per sweep)."""
         M, K, d = self.n_codebooks, self.codebook_size, int(self.n_features_in_)
         sweeps = 1 + self.n_ils_encode * self.n_icm
         errors = (1 + self.n_ils_encode) * (M + M * (M - 1) // 2)
         if M * M * K * K > _MAX_PAIR_TABLE:
             local = sweeps * M * (K * d + 2 * d) + (1 + self.n_ils_encode) * 2 * d
-        else:
-            local = M * K * d + M * K + sweeps * M * (M - 1) * K + errors
-        return super()._encode_cost() + local
+            return super()._encode_cost() + local
+        beam, paths = 0, 1
+        for m in range(M):
+            beam += paths * K * (m + 1)
+            paths = min(self.beam_size, paths * K)
+        return M * K * d + M * K + beam + sweeps * M * (M - 1) * K + errors
 
     def _row_seed(self):
         """The seed of the encoding's per-row streams: drawn at fit from ``random_state``;
@@ -557,9 +582,8 @@ class AdditiveQuantizer(ResidualQuantizer):
         return check_real("relax", self.relax, low=0.0, inclusive=False)
 
     def _encode(self, X):
-        codes = beam_search_encode(X, self.codebooks_, self.beam_size)
-        return ils_encode(X, self.codebooks_, codes, self._row_seed(), n_ils=self.n_ils_encode, n_icm=self.n_icm,
-                          n_perturb=self.n_perturb)
+        return ils_encode(X, self.codebooks_, None, self._row_seed(), n_ils=self.n_ils_encode, n_icm=self.n_icm,
+                          n_perturb=self.n_perturb, beam_size=self.beam_size)
 
     def faiss_string(self):
         return self._faiss_nbits("LSQ{M}x{nbits}")
