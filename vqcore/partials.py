@@ -414,9 +414,17 @@ def chunk_codes_pass(quantizer, codes, offset, plan):
             li = local[a:a + step]
             Q, Xh, xn = _adc_terms(quantizer, plan.queries, codes[li])
             D = Q @ Xh.T
+            qn = sq_norms(Q)
+            if all(v.dtype == np.float32 for v in (D, xn, qn, plan.truth_dist)):
+                from . import _kernels  # numba: imported when first needed
+
+                counts = np.zeros(nq, dtype=np.int64)
+                _kernels.adc_rank_counts(D, xn, qn, words[li], plan.truth_keys, offset + li, plan.truth,
+                                         plan.truth_dist, counts)
+                return counts
             D *= -2.0
             D += xn
-            D += sq_norms(Q)[:, None]
+            D += qn[:, None]
             w = words[li]
             same = (w[None, :, :] == plan.truth_keys[:, None, :]).all(axis=2)
             before = (offset + li)[None, :] < plan.truth[:, None]
