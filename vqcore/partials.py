@@ -303,11 +303,14 @@ def _nearest(Q, X, offset, keep):
         if many.any():  # too wide a bound: these queries in float64 over the whole block
             keep_pair = ~many[qi]
             qi, cj = qi[keep_pair], cj[keep_pair]
-        Bc = B[cj].astype(np.float64)
-        d64 = np.einsum("ij,ij->i", Q[qi], Bc)
-        d64 *= -2.0
-        d64 += sq_norms(Bc)
-        d64 += qn[qi]
+        d64 = np.empty(qi.size)
+        for p in range(0, qi.size, 4096):  # the pairs a few thousand at a time: bounded memory
+            Bc = B[cj[p:p + 4096]].astype(np.float64)
+            dp = np.einsum("ij,ij->i", Q[qi[p:p + 4096]], Bc)
+            dp *= -2.0
+            dp += sq_norms(Bc)
+            dp += qn[qi[p:p + 4096]]
+            d64[p:p + 4096] = dp
         # the nearest candidate of each query, the first row on a tie: sort by (query, distance, row)
         order = np.lexsort((cj, d64, qi))
         first = order[np.r_[True, qi[order][1:] != qi[order][:-1]]] if order.size else order
