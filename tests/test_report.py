@@ -84,3 +84,72 @@ def test_recall_truth_computed_once_gives_the_same_report(fitted):
     assert a == b
     with pytest.raises(vqcore.VQLensError, match="at least one query"):
         vqcore.report.recall_truth(X, np.arange(0))
+
+
+def _float64_search(Q, X):
+    """The exact search as it was before the float32 first pass: float64 distances by BLAS,
+    ``||q||^2 - 2 q.x + ||x||^2``, the lowest row on a tie."""
+    Q, B = np.asarray(Q, dtype=np.float64), X.astype(np.float64)
+    D = Q @ B.T * -2.0 + np.einsum("ij,ij->i", B, B) + np.einsum("ij,ij->i", Q, Q)[:, None]
+    return D.argmin(axis=1)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e3, 1e4], ids=["centred", "offset-1e3", "offset-1e4"])
+def test_float32_first_pass_finds_the_float64_neighbour(offset):
+    """Recall's ground truth searches in float32 and keeps the rows within a proven error bound of
+    the best for a float64 look: the neighbours are those of the float64 search, on copies of rows
+    (the lowest row wins), on queries closer than float32 can tell apart, and far from the origin
+    (where the bound is wide and the float64 search of the whole block takes over)."""
+    from vqcore import partials
+    from vqcore.catalog import as_dataset
+
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(3000, 48)) + offset).astype(np.float32)
+    X[1500] = X[10]  # a copy, later in the rows: the earlier one is the neighbour
+    X[2999] = X[2998]
+    Q = np.concatenate([X[[10, 2998, 77]].astype(np.float64) + 1e-9,  # nearer than float32 resolves
+                        rng.normal(size=(40, 48)) + offset])
+    _, rows = partials.exact_nearest(Q, as_dataset(X))
+    np.testing.assert_array_equal(rows, _float64_search(Q, X))
+    assert rows[0] == 10 and rows[1] == 2998
+
+
+def test_rank_kernel_counts_as_the_masks():
+    """The compiled rank count of recall is the numpy formula it replaced: rows with the neighbour's
+    code tuple count by row number alone, others by distance with ties broken by row number."""
+    from vqcore import _kernels
+
+    rng = np.random.default_rng(1)
+    nq, b = 30, 500
+    G = rng.integers(-8, 8, size=(nq, b)).astype(np.float32) / 4  # many exactly equal distances
+    xn = rng.integers(0, 8, size=b).astype(np.float32) / 4
+    qn = rng.integers(0, 8, size=nq).astype(np.float32) / 4
+    words = rng.integers(0, 4, size=(b, 1)).astype(np.uint64)
+    truth = rng.integers(0, 1000, size=nq)
+    keys = rng.integers(0, 4, size=(nq, 1)).astype(np.uint64)
+    rows = np.sort(rng.choice(1000, size=b, replace=False))
+    D = G * -2.0 + xn
+    D += qn[:, None]
+    dt = D[np.arange(nq), rng.integers(0, b, size=nq)].astype(np.float32)
+    same = (words[None, :, :] == keys[:, None, :]).all(axis=2)
+    before = rows[None, :] < truth[:, None]
+    expected = np.where(same, before, (D < dt[:, None]) | ((D == dt[:, None]) & before)).sum(axis=1)
+    counts = np.zeros(nq, dtype=np.int64)
+    _kernels.adc_rank_counts(G, xn, qn, words, keys, rows, truth, dt, counts)
+    np.testing.assert_array_equal(counts, expected)
+    assert 0 < same.sum() and 0 < (D == dt[:, None]).sum() - nq  # ties and shared tuples were tested
+
+
+@pytest.mark.parametrize("spec", ["RQ3x4", "VQ1x5"])
+def test_stage_errors_in_row_blocks_are_the_whole_array_ones(spec):
+    """Stage errors subtract each stage's codewords a few rows at a time: bit for bit the numbers
+    of subtracting them from the whole array at once."""
+    X = make_gaussian(2500, 16, random_state=2).X
+    q = vqcore.from_spec(spec, random_state=0).fit(X)
+    codes = q.encode(X)
+    R = q.centred(X).astype(np.float32)
+    expected = []
+    for m in range(q.n_codebooks):
+        R -= q.codebooks_[m][codes[:, m]]
+        expected.append(np.einsum("ij,ij->", R, R, dtype=np.float64) / len(X))
+    assert q.stage_errors(X, codes).tolist() == expected

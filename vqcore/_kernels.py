@@ -471,6 +471,42 @@ def table_beam_rows(U, G2, beam_size, codes):
             codes[i, j] = pc[0, j]
 
 
+@_compiled()
+def adc_rank_counts(G, xn, qn, words, truth_keys, rows, truth, dt, counts):
+    """Recall's rank counts of one row block (:func:`vqcore.partials.chunk_codes_pass`) in one pass.
+
+    For query i, ``counts[i]`` grows by the rows j ranked before its true neighbour: a row with
+    the neighbour's code tuple (``words[j] == truth_keys[i]``) when it comes first
+    (``rows[j] < truth[i]``), any other row when its asymmetric distance
+    ``(G[i, j] * -2 + xn[j]) + qn[i]`` (float32, in numpy's order) is below ``dt[i]``, or equal
+    to it and the row comes first. The same integers as numpy's masks, without a (nq, rows)
+    array per test.
+    """
+    nq, b = G.shape
+    W = words.shape[1]
+    m2 = np.float32(-2.0)
+    for i in range(nq):
+        c = 0
+        ti = truth[i]
+        di = dt[i]
+        qi = qn[i]
+        for j in range(b):
+            before = rows[j] < ti
+            same = True
+            for w in range(W):
+                if words[j, w] != truth_keys[i, w]:
+                    same = False
+                    break
+            if same:
+                if before:
+                    c += 1
+            else:
+                d = G[i, j] * m2 + xn[j] + qi
+                if d < di or (d == di and before):
+                    c += 1
+        counts[i] += c
+
+
 def warm_up():
     """Run each kernel once on a few points, so that numba loads their cached
     machine code (or compiles it, the first time after install) now."""
@@ -486,3 +522,6 @@ def warm_up():
     beam_argmin(X.reshape(4, 2, 8), np.zeros((4, 2), np.float32), np.zeros(8, np.float32), np.zeros((4, 1), np.int64),
                 np.zeros((4, 2, 4), np.float32), X[:8])
     beam_extend(X.reshape(4, 2, 8), X[:8], sel, np.empty((4, 2, 8), np.float32), np.empty((4, 2), np.float32))
+    adc_rank_counts(np.zeros((2, 3), np.float32), np.zeros(3, np.float32), np.zeros(2, np.float32),
+                    np.zeros((3, 1), np.uint64), np.zeros((2, 1), np.uint64), np.arange(3), np.arange(2),
+                    np.zeros(2, np.float32), np.zeros(2, np.int64))

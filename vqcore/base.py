@@ -284,10 +284,13 @@ class BaseQuantizer(BaseEstimator):
             total += self._stage_errors(Xb, cb) * Xb.shape[0]
         return total / X.shape[0]
 
-    def _stage_errors(self, X, codes):
+    def _stage_errors(self, X, codes, rows=1024):
         R = X.astype(np.float32, copy=True)
         out = np.empty(self.n_codebooks)
         for m in range(self.n_codebooks):
-            R -= self.codebooks_[m][codes[:, m]]
+            book, col = self.codebooks_[m], codes[:, m]
+            for a in range(0, R.shape[0], rows):  # gathered a few rows at a time: no (n, d) temporary
+                r = R[a:a + rows]
+                r -= book[col[a:a + rows]]
             out[m] = np.einsum("ij,ij->", R, R, dtype=np.float64) / X.shape[0]
         return out

@@ -232,14 +232,13 @@ def chunk_stats(quantizer, X, codes, offset, plan):
     """Pass 1 over one chunk: X (rows, d) float32 and its codes (rows, M)."""
     rows, d = X.shape
     codes = np.asarray(codes)
-    X_hat = quantizer.decode(codes)
     mean = X.mean(axis=0, dtype=np.float64)
     m2 = np.zeros(d)
     sq_err = np.zeros(d)
     step = max(1, _BLOCK_BYTES // (8 * d))
     for a in range(0, rows, step):
         x = X[a:a + step].astype(np.float64)
-        diff = x - X_hat[a:a + step]
+        diff = x - quantizer.decode(codes[a:a + step])  # decoded block by block: no (rows, d) copy at once
         sq_err += np.einsum("ij,ij->j", diff, diff)
         x -= mean
         m2 += np.einsum("ij,ij->j", x, x)
@@ -265,30 +264,92 @@ def chunk_stats(quantizer, X, codes, offset, plan):
 def _nearest(Q, X, offset, keep):
     """Exact nearest row of X (float64 distances) for each query; the first row on a tie.
 
-    The row blocks are measured in parallel threads (BLAS on one thread in each,
-    :mod:`vqcore._parallel`) and merged in row order, so the result is the serial one."""
+    Each row block is searched in float32 first (sgemm, half the work of float64 and no float64
+    copy of the block), keeping for each query only the rows whose float32 distance is within a
+    proven bound of the block's best (:func:`_float32_slack`); those few candidates get their float64
+    distance, ``||q||^2 - 2 q.x + ||x||^2``, and the nearest (the first on a tie) is the block's
+    answer. A query whose candidates are too many (data far from the origin, where the bound is
+    wide) gets its float64 distances to the whole block instead. The row blocks are measured in
+    parallel threads (BLAS on one thread in each, :mod:`vqcore._parallel`) and merged in row
+    order, so the result is the serial one.
+
+    References
+    ----------
+    N. J. Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., SIAM, 2002, sec. 3.1
+    (the error bound of a floating-point inner product, ``gamma_d = d u / (1 - d u)``).
+    """
     nq = Q.shape[0]
     best = np.full(nq, np.inf)
     idx = np.full(nq, -1, dtype=np.int64)
     local = np.arange(X.shape[0]) if keep is None else keep
     qn = sq_norms(Q)
+    Q32 = Q.astype(np.float32)
+    q_len = np.sqrt(qn)
     step = max(1, _BLOCK_BYTES // (8 * max(nq, X.shape[1])))
 
     def block(a):
         li = local[a:a + step]
-        B = X[li].astype(np.float64) if keep is not None else X[a:a + step].astype(np.float64)
-        D = Q @ B.T
+        B = X[li] if keep is not None else X[a:a + step]
+        B32 = B if B.dtype == np.float32 else B.astype(np.float32)
+        xn32 = sq_norms(B32)
+        D = Q32 @ B32.T  # float32: -2 q.x + ||x||^2 ranks the rows as the distance does
         D *= -2.0
-        D += sq_norms(B)
-        D += qn[:, None]
-        j = np.argmin(D, axis=1)
-        return D[np.arange(nq), j], offset + li[j]
+        D += xn32
+        max_sq = float(xn32.max())
+        slack = _float32_slack(X.shape[1], max_sq, q_len * math.sqrt(max_sq))  # (nq,)
+        cut = D.min(axis=1) + 2.0 * slack
+        qi, cj = np.divmod(np.flatnonzero(D <= cut[:, None]), D.shape[1])  # in (query, row) order
+        many = (np.bincount(qi, minlength=nq) > _MAX_CANDIDATES) | ~np.isfinite(cut)
+        if many.any():  # too wide a bound: these queries in float64 over the whole block
+            keep_pair = ~many[qi]
+            qi, cj = qi[keep_pair], cj[keep_pair]
+        d64 = np.empty(qi.size)
+        for p in range(0, qi.size, 4096):  # the pairs a few thousand at a time: bounded memory
+            Bc = B[cj[p:p + 4096]].astype(np.float64)
+            dp = np.einsum("ij,ij->i", Q[qi[p:p + 4096]], Bc)
+            dp *= -2.0
+            dp += sq_norms(Bc)
+            dp += qn[qi[p:p + 4096]]
+            d64[p:p + 4096] = dp
+        # the nearest candidate of each query, the first row on a tie: sort by (query, distance, row)
+        order = np.lexsort((cj, d64, qi))
+        first = order[np.r_[True, qi[order][1:] != qi[order][:-1]]] if order.size else order
+        dist = np.full(nq, np.inf)
+        rows = np.full(nq, -1, dtype=np.int64)
+        dist[qi[first]] = d64[first]
+        rows[qi[first]] = offset + li[cj[first]]
+        B64 = B.astype(np.float64) if many.any() else None
+        xn = sq_norms(B64) if many.any() else None
+        for i in np.flatnonzero(many):
+            full = B64 @ Q[i]
+            full *= -2.0
+            full += xn
+            full += qn[i]
+            j = int(np.argmin(full))
+            dist[i], rows[i] = full[j], offset + li[j]
+        return dist, rows
 
     for dist, rows in parallel_map(block, range(0, local.size, step)):
         better = dist < best  # on a tie the earlier block's row stays
         best = np.where(better, dist, best)
         idx = np.where(better, rows, idx)
     return best, idx
+
+
+#: Above this many float32 candidates in a row block a query is searched in float64 over the block.
+_MAX_CANDIDATES = 64
+
+
+def _float32_slack(d, max_sq_norm, q_times_x):
+    """A bound on ``|D32 - D|`` for every row of a block, where D32 is ``-2 q.x + ||x||^2`` computed
+    in float32 (queries rounded to float32) and D its exact value: an inner product of length ``d``
+    is within ``gamma_d |q| |x|`` of the exact one (Higham, sec. 3.1; so is ``||x||^2`` within
+    ``gamma_d ||x||^2``), rounding q adds ``u |q| |x|`` and the last sum ``u`` of its magnitude.
+    ``max_sq_norm`` is the block's largest ``||x||^2`` and ``q_times_x`` is ``|q| max |x|`` per
+    query; 1.25 covers the second-order terms."""
+    u = 2.0 ** -24
+    gamma = d * u / (1.0 - d * u)
+    return 1.25 * (gamma + 3.0 * u) * (max_sq_norm + 2.0 * q_times_x)
 
 
 def exact_nearest(queries, dataset, exclude=None):
@@ -356,9 +417,17 @@ def chunk_codes_pass(quantizer, codes, offset, plan):
             li = local[a:a + step]
             Q, Xh, xn = _adc_terms(quantizer, plan.queries, codes[li])
             D = Q @ Xh.T
+            qn = sq_norms(Q)
+            if all(v.dtype == np.float32 for v in (D, xn, qn, plan.truth_dist)):
+                from . import _kernels  # numba: imported when first needed
+
+                counts = np.zeros(nq, dtype=np.int64)
+                _kernels.adc_rank_counts(D, xn, qn, words[li], plan.truth_keys, offset + li, plan.truth,
+                                         plan.truth_dist, counts)
+                return counts
             D *= -2.0
             D += xn
-            D += sq_norms(Q)[:, None]
+            D += qn[:, None]
             w = words[li]
             same = (w[None, :, :] == plan.truth_keys[:, None, :]).all(axis=2)
             before = (offset + li)[None, :] < plan.truth[:, None]
