@@ -367,7 +367,7 @@ def _seeding_rows(X, K, per_centroid, rng):
 
 
 def kmeans_rng(X, K, n_iter, init, max_points_per_centroid, init_centroids, rng, warn=True, tol=0.0,
-               seed_points_per_centroid=None):
+               seed_points_per_centroid=None, *, assigner=None, moments=None):
     """:func:`kmeans` on validated arguments and a Generator.
 
     ``seed_points_per_centroid``: k-means++ picks the initial centroids among at most
@@ -375,6 +375,10 @@ def kmeans_rng(X, K, n_iter, init, max_points_per_centroid, init_centroids, rng,
     iterations then run on all the training rows. Seeding reads its rows once per centre
     and local trial (3 K passes), so at 20,000 rows it cost more than a quarter of a PQ
     subspace's k-means; Lloyd moves the centroids far from their seeds anyway.
+
+    ``assigner`` (a :class:`NearestAssigner` of X) and ``moments`` (X's mean in float64 and
+    ``sum ||x - mean||^2``) may be given by a caller that has them already (progressive
+    k-means); both only with ``max_points_per_centroid=None``.
     """
     X, subsampled_from = _training_rows(X, K, max_points_per_centroid, rng)
     if init_centroids is not None:
@@ -386,11 +390,15 @@ def kmeans_rng(X, K, n_iter, init, max_points_per_centroid, init_centroids, rng,
     result = KMeansResult(C, n_train=X.shape[0], subsampled_from=subsampled_from)
     labels = None
     if n_iter:
-        assigner = NearestAssigner(X)
-        mean = X.mean(axis=0, dtype=np.float64)
-        Xc = X - mean.astype(X.dtype)
-        sq_total = float(np.einsum("ij,ij->", Xc, Xc, dtype=np.float64))
-        del Xc
+        if assigner is None:
+            assigner = NearestAssigner(X)
+        if moments is None:
+            mean = X.mean(axis=0, dtype=np.float64)
+            Xc = X - mean.astype(X.dtype)
+            sq_total = float(np.einsum("ij,ij->", Xc, Xc, dtype=np.float64))
+            del Xc
+        else:
+            mean, sq_total = moments
     for _ in range(n_iter):
         new_labels = assigner.labels(C)
         stats = _cluster_stats(X, new_labels, K)
@@ -456,7 +464,7 @@ def progressive_kmeans_rng(X, K, dims, n_iter, max_points_per_centroid, rng, ini
     their projection on the first ``dims[0]`` principal axes of X instead of k-means++
     (GRVQ's transition clustering of a trained codebook)."""
     X, subsampled_from = _training_rows(X, K, max_points_per_centroid, rng)
-    d = X.shape[1]
+    n, d = X.shape
     if dims is None:
         dims = progressive_dims(d)
     mu = X.mean(axis=0, dtype=np.float64)
@@ -465,21 +473,30 @@ def progressive_kmeans_rng(X, K, dims, n_iter, max_points_per_centroid, rng, ini
         evals, evecs = np.linalg.eigh((Xc.T @ Xc).astype(np.float64))
     P = np.ascontiguousarray(evecs[:, ::-1]).astype(X.dtype)
     Y = Xc @ P
+    del Xc
+    # Lloyd's bookkeeping for every step from one pass over Y: the mean and the sum of squares
+    # of each principal coordinate (Y is centred, so sum ||y - mean||^2 loses no digits)
+    y_mean = Y.mean(axis=0, dtype=np.float64)
+    y_sq = np.einsum("ij,ij->j", Y, Y, dtype=np.float64)
     C = labels = None
     if init_centroids is not None:
         C = ((np.asarray(init_centroids, dtype=np.float64) - mu) @ P.astype(np.float64))[:, : dims[0]]
         C = C.astype(X.dtype)
-    total = KMeansResult(None, n_train=X.shape[0], subsampled_from=subsampled_from)
+    total = KMeansResult(None, n_train=n, subsampled_from=subsampled_from)
     for step, di in enumerate(dims):
         Yi = np.ascontiguousarray(Y[:, :di])
+        assigner = NearestAssigner(Yi)
         if labels is not None:
             padded = np.zeros((K, di), dtype=X.dtype)
             padded[:, : C.shape[1]] = C
             C, _ = update_centroids(Yi, labels, K, padded, rng)
-        res = kmeans_rng(Yi, K, n_iter, "k-means++", None, C, rng, warn=False)
+        m = y_mean[:di]
+        moments = (m, max(float(y_sq[:di].sum() - n * (m @ m)), 0.0))
+        res = kmeans_rng(Yi, K, n_iter, "k-means++", None, C, rng, warn=False,
+                         assigner=assigner, moments=moments)
         C = res.centroids
         if step + 1 < len(dims):  # the labels the next step starts from (known when Lloyd converged)
-            labels = res.labels if res.labels is not None else NearestAssigner(Yi).labels(C)
+            labels = res.labels if res.labels is not None else assigner.labels(C)
         total.inertia.extend(res.inertia)
         total.n_repairs += res.n_repairs
     if C.shape[1] < d:

@@ -269,15 +269,16 @@ class GeneralizedResidualQuantizer(NormTermMixin, ResidualQuantizer):
         M, K, d = self.n_codebooks, self.codebook_size, X.shape[1]
         if self.init == "rq":
             with progress.part(0.0, RQ_START_SHARE, "RQ start: "):
-                books, repairs = train_stages(
+                books, repairs, best = train_stages(
                     Xt, M, K, n_iter=self.n_iter, rng=rng, beam_size=self.beam_size, train_on="beam",
                     clustering="progressive", max_points_per_centroid=self.max_points_per_centroid,
+                    return_best=True,
                 )
             self.n_repairs_ += repairs
         else:
-            books = np.zeros((M, K, d), dtype=np.float32)
+            books, best = np.zeros((M, K, d), dtype=np.float32), None
         with progress.part(RQ_START_SHARE if self.init == "rq" else 0.0, 1.0):
-            books = self._train(Xt, books, self.n_passes, rng)
+            books = self._train(Xt, books, self.n_passes, rng, start=best)
         base = books
         books, cost = self._norm_books(Xt, base)
         self._set_fitted(Xt, books, cost, base)
@@ -335,11 +336,13 @@ class GeneralizedResidualQuantizer(NormTermMixin, ResidualQuantizer):
         return float(np.einsum("ij,ij->", R, R, dtype=np.float64) / X.shape[0])
 
     # ------------------------------------------------------------- training
-    def _train(self, X, books, n_passes, rng):
-        """The GRVQ passes from ``books``; sets the pass records, returns the books."""
+    def _train(self, X, books, n_passes, rng, start=None):
+        """The GRVQ passes from ``books``; sets the pass records, returns the books. ``start``
+        is X's best path (codes, residuals, errors) through ``books`` when known already
+        (the RQ start's last beam step found it): the beam search from scratch otherwise."""
         M, K = books.shape[:2]
         state0 = start_state(X)
-        codes, R, err, _ = self._encode_from(state0, books, 0)
+        codes, R, err = start if start is not None else self._encode_from(state0, books, 0)[:3]
         self.init_error_ = float(err.mean(dtype=np.float64))
         self.pass_errors_, self.pass_entropies_ = [], []
         self.n_rejected_ = 0
