@@ -418,7 +418,7 @@ class AdditiveQuantizer(ResidualQuantizer):
         ICM sweeps per local-search round.
     n_perturb : int, default=4
         Codes of a row re-drawn at random at the start of a round.
-    relax : float or None, default=0.5
+    relax : float or None, default=1.0
         Stochastic relaxation of LSQ++ (Martinez et al. 2018), as faiss's
         LSQ applies it: after the codebook update of alternation t of T, every
         codeword is moved by Gaussian noise of standard deviation
@@ -426,10 +426,12 @@ class AdditiveQuantizer(ResidualQuantizer):
         deviation in that dimension), with temperature
         ``temp = (1 - (t + 1) / T) ** relax``, so the last alternation is
         noise-free. The state with the lowest training error is kept. None
-        turns it off. (Noise of the least-squares estimate's own spread,
-        ``s_j / sqrt(n_mk)`` for a codeword used by n_mk rows, shrank as the
-        learn set grew: on MiniLM 4x8 at 20k rows it left the mse 0.7-0.9%
-        above faiss's LSQ, this noise 1.3% below.)
+        turns it off. Noise of the least-squares estimate's own spread
+        (``s_j / sqrt(n_mk)`` for a codeword used by n_mk rows), used before,
+        shrank as the learn set grew and left MiniLM 4x8 at 20k rows 0.9%
+        above faiss's LSQ in mse; this noise with faiss's exponent 0.5 put it
+        1.3% below but SIFT10K 0.1% above; with 1.0 (the noise cools faster)
+        both are below (bench/RESULTS.md, branch s7-aq20k).
     ridge : "auto" or float, default="auto"
         Prior on the codewords in the codebook update (ridge regression, the
         MAP estimate; see :func:`least_squares_codebooks`): codewords used by
@@ -470,7 +472,7 @@ class AdditiveQuantizer(ResidualQuantizer):
         n_ils_encode=32,
         n_icm=3,
         n_perturb=4,
-        relax=0.5,
+        relax=1.0,
         ridge="auto",
         clustering="progressive",
         n_iter=10,
