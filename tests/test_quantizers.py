@@ -278,6 +278,36 @@ def test_aq_beats_rq_at_equal_bits(X):
     assert np.all(np.diff(plain.train_errors_) <= 1e-6 * plain.init_error_)
 
 
+@pytest.mark.parametrize("n", [1000, 8000])
+def test_aq_relaxation_noise_does_not_shrink_with_the_learn_set(n, monkeypatch):
+    # LSQ++'s annealed noise, as faiss's LSQ applies it: codewords moved by temp * s_j / M in
+    # dimension j whatever the number of rows (noise of the estimate's spread, s_j / sqrt(n_mk),
+    # vanished on large learn sets and AQ fell behind LSQ there)
+    from vqcore import aq as aq_module
+
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(n, 8)) * np.linspace(0.5, 4.0, 8)).astype(np.float32)
+    fitted, searched = [], []
+    lsq, ils = aq_module.least_squares_codebooks, aq_module.ils_encode
+
+    def least_squares(*a, **k):
+        fitted.append(lsq(*a, **k))
+        return fitted[-1]
+
+    def local_search(X, books, *a, **k):
+        searched.append(books)
+        return ils(X, books, *a, **k)
+
+    monkeypatch.setattr(aq_module, "least_squares_codebooks", least_squares)
+    monkeypatch.setattr(aq_module, "ils_encode", local_search)
+    M, K = 4, 32
+    AdditiveQuantizer(M, K, n_iter=2, n_iter_aq=2, relax=0.5, random_state=0).fit(X)
+    noise = (searched[0] - fitted[0]).reshape(M * K, -1)
+    expected = (1 - 1 / 2) ** 0.5 * X.std(axis=0) / M
+    assert np.mean(noise.std(axis=0) / expected) == pytest.approx(1.0, abs=0.1)
+    np.testing.assert_array_equal(searched[1], fitted[1])  # the last alternation is noise-free
+
+
 def test_table_local_search_is_the_explicit_one():
     """The unary/pairwise tables give the exact error and the exact ICM moves
     of explicit residuals, and iterated local search never raises a row's error."""
