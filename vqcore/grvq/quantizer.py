@@ -46,7 +46,9 @@ class GeneralizedResidualQuantizer(NormTermMixin, ResidualQuantizer):
 
     So no pass raises the training error. After each pass the codebooks are
     put in descending order of codeword variance, the order in which beam
-    search works best.
+    search works best. One pass from zeros (``init="zeros", n_passes=1``)
+    with ``beam_size=1`` is exactly :class:`~vqcore.ResidualQuantizer` with
+    the same seed (progressive clustering), codebooks and codes alike.
 
     The passes run only on at least ``min_points_per_centroid`` training rows
     per codeword (39 by default, faiss's threshold for k-means): each refit
@@ -64,14 +66,12 @@ class GeneralizedResidualQuantizer(NormTermMixin, ResidualQuantizer):
     MiniLM 5k   19.5            1.0086      1.0249      0.881
     SIFT 5k     19.5            1.0065      1.0110      0.791
     MiniLM 10k  39.1            0.9949      0.9987      0.924
-    SIFT 10k    39.1            0.9943      0.9948      0.866
-    MiniLM 20k  78.1            0.9831      0.9800      0.937
+    SIFT 10k    39.1            0.9939      0.9946      0.866
+    MiniLM 20k  78.1            0.9834      0.9805      0.938
     ==========  ==============  ==========  ==========  ==============
 
     (training mse: after 3 passes, relative to the start.) Any threshold in
-    (19.5, 39.1] separates these; 39 is the one faiss uses. One pass from zeros (``init="zeros", n_passes=1``)
-    with ``beam_size=1`` is exactly :class:`~vqcore.ResidualQuantizer` with
-    the same seed (progressive clustering), codebooks and codes alike.
+    (19.5, 39.1] separates these; 39 is the one faiss uses.
 
     Fast Euclidean search (asymmetric distance) needs
     ``||q - x_hat||^2 = ||q||^2 - 2 <q, x_hat> + ||x_hat||^2``; the inner
