@@ -5,7 +5,14 @@ import copy
 import numpy as np
 import pytest
 
-from vqcore import GeneralizedResidualQuantizer, ResidualQuantizer, VQLensError, beam_search_encode, from_spec
+from vqcore import (
+    GeneralizedResidualQuantizer,
+    ResidualQuantizer,
+    VQLensError,
+    VQLensWarning,
+    beam_search_encode,
+    from_spec,
+)
 from vqcore.datasets import make_gaussian
 from vqcore.grvq import codebook_variances, start_state
 from vqcore.metrics import usage_stats
@@ -116,6 +123,33 @@ def test_grvq_beats_rq_at_equal_bits(X, X_held):
     assert _mse(g, X) < 0.95 * min(_mse(rq1, X), _mse(rq4, X))
     # on held-out data from the same source it still beats greedy RQ clearly
     assert _mse(g, X_held) < 0.95 * _mse(rq1, X_held)
+
+
+def test_small_training_sets_keep_the_rq_start():
+    """Issue 20: at 20 rows per codeword the passes lower the training error but raise the
+    held-out one (each refit sees only the best path's intermediate set), so the fit keeps the
+    RQ start, says so, and holds out no worse than it; min_points_per_centroid=None runs them."""
+    X = make_gaussian(16 * 20, 16, correlated=True, random_state=0).X
+    held = make_gaussian(2000, 16, correlated=True, random_state=5).X
+    with pytest.warns(VQLensWarning, match="ran 0 of its n_passes=3"):
+        g = _grvq(n_passes=3).fit(X)
+    assert g.n_passes_run_ == 0 and g.pass_errors_ == [] and g.n_rejected_ == 0
+    rq = ResidualQuantizer(4, 16, beam_size=4, random_state=0).fit(X)
+    assert g.init_error_ == pytest.approx(rq.stage_errors_[-1], rel=1e-5)
+    assert _mse(g, held) <= _mse(rq, held) * (1 + 1e-6)
+    forced = _grvq(n_passes=3, min_points_per_centroid=None).fit(X)
+    assert forced.n_passes_run_ == 3
+    assert _mse(forced, X) < 0.9 * _mse(g, X)  # the passes fit the training rows better...
+    assert _mse(forced, held) > 1.02 * _mse(g, held)  # ...and the held-out rows worse
+
+
+def test_the_passes_run_from_min_points_per_centroid_rows_per_codeword(X):
+    g = _grvq(n_passes=2, min_points_per_centroid=75).fit(X)  # 1200 rows = 75 per codeword
+    assert g.n_passes_run_ == 2 and len(g.pass_errors_) == 2
+    with pytest.warns(VQLensWarning, match="at least 1216 rows"):
+        z = _grvq(n_passes=2, init="zeros", min_points_per_centroid=76).fit(X)
+    assert z.n_passes_run_ == 1 and len(z.pass_errors_) == 1  # from zeros one pass makes the codebooks
+    assert z.pass_errors_[0] < z.init_error_
 
 
 # ------------------------------------------------------------- partial_fit
@@ -265,6 +299,7 @@ BAD = [
     pytest.param({"norm_bits": 17}, "norm_bits=17", id="norm-bits=17"),
     pytest.param({"norm_reg": -1.0}, "norm_reg=-1.0", id="norm-reg<0"),
     pytest.param({"codebook_size": 300}, "codebook_size=300", id="K>n"),
+    pytest.param({"min_points_per_centroid": 0}, "min_points_per_centroid=0", id="min-points=0"),
 ]
 
 

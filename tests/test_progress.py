@@ -45,7 +45,8 @@ def test_aq_reports_its_rq_start_then_its_alternations(X):
 
 @pytest.mark.parametrize("make", [
     lambda: vqcore.OPQ(3, 16, n_iter_opq=3, random_state=0),
-    lambda: vqcore.GeneralizedResidualQuantizer(3, 16, n_passes=2, random_state=0),
+    # 600 rows are 37.5 per codeword: min_points_per_centroid=None runs the passes anyway
+    lambda: vqcore.GeneralizedResidualQuantizer(3, 16, n_passes=2, min_points_per_centroid=None, random_state=0),
 ])
 def test_opq_and_grvq_report_their_outer_loops(make, X):
     seen = _collect(lambda: make().fit(X))

@@ -26,8 +26,9 @@ FACTORIES = {
     "RQ": lambda K=16, rs=0: ResidualQuantizer(n_codebooks=3, codebook_size=K, random_state=rs),
     "RQbeam": lambda K=16, rs=0: ResidualQuantizer(n_codebooks=3, codebook_size=K, beam_size=4, random_state=rs),
     "AQ": lambda K=16, rs=0: AdditiveQuantizer(n_codebooks=3, codebook_size=K, n_iter_aq=3, random_state=rs),
+    # 600 rows are 37.5 per codeword: min_points_per_centroid=None runs GRVQ's passes anyway
     "GRVQ": lambda K=16, rs=0: vqcore.GeneralizedResidualQuantizer(n_codebooks=3, codebook_size=K, n_passes=2,
-                                                                  random_state=rs),
+                                                                  min_points_per_centroid=None, random_state=rs),
 }
 
 
