@@ -121,6 +121,8 @@ else:
         f"Trained on {report.get('n_train', report['n']):,} random rows; every one of the {report['n']:,} rows "
         f"is encoded and measured. {recall_text}"
     )
+for note in W.fit_notes(q):  # the fit did otherwise than its settings say
+    st.info(W.md_escape(note))
 W.headline_metrics(report)
 
 W.show_grid(charts.quantize_figures(report), "q_chart")

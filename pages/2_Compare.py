@@ -70,7 +70,7 @@ if run_clicked:
         except VQLensError as exc:
             st.error(W.md_escape(f"{spec}: {exc}"))
             continue
-        store[_key(spec, params)] = W.compare_row(res["report"], method)
+        store[_key(spec, params)] = {**W.compare_row(res["report"], method), "notes": W.fit_notes(res["quantizer"])}
     bar.progress(1.0, text=f"Done: {len(todo)} fitted, {len(plan) - len(todo)} reused.")
 
 rows = [store[_key(p[2], p[3])] for p in plan if _key(p[2], p[3]) in store]
@@ -187,4 +187,7 @@ table = pd.DataFrame([{
     "encode madds / vector": r.get("encode_madds"), "encode µs / vector": r.get("encode_us"),
 } for r in rows])
 st.dataframe(table, hide_index=True, width="stretch")
+for r in rows:  # a fit that did otherwise than its settings say
+    for note in r.get("notes") or ():
+        st.caption(W.md_escape(f"{r['spec']}: {note}"))
 st.download_button("Table (CSV)", D.table_csv(table), "compare.csv", "text/csv", key="cmp_dl", on_click="ignore")

@@ -268,6 +268,21 @@ def test_quantize_shows_grvq_norm_options_with_their_bits_and_errors(toy):
     assert table["norm error (relative)"].iloc[0] == 0
 
 
+def test_quantize_says_when_grvq_kept_its_rq_start_on_too_few_training_rows(toy):
+    """GRVQ runs its refinement passes only from 39 training rows per codeword (below, they over-fit):
+    the page says so beside the numbers, instead of showing an RQ start under GRVQ's settings."""
+    at = run_quantize(page("1_Quantize", toy), "GRVQ", M=2, nbits=8)  # K=256: under 39 rows per codeword
+    q = at.session_state[S.Q_RESULT]["result"]["quantizer"]
+    assert q.n_passes_run_ == 0 and q.n_train_ < 39 * 256
+    notes = [i.value.replace("\\", "") for i in at.info if "refinement passes" in i.value]  # (markdown-escaped)
+    assert len(notes) == 1 and "GRVQ ran 0 of its n_passes=3" in notes[0], [i.value for i in at.info]
+    assert f"{q.n_train_:,} rows" in notes[0] and "9,984 rows" in notes[0]
+
+    at = run_quantize(at, "GRVQ", M=2, nbits=4)  # K=16: enough rows, every pass runs, nothing to say
+    assert at.session_state[S.Q_RESULT]["result"]["quantizer"].n_passes_run_ == 3
+    assert not [i.value for i in at.info if "refinement passes" in i.value]
+
+
 def test_quantize_bad_settings_are_an_error_not_an_exception(toy):
     at = ok(page("1_Quantize", toy).run())
     at.selectbox(key="q_method").set_value("PQ")

@@ -146,7 +146,7 @@ def test_small_training_sets_keep_the_rq_start():
 def test_the_passes_run_from_min_points_per_centroid_rows_per_codeword(X):
     g = _grvq(n_passes=2, min_points_per_centroid=75).fit(X)  # 1200 rows = 75 per codeword
     assert g.n_passes_run_ == 2 and len(g.pass_errors_) == 2
-    with pytest.warns(VQLensWarning, match="at least 1216 rows"):
+    with pytest.warns(VQLensWarning, match="at least 1,216 rows"):
         z = _grvq(n_passes=2, init="zeros", min_points_per_centroid=76).fit(X)
     assert z.n_passes_run_ == 1 and len(z.pass_errors_) == 1  # from zeros one pass makes the codebooks
     assert z.pass_errors_[0] < z.init_error_

@@ -495,6 +495,12 @@ MODEL_METHOD = "Your model"  # the loaded model's name on the Compare charts
 compare_row = comparison_row  # the row now lives in vqcore.report
 
 
+def fit_notes(q):
+    """What a fit did otherwise than its settings say, in the quantizer's own words (``fit_notes_``:
+    e.g. GRVQ's refinement passes left out on too few training rows); empty for most fits."""
+    return list(getattr(q, "fit_notes_", ()) or ())
+
+
 def model_baselines(model):
     """The RQ and PQ specs at the loaded model's bits (same M and K; PQ only when M divides d)."""
     from vqcore.models import baseline_specs

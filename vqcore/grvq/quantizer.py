@@ -161,6 +161,9 @@ class GeneralizedResidualQuantizer(NormTermMixin, ResidualQuantizer):
     n_passes_run_ : int
         Passes run by :meth:`fit`: ``n_passes``, or 0 (1 from zeros) below
         ``min_points_per_centroid`` rows per codeword.
+    fit_notes_ : list of str
+        What the fit did otherwise than its settings say, in words (the warning
+        it gave when it ran fewer passes than ``n_passes``); empty otherwise.
     init_error_ : float
         Training mse before the first pass (``mean ||x||^2`` from zeros).
     pass_errors_ : list of float
@@ -314,6 +317,7 @@ class GeneralizedResidualQuantizer(NormTermMixin, ResidualQuantizer):
             self.n_repairs_ += repairs
         else:
             books, best = np.zeros((M, K, d), dtype=np.float32), None
+        self.fit_notes_ = []
         self.n_passes_run_ = self._passes_to_run(Xt.shape[0])
         with progress.part(RQ_START_SHARE if self.init == "rq" else 0.0, 1.0):
             books = self._train(Xt, books, self.n_passes_run_, rng, start=best)
@@ -332,14 +336,15 @@ class GeneralizedResidualQuantizer(NormTermMixin, ResidualQuantizer):
         run = 0 if self.init == "rq" else 1
         if run < self.n_passes:
             kept = "the RQ start" if run == 0 else "one pass (an RQ trained on the best path)"
-            warnings.warn(
+            note = (
                 f"GRVQ ran {run} of its n_passes={self.n_passes} refinement passes: the training set has "
-                f"{n_train} rows, {n_train / K:.1f} per codeword, fewer than min_points_per_centroid={low}, "
+                f"{n_train:,} rows, {n_train / K:.1f} per codeword, fewer than min_points_per_centroid={low}, "
                 f"and refits on so few rows over-fit (the held-out error rises), so the fit keeps {kept}. "
-                f"Train on at least {low * K} rows, or set min_points_per_centroid=None to run them anyway.",
-                VQLensWarning,
-                stacklevel=3,
+                f"Train on at least {low * K:,} rows (or use smaller codebooks), or set "
+                "min_points_per_centroid=None to run them anyway."
             )
+            self.fit_notes_.append(note)
+            warnings.warn(note, VQLensWarning, stacklevel=3)
         return run
 
     def partial_fit(self, X, y=None):
