@@ -275,11 +275,11 @@ def test_quantize_says_when_grvq_kept_its_rq_start_on_too_few_training_rows(toy)
     q = at.session_state[S.Q_RESULT]["result"]["quantizer"]
     assert q.n_passes_run_ == 0 and q.n_train_ < 39 * 256
     notes = [i.value.replace("\\", "") for i in at.info if "refinement passes" in i.value]  # (markdown-escaped)
-    assert len(notes) == 1 and "GRVQ ran 0 of its n_passes=3" in notes[0], [i.value for i in at.info]
+    assert len(notes) == 1 and "GRVQ ran 0 of its n_passes=1" in notes[0], [i.value for i in at.info]
     assert f"{q.n_train_:,} rows" in notes[0] and "9,984 rows" in notes[0]
 
     at = run_quantize(at, "GRVQ", M=2, nbits=4)  # K=16: enough rows, every pass runs, nothing to say
-    assert at.session_state[S.Q_RESULT]["result"]["quantizer"].n_passes_run_ == 3
+    assert at.session_state[S.Q_RESULT]["result"]["quantizer"].n_passes_run_ == 1
     assert not [i.value for i in at.info if "refinement passes" in i.value]
 
 
