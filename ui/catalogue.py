@@ -368,12 +368,17 @@ def whole_with_progress(state, cat, stored, *, chunk_rows=DEFAULT_CHUNK_ROWS):
     return {"sig": sig, **w}
 
 
+def _of_result(state, key, stored):
+    """``state[key]`` when it belongs to the Quantize result ``stored`` on the open catalogue, else None."""
+    cat, v = active(state), state.get(key)
+    if cat is None or stored is None or v is None or v["sig"] != (cat.key, run_key(stored)):
+        return None
+    return v
+
+
 def stopped_for(state, stored):
     """Where the whole-catalogue pass of the Quantize result ``stored`` was stopped, or None."""
-    cat, s = active(state), state.get(S.Q_WHOLE_STOPPED)
-    if cat is None or stored is None or s is None or s["sig"] != (cat.key, run_key(stored)):
-        return None
-    return s
+    return _of_result(state, S.Q_WHOLE_STOPPED, stored)
 
 
 def whole_status(w):
@@ -383,10 +388,7 @@ def whole_status(w):
 
 def whole_for(state, stored):
     """The whole-catalogue run of the Quantize result ``stored`` on the open catalogue, or None."""
-    cat, w = active(state), state.get(S.Q_WHOLE)
-    if cat is None or stored is None or w is None or w["sig"] != (cat.key, run_key(stored)):
-        return None
-    return w
+    return _of_result(state, S.Q_WHOLE, stored)
 
 
 def whole_overview(report):

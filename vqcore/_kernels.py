@@ -176,6 +176,22 @@ def cluster_stats(X, labels, counts, sums):
 
 
 @_compiled()
+def _keep_best(best, idx, filled, n_out, s, code):
+    """Put score ``s`` of index ``code`` into the ascending buffer ``best[:n_out]`` (``idx`` beside it),
+    which holds ``filled`` entries, after any equal score (so the earlier index stays first on a tie);
+    when it is full the worst entry drops out. The caller offers only a score that beats the worst
+    of a full buffer. Returns the new number of entries."""
+    t = filled if filled < n_out else n_out - 1
+    while t > 0 and best[t - 1] > s:
+        best[t] = best[t - 1]
+        idx[t] = idx[t - 1]
+        t -= 1
+    best[t] = s
+    idx[t] = code
+    return filled + 1 if filled < n_out else filled
+
+
+@_compiled()
 def beam_select(RC, err, Cn, sel):
     """The beam's selection: for each row i the ``B_out = sel.shape[1]`` smallest scores
     ``err[i, b] - 2 RC[i, b, k] + Cn[k]`` over its paths b and codewords k, best first;
@@ -199,15 +215,7 @@ def beam_select(RC, err, Cn, sel):
             for k in range(K):
                 s = e - 2.0 * row[k] + Cn[k]
                 if filled < n_out or s < worst:
-                    j = filled if filled < n_out else n_out - 1
-                    while j > 0 and best[j - 1] > s:
-                        best[j] = best[j - 1]
-                        idx[j] = idx[j - 1]
-                        j -= 1
-                    best[j] = s
-                    idx[j] = b * K + k
-                    if filled < n_out:
-                        filled += 1
+                    filled = _keep_best(best, idx, filled, n_out, s, b * K + k)
                     worst = best[filled - 1] if filled == n_out else np.inf
         for j in range(n_out):
             sel[i, j] = idx[j]
@@ -448,15 +456,7 @@ def table_beam_rows(U, G2, beam_size, codes):
                 for k in range(K):
                     s = e + cost[k]
                     if filled < n_out or s < worst:
-                        t = filled if filled < n_out else n_out - 1
-                        while t > 0 and best[t - 1] > s:
-                            best[t] = best[t - 1]
-                            idx[t] = idx[t - 1]
-                            t -= 1
-                        best[t] = s
-                        idx[t] = b * K + k
-                        if filled < n_out:
-                            filled += 1
+                        filled = _keep_best(best, idx, filled, n_out, s, b * K + k)
                         worst = best[filled - 1] if filled == n_out else np.inf
             for t in range(n_out):
                 b = idx[t] // K
