@@ -408,6 +408,10 @@ def test_take_texts_reads_the_sampled_rows_texts_one_chunk_at_a_time(text_folder
     assert max(n for n, _ in calls) <= 700  # a row group's chunk at a time, never the whole column
     assert ds.take_texts(rows[:3], max_chars=6) == [_texts(r)[:6] for r in rows[:3]]
     assert open_in_folder(folder, "big.npy").take_texts(rows) is None  # no text column
+    calls.clear()
+    np.testing.assert_array_equal(ds.take_ids(rows), rows)  # item_id == row in this folder
+    assert {c for _, c in calls} == {("item_id",)}  # the id column only, a chunk at a time
+    assert open_in_folder(folder, "big.npy").take_ids(rows) is None  # no id column
 
 
 def test_a_catalogue_sample_carries_its_texts_as_labels_escaped_where_shown(monkeypatch, text_folder):
@@ -416,6 +420,7 @@ def test_a_catalogue_sample_carries_its_texts_as_labels_escaped_where_shown(monk
     at = _open(monkeypatch, text_folder, "titled", sample=1000)
     data = at.session_state[S.DATA]
     assert data.labels == [_texts(r) for r in data.rows]
+    np.testing.assert_array_equal(data.ids, data.rows)  # the sampled rows' item ids, beside their row numbers
     assert any("text column 'title'" in m.value for m in at.markdown)
     at = _quantize(at, M=2, nbits=4, train=1000)
     at.switch_page(PAGE["3_Map"])

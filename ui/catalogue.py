@@ -31,6 +31,7 @@ from vqcore.catalog import DEFAULT_CHUNK_ROWS
 from vqcore.cli import CodesWriter
 from vqcore.datafolder import check_data_dir, list_datasets, open_in_folder
 from vqcore.exceptions import DataError, VQLensError
+from vqcore.io.limits import id_array
 from vqcore.pipeline import draw_queries, report_dataset
 from vqcore.report import default_n_queries
 from vqcore.semantic_ids import prefix_table
@@ -162,6 +163,7 @@ def open_into(state, root, name, sample_rows=DEFAULT_SAMPLE_ROWS, seed=SAMPLE_SE
         rows = ds.sample_rows(k, random_state=seed)
         X = ds.take(rows)
         texts = ds.take_texts(rows, max_chars=MAX_TEXT_CHARS)  # the sampled rows' texts only
+        ids = ds.take_ids(rows)  # and their ids
     except VQLensError as exc:
         return str(exc)
     except OSError as exc:
@@ -180,7 +182,7 @@ def open_into(state, root, name, sample_rows=DEFAULT_SAMPLE_ROWS, seed=SAMPLE_SE
                      "characters each).")
     data = S.set_data(state, X, texts, name=name, description=(
         f"{'all' if whole else f'{k:,} random'} rows of {ds.n:,} of the catalogue {name} (seed {seed})"),
-        notes=notes, rows=rows, center=False, normalize=False)
+        notes=notes, rows=rows, ids=None if ids is None else id_array(ids), center=False, normalize=False)
     state[S.CATALOGUE] = Catalogue(name=name, root=root, dataset=ds, sample_rows=k, seed=seed,
                                    key=_fingerprint(ds, data.key), data=data)
     return None

@@ -107,6 +107,11 @@ class LazyDataset:
         ``max_chars`` characters when that is given."""
         return None
 
+    def take_ids(self, rows):
+        """The item ids of the given rows (sorted, distinct global row numbers; an array), or None when
+        the data has no id column."""
+        return None
+
     def chunks(self, chunk_rows=DEFAULT_CHUNK_ROWS):
         """Yield ``(offset, X)`` for consecutive row chunks; X float32 of at most chunk_rows rows."""
         for c in self.chunk_list(chunk_rows):
@@ -518,24 +523,36 @@ class ParquetDataset(LazyDataset):
         return ["" if v is None else str(v)
                 for v in self._table(chunk, [self.text_column]).column(self.text_column).to_pylist()]
 
+    def _take_column(self, rows, column):
+        """The values of ``column`` at the given rows (sorted, distinct global row numbers), as pyarrow
+        arrays, one per chunk that holds some of them: only that column is read, a chunk at a time, and
+        the other rows' values are never kept."""
+        import pyarrow as pa
+
+        rows = np.asarray(rows, dtype=np.int64)
+        for c in self.chunk_list(DEFAULT_CHUNK_ROWS):
+            a, b = np.searchsorted(rows, [c.offset, c.offset + c.rows])
+            if a < b:
+                yield self._table(c, [column]).column(column).take(pa.array(rows[a:b] - c.offset))
+
     def take_texts(self, rows, max_chars=None):
-        # only the text column, one chunk of it at a time: the texts of the other rows are never kept
         import pyarrow as pa
         import pyarrow.compute as pc
 
         if self.text_column is None:
             return None
-        rows = np.asarray(rows, dtype=np.int64)
         out = []
-        for c in self.chunk_list(DEFAULT_CHUNK_ROWS):
-            a, b = np.searchsorted(rows, [c.offset, c.offset + c.rows])
-            if a < b:
-                col = self._table(c, [self.text_column]).column(self.text_column)
-                col = col.take(pa.array(rows[a:b] - c.offset))
-                if max_chars is not None and (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
-                    col = pc.utf8_slice_codeunits(col, 0, int(max_chars))
-                out += ["" if v is None else str(v) for v in col.to_pylist()]
+        for col in self._take_column(rows, self.text_column):
+            if max_chars is not None and (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+                col = pc.utf8_slice_codeunits(col, 0, int(max_chars))
+            out += ["" if v is None else str(v) for v in col.to_pylist()]
         return out
+
+    def take_ids(self, rows):
+        if self.id_column is None:
+            return None
+        parts = [col.to_numpy(zero_copy_only=False) for col in self._take_column(rows, self.id_column)]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
     def take(self, rows):
         rows = np.asarray(rows, dtype=np.int64)
