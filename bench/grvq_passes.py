@@ -29,23 +29,16 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 from bench.compare_faiss import DATA  # noqa: E402
 from vqcore import GeneralizedResidualQuantizer, ResidualQuantizer  # noqa: E402
-from vqcore.io import read_fvecs  # noqa: E402
+from vqcore.io import read_bvecs, read_fvecs  # noqa: E402
 
 LEARN = {"minilm": (5000, 10000, 20000), "sift": (5000, 10000)}
-
-
-def read_bvecs(path):
-    """The vectors of a .bvecs file (int32 dimension, then that many uint8), as float32."""
-    raw = np.fromfile(path, dtype=np.uint8)
-    d = int(raw[:4].view(np.int32)[0])
-    return raw.reshape(-1, d + 4)[:, 4:].astype(np.float32)
 
 
 def load(name):
     """(training rows, held-out rows) of a data set."""
     if name == "minilm":
         return np.load(DATA / "minilm_learn.npy"), np.load(DATA / "minilm_base.npy")
-    return read_fvecs(DATA / "siftsmall_base.fvecs"), read_bvecs(DATA / "bigann10k_base.bvecs")
+    return read_fvecs(DATA / "siftsmall_base.fvecs"), read_bvecs(DATA / "bigann10k_base.bvecs").astype(np.float32)
 
 
 def mse(q, X):
