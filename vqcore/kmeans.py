@@ -358,14 +358,6 @@ def gain_below(errors, tol):
     return tol > 0 and len(errors) > 1 and errors[-2] - errors[-1] <= tol * errors[-1]
 
 
-def _seeding_rows(X, K, per_centroid, rng):
-    """X, or a random subsample of ``K * per_centroid`` of its rows for k-means++ to seed on."""
-    n = X.shape[0]
-    if per_centroid is None or n <= K * per_centroid:
-        return X
-    return X[np.sort(rng.choice(n, size=K * per_centroid, replace=False))]
-
-
 def kmeans_rng(X, K, n_iter, init, max_points_per_centroid, init_centroids, rng, warn=True, tol=0.0,
                seed_points_per_centroid=None, *, assigner=None, moments=None):
     """:func:`kmeans` on validated arguments and a Generator.
@@ -386,7 +378,7 @@ def kmeans_rng(X, K, n_iter, init, max_points_per_centroid, init_centroids, rng,
     elif init == "random":
         C = X[rng.choice(X.shape[0], size=K, replace=False)].copy()
     else:
-        C = kmeans_plusplus_rng(_seeding_rows(X, K, seed_points_per_centroid, rng), K, rng)
+        C = kmeans_plusplus_rng(_training_rows(X, K, seed_points_per_centroid, rng)[0], K, rng)
     result = KMeansResult(C, n_train=X.shape[0], subsampled_from=subsampled_from)
     labels = None
     if n_iter:
